@@ -1,0 +1,2 @@
+//! central-server binary.
+fn main() {}

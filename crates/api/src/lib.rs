@@ -1,0 +1,1 @@
+//! parkmesh-api (placeholder being built).

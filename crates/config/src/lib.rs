@@ -1,0 +1,1 @@
+//! parkmesh-config (placeholder being built).

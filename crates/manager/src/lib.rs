@@ -1,0 +1,1 @@
+//! parkmesh-manager (placeholder being built).

@@ -1,0 +1,1 @@
+//! parkmesh-parking (placeholder being built).

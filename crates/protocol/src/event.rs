@@ -1,0 +1,227 @@
+//! The event: the one unit of truth that centrals append, store and replicate.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Errors building protocol values from untrusted input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// A central id must be 1..=64 characters of `A-Z a-z 0-9 . _ -`.
+    #[error("invalid central id {0:?}: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'")]
+    InvalidCentralId(String),
+    /// An event id string must look like `<origin>:<seq>` with seq >= 1.
+    #[error("invalid event id {0:?}: expected <central-id>:<seq> with seq >= 1")]
+    InvalidEventId(String),
+}
+
+/// Identity of one central (one parking site). Validated: 1..=64 chars of `[A-Za-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CentralId(String);
+
+impl CentralId {
+    /// Validates and wraps a central id.
+    pub fn new(id: impl Into<String>) -> Result<Self, IdError> {
+        let id = id.into();
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok { Ok(Self(id)) } else { Err(IdError::InvalidCentralId(id)) }
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for CentralId {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<CentralId> for String {
+    fn from(value: CentralId) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for CentralId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Global identity of an event: the central that created it and its gap-free sequence number
+/// there (starting at 1). Unique across the mesh; the key of deduplication.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventId {
+    /// The central that appended the event.
+    pub origin: CentralId,
+    /// Position in the origin's log, gap-free, starting at 1.
+    pub seq: u64,
+}
+
+impl EventId {
+    /// Parses the `<origin>:<seq>` text form used in APIs and the database.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let bad = || IdError::InvalidEventId(s.chars().take(100).collect());
+        let (origin, seq) = s.rsplit_once(':').ok_or_else(bad)?;
+        let seq: u64 = seq.parse().map_err(|_| bad())?;
+        if seq == 0 {
+            return Err(bad());
+        }
+        Ok(Self { origin: CentralId::new(origin).map_err(|_| bad())?, seq })
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.origin, self.seq)
+    }
+}
+
+/// Hybrid logical clock timestamp: wall-clock milliseconds plus a counter that orders events
+/// created within the same millisecond or after observing a clock that runs ahead. Used for
+/// ordering only, never as the business time of an event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Hlc {
+    /// Milliseconds since the Unix epoch (UTC).
+    pub wall_ms: u64,
+    /// Logical counter within `wall_ms`.
+    pub counter: u32,
+}
+
+/// What an event means. Known kinds are listed; anything else decodes as [`EventKind::Other`]
+/// and is stored and relayed unchanged so that older centrals never drop newer events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum EventKind {
+    /// A vehicle entered at a gate (`vehicle.entry`).
+    VehicleEntry,
+    /// A vehicle left through a gate (`vehicle.exit`).
+    VehicleExit,
+    /// An in-lot camera saw a vehicle (`vehicle.location`).
+    VehicleLocation,
+    /// An operator corrected a session's plate (`history.edit`).
+    HistoryEdit,
+    /// An operator deleted a session; a tombstone, never a hard delete (`history.delete`).
+    HistoryDelete,
+    /// The fee table changed (`fees.set`).
+    FeesSet,
+    /// The subscription list changed (`subscriptions.set`).
+    SubscriptionsSet,
+    /// The staff roster changed (`staff.set`).
+    StaffSet,
+    /// An in-lot zone (parking lot camera) configuration changed (`zone.config`).
+    ZoneConfig,
+    /// A kind this build does not know; kept and relayed as is.
+    Other(String),
+}
+
+impl EventKind {
+    /// The wire name of the kind.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::VehicleEntry => "vehicle.entry",
+            Self::VehicleExit => "vehicle.exit",
+            Self::VehicleLocation => "vehicle.location",
+            Self::HistoryEdit => "history.edit",
+            Self::HistoryDelete => "history.delete",
+            Self::FeesSet => "fees.set",
+            Self::SubscriptionsSet => "subscriptions.set",
+            Self::StaffSet => "staff.set",
+            Self::ZoneConfig => "zone.config",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for EventKind {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "vehicle.entry" => Self::VehicleEntry,
+            "vehicle.exit" => Self::VehicleExit,
+            "vehicle.location" => Self::VehicleLocation,
+            "history.edit" => Self::HistoryEdit,
+            "history.delete" => Self::HistoryDelete,
+            "fees.set" => Self::FeesSet,
+            "subscriptions.set" => Self::SubscriptionsSet,
+            "staff.set" => Self::StaffSet,
+            "zone.config" => Self::ZoneConfig,
+            _ => Self::Other(s),
+        }
+    }
+}
+
+impl From<EventKind> for String {
+    fn from(k: EventKind) -> Self {
+        k.as_str().to_owned()
+    }
+}
+
+/// One immutable entry of the replicated log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Global id: origin central and its sequence number.
+    pub id: EventId,
+    /// Incarnation of the origin when it appended the event; bumps when a central loses its
+    /// database and starts again from scratch.
+    pub incarnation: u64,
+    /// Ordering timestamp assigned by the origin.
+    pub hlc: Hlc,
+    /// What the event means.
+    pub kind: EventKind,
+    /// Kind-specific body (JSON object). Typed by the crate that owns the kind (`parking`).
+    pub payload: serde_json::Value,
+    /// Version of the payload schema for this kind.
+    pub schema: u16,
+}
+
+impl Event {
+    /// The deterministic order used by projections: `(hlc, origin, seq)`.
+    pub fn order_key(&self) -> (Hlc, &CentralId, u64) {
+        (self.hlc, &self.id.origin, self.id.seq)
+    }
+
+    /// Compares two events by [`Event::order_key`].
+    pub fn cmp_order(&self, other: &Self) -> Ordering {
+        self.order_key().cmp(&other.order_key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn central_id_validation() {
+        assert!(CentralId::new("central-1").is_ok());
+        assert!(CentralId::new("").is_err());
+        assert!(CentralId::new("a b").is_err());
+        assert!(CentralId::new("x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn event_id_round_trips_through_text() {
+        let id = EventId::parse("central-1:42").unwrap();
+        assert_eq!(id.seq, 42);
+        assert_eq!(id.to_string(), "central-1:42");
+        assert!(EventId::parse("central-1:0").is_err());
+        assert!(EventId::parse("central-1").is_err());
+        assert!(EventId::parse("../etc:1").is_err());
+    }
+
+    #[test]
+    fn unknown_kind_is_kept() {
+        let k: EventKind = serde_json::from_str("\"future.kind\"").unwrap();
+        assert_eq!(k, EventKind::Other("future.kind".into()));
+        assert_eq!(serde_json::to_string(&k).unwrap(), "\"future.kind\"");
+    }
+}

@@ -1,0 +1,1 @@
+//! parkmesh-replication (placeholder being built).

@@ -1,0 +1,1 @@
+//! parkmesh-storage (placeholder being built).

@@ -1,0 +1,1 @@
+//! parkmesh-transport (placeholder being built).
