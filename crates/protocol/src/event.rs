@@ -58,32 +58,82 @@ impl fmt::Display for CentralId {
     }
 }
 
-/// Global identity of an event: the central that created it and its gap-free sequence number
-/// there (starting at 1). Unique across the mesh; the key of deduplication.
+/// One log stream: a central in one incarnation. A central that loses its database starts a new
+/// incarnation and therefore a new stream whose sequence numbers start again at 1, so nothing it
+/// mints can collide with what peers still hold of its earlier life.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StreamId {
+    /// The central that appends to the stream.
+    pub origin: CentralId,
+    /// Incarnation of that central (chosen when its database was created).
+    pub incarnation: u64,
+}
+
+impl StreamId {
+    /// Parses the `<origin>:<incarnation>` text form.
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        let bad = || IdError::InvalidEventId(s.chars().take(100).collect());
+        let (origin, inc) = s.rsplit_once(':').ok_or_else(bad)?;
+        let incarnation: u64 = inc.parse().map_err(|_| bad())?;
+        Ok(Self { origin: CentralId::new(origin).map_err(|_| bad())?, incarnation })
+    }
+}
+
+impl TryFrom<String> for StreamId {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<StreamId> for String {
+    fn from(value: StreamId) -> Self {
+        value.to_string()
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.origin, self.incarnation)
+    }
+}
+
+/// Global identity of an event: its stream (origin central + incarnation) and its gap-free
+/// sequence number in that stream (starting at 1). Unique across the mesh; the key of
+/// deduplication. Text form: `<origin>:<incarnation>:<seq>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EventId {
     /// The central that appended the event.
     pub origin: CentralId,
-    /// Position in the origin's log, gap-free, starting at 1.
+    /// The origin's incarnation when it appended the event.
+    pub incarnation: u64,
+    /// Position in the stream, gap-free, starting at 1.
     pub seq: u64,
 }
 
 impl EventId {
-    /// Parses the `<origin>:<seq>` text form used in APIs and the database.
+    /// The stream this event belongs to.
+    pub fn stream(&self) -> StreamId {
+        StreamId { origin: self.origin.clone(), incarnation: self.incarnation }
+    }
+
+    /// Parses the `<origin>:<incarnation>:<seq>` text form used in APIs and the database.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let bad = || IdError::InvalidEventId(s.chars().take(100).collect());
-        let (origin, seq) = s.rsplit_once(':').ok_or_else(bad)?;
+        let (stream, seq) = s.rsplit_once(':').ok_or_else(bad)?;
         let seq: u64 = seq.parse().map_err(|_| bad())?;
         if seq == 0 {
             return Err(bad());
         }
-        Ok(Self { origin: CentralId::new(origin).map_err(|_| bad())?, seq })
+        let StreamId { origin, incarnation } = StreamId::parse(stream).map_err(|_| bad())?;
+        Ok(Self { origin, incarnation, seq })
     }
 }
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.origin, self.seq)
+        write!(f, "{}:{}:{}", self.origin, self.incarnation, self.seq)
     }
 }
 
@@ -169,11 +219,8 @@ impl From<EventKind> for String {
 /// One immutable entry of the replicated log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// Global id: origin central and its sequence number.
+    /// Global id: origin central, its incarnation and the sequence number.
     pub id: EventId,
-    /// Incarnation of the origin when it appended the event; bumps when a central loses its
-    /// database and starts again from scratch.
-    pub incarnation: u64,
     /// Ordering timestamp assigned by the origin.
     pub hlc: Hlc,
     /// What the event means.
@@ -185,9 +232,9 @@ pub struct Event {
 }
 
 impl Event {
-    /// The deterministic order used by projections: `(hlc, origin, seq)`.
-    pub fn order_key(&self) -> (Hlc, &CentralId, u64) {
-        (self.hlc, &self.id.origin, self.id.seq)
+    /// The deterministic tie-break order of events: `(hlc, origin, incarnation, seq)`.
+    pub fn order_key(&self) -> (Hlc, &CentralId, u64, u64) {
+        (self.hlc, &self.id.origin, self.id.incarnation, self.id.seq)
     }
 
     /// Compares two events by [`Event::order_key`].
@@ -210,10 +257,11 @@ mod tests {
 
     #[test]
     fn event_id_round_trips_through_text() {
-        let id = EventId::parse("central-1:42").unwrap();
-        assert_eq!(id.seq, 42);
-        assert_eq!(id.to_string(), "central-1:42");
-        assert!(EventId::parse("central-1:0").is_err());
+        let id = EventId::parse("central-1:7:42").unwrap();
+        assert_eq!((id.incarnation, id.seq), (7, 42));
+        assert_eq!(id.to_string(), "central-1:7:42");
+        assert!(EventId::parse("central-1:7:0").is_err());
+        assert!(EventId::parse("central-1:42").is_err());
         assert!(EventId::parse("central-1").is_err());
         assert!(EventId::parse("../etc:1").is_err());
     }

@@ -5,7 +5,8 @@
 //!
 //! - [`CentralId`], [`EventId`], [`Hlc`] and [`Event`]: the immutable event log entry that every
 //!   mutation anywhere in the mesh becomes (`event`);
-//! - [`VersionVector`]: per origin, the highest contiguous sequence number a node holds (`vector`).
+//! - [`StreamId`]: one central in one incarnation, the unit of gap-free sequencing;
+//! - [`VersionVector`]: per stream, the highest contiguous sequence number a node holds (`vector`).
 //!
 //! Everything here is serde-serialisable because it is the mesh wire format; serialisation is
 //! versioned (see `Event::schema`) and unknown event kinds are kept and relayed, never dropped.
@@ -14,5 +15,5 @@
 mod event;
 mod vector;
 
-pub use crate::event::{CentralId, Event, EventId, EventKind, Hlc, IdError};
+pub use crate::event::{CentralId, Event, EventId, EventKind, Hlc, IdError, StreamId};
 pub use crate::vector::VersionVector;

@@ -4,28 +4,29 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{CentralId, EventId};
+use crate::event::{EventId, StreamId};
 
-/// Per origin, the highest sequence number `n` such that every event `1..=n` of that origin is
-/// held. Missing origins count as 0.
+/// Per stream (origin + incarnation), the highest sequence number `n` such that every event
+/// `1..=n` of that stream is held. Missing streams count as 0. JSON form: an object keyed by
+/// `"<origin>:<incarnation>"`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct VersionVector(pub BTreeMap<CentralId, u64>);
+pub struct VersionVector(pub BTreeMap<StreamId, u64>);
 
 impl VersionVector {
-    /// The contiguous high-water mark for `origin` (0 when unknown).
-    pub fn get(&self, origin: &CentralId) -> u64 {
-        self.0.get(origin).copied().unwrap_or(0)
+    /// The contiguous high-water mark for `stream` (0 when unknown).
+    pub fn get(&self, stream: &StreamId) -> u64 {
+        self.0.get(stream).copied().unwrap_or(0)
     }
 
     /// Whether the event with this id is covered by the vector.
     pub fn contains(&self, id: &EventId) -> bool {
-        id.seq <= self.get(&id.origin)
+        id.seq <= self.get(&id.stream())
     }
 
-    /// Sets the high-water mark of `origin` to `seq` if that is higher.
-    pub fn advance(&mut self, origin: &CentralId, seq: u64) {
-        let cur = self.0.entry(origin.clone()).or_insert(0);
+    /// Sets the high-water mark of `stream` to `seq` if that is higher.
+    pub fn advance(&mut self, stream: &StreamId, seq: u64) {
+        let cur = self.0.entry(stream.clone()).or_insert(0);
         if seq > *cur {
             *cur = seq;
         }
@@ -33,8 +34,8 @@ impl VersionVector {
 
     /// Pointwise maximum (the join of the lattice): commutative, associative, idempotent.
     pub fn merge(&mut self, other: &Self) {
-        for (origin, seq) in &other.0 {
-            self.advance(origin, *seq);
+        for (stream, seq) in &other.0 {
+            self.advance(stream, *seq);
         }
     }
 }
