@@ -30,7 +30,11 @@ impl CentralId {
             && id
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok { Ok(Self(id)) } else { Err(IdError::InvalidCentralId(id)) }
+        if ok {
+            Ok(Self(id))
+        } else {
+            Err(IdError::InvalidCentralId(id))
+        }
     }
 
     /// The id as a string slice.
@@ -76,7 +80,10 @@ impl StreamId {
         let bad = || IdError::InvalidEventId(s.chars().take(100).collect());
         let (origin, inc) = s.rsplit_once(':').ok_or_else(bad)?;
         let incarnation: u64 = inc.parse().map_err(|_| bad())?;
-        Ok(Self { origin: CentralId::new(origin).map_err(|_| bad())?, incarnation })
+        Ok(Self {
+            origin: CentralId::new(origin).map_err(|_| bad())?,
+            incarnation,
+        })
     }
 }
 
@@ -115,7 +122,10 @@ pub struct EventId {
 impl EventId {
     /// The stream this event belongs to.
     pub fn stream(&self) -> StreamId {
-        StreamId { origin: self.origin.clone(), incarnation: self.incarnation }
+        StreamId {
+            origin: self.origin.clone(),
+            incarnation: self.incarnation,
+        }
     }
 
     /// Parses the `<origin>:<incarnation>:<seq>` text form used in APIs and the database.
@@ -126,8 +136,15 @@ impl EventId {
         if seq == 0 {
             return Err(bad());
         }
-        let StreamId { origin, incarnation } = StreamId::parse(stream).map_err(|_| bad())?;
-        Ok(Self { origin, incarnation, seq })
+        let StreamId {
+            origin,
+            incarnation,
+        } = StreamId::parse(stream).map_err(|_| bad())?;
+        Ok(Self {
+            origin,
+            incarnation,
+            seq,
+        })
     }
 }
 
@@ -140,7 +157,9 @@ impl fmt::Display for EventId {
 /// Hybrid logical clock timestamp: wall-clock milliseconds plus a counter that orders events
 /// created within the same millisecond or after observing a clock that runs ahead. Used for
 /// ordering only, never as the business time of an event.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Hlc {
     /// Milliseconds since the Unix epoch (UTC).
     pub wall_ms: u64,
