@@ -1,1 +1,80 @@
-//! parkmesh-config (placeholder being built).
+//! Loads, validates and atomically saves a central's `p2p_config.json`.
+//!
+//! The file keeps the seed's shape (`this_central {id, ip, p2p_port, api_port}`,
+//! `peer_centrals [{id, ip, p2p_port, api_port}]`) and adds `bind`, `cluster_secret`, `admin_token`,
+//! `timezone`, `data_dir`, `plate_policy` and `max_clock_skew_secs`, each with a default.
+//!
+//! Loading has two stages (the ripgrep `LowArgs` → `HiArgs` split):
+//!
+//! 1. [`RawConfig`] mirrors the JSON document field for field. It is decoded from a
+//!    `serde_json::Value` by hand, so one pass reports every type error with its path and every
+//!    unknown key as a warning.
+//! 2. [`Config`] is the validated form: ids are [`CentralId`]s, hosts are [`Host`]s, ports are
+//!    non-zero `u16`s, the time zone is a real IANA zone. Every problem found is reported at once,
+//!    each naming the field path and the fix ([`Diagnostic`], [`ConfigError`]).
+//!
+//! Environment variables [`ENV_CLUSTER_SECRET`] and [`ENV_ADMIN_TOKEN`] override the file; the
+//! environment lookup is passed in, so tests never touch the process environment. Secrets taken from
+//! the environment are never written back to the file, and no secret ever appears in
+//! [`Config::public_json`] or in `Debug` output.
+//!
+//! Relative `data_dir` paths are resolved against the working directory of the process, as in the
+//! seed (which ran from its project root and used `data/central.db`) and as with every other path
+//! given on the command line; `config/p2p_config.json` with `"data_dir": "data"` therefore puts the
+//! database in `./data/central.db`, not `./config/data/central.db`. The value is stored as written,
+//! so saving never turns it into an absolute path.
+//!
+//! Saving ([`Config::save_atomic`]) writes a temporary file in the same directory, syncs it, renames
+//! it over the target and syncs the directory, so a crash leaves either the old or the new file.
+//! Loading never writes: a broken file is reported, never replaced by defaults (seed defect S7).
+//!
+//! # Layout
+//!
+//! - `raw`: [`RawConfig`], [`RawCentral`], the named defaults and the JSON decoder (stage one).
+//! - `model`: [`Config`], [`Central`], [`PlatePolicy`] and their accessors (stage two).
+//! - `validate`: the checks that turn a [`RawConfig`] into a [`Config`].
+//! - `host`: [`Host`], an IP address or DNS host name.
+//! - `file`: [`Config::load`] and [`Config::save_atomic`].
+//! - `admin`: the rule for mutating admin endpoints ([`Config::authorize_admin`]).
+//! - `error`: [`ConfigError`], [`Diagnostic`], [`AdminDenied`].
+//!
+//! In the crate graph this sits just above `parkmesh-protocol` (for [`CentralId`]) and below the
+//! binary and the `api`/`manager` crates, which read the validated [`Config`].
+
+mod admin;
+mod error;
+mod file;
+mod host;
+mod model;
+mod raw;
+mod validate;
+
+pub use parkmesh_protocol::CentralId;
+
+pub use crate::error::{AdminDenied, ConfigError, Diagnostic};
+pub use crate::host::Host;
+pub use crate::model::{Central, Config, Loaded, PlatePolicy};
+pub use crate::raw::{
+    DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_MAX_CLOCK_SKEW_SECS,
+    DEFAULT_P2P_PORT, DEFAULT_TIMEZONE, RawCentral, RawConfig,
+};
+
+/// Environment variable that overrides `cluster_secret` from the file.
+pub const ENV_CLUSTER_SECRET: &str = "PARKMESH_CLUSTER_SECRET";
+/// Environment variable that overrides `admin_token` from the file.
+pub const ENV_ADMIN_TOKEN: &str = "PARKMESH_ADMIN_TOKEN";
+/// File name of the SQLite database inside `data_dir`.
+pub const DB_FILE_NAME: &str = "central.db";
+
+/// Reads a variable from the process environment: the lookup [`Config::load`] uses.
+///
+/// An unset variable, one that is not valid UTF-8 and one set to the empty string all count as
+/// unset.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// An environment in which no variable is set; handy for tests and for validating request bodies.
+pub fn no_env(_name: &str) -> Option<String> {
+    None
+}

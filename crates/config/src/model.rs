@@ -1,0 +1,300 @@
+//! Stage two: the validated [`Config`], its parts ([`Central`], [`PlatePolicy`]) and accessors.
+//!
+//! The checks that build a `Config` live in `validate`; a `Config` can only come out of them, so
+//! every value held here has passed validation.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use parkmesh_protocol::CentralId;
+use serde_json::{Value, json};
+
+use crate::DB_FILE_NAME;
+use crate::error::{ConfigError, Diagnostic};
+use crate::host::Host;
+use crate::raw::{RawCentral, RawConfig, Report};
+use crate::validate::{finish, from_value, validate};
+/// Origin label for documents that did not come from a file.
+const DOC_ORIGIN: &str = "config";
+
+/// A validated config plus the warnings (unknown keys, weak secrets) found on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The validated config.
+    pub config: Config,
+    /// Things worth logging that did not stop the config from loading.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The validated configuration of one central. Build it with [`Config::load`],
+/// [`Config::from_raw`] or [`Config::from_json_value`]; change it by editing [`Config::to_raw`] and
+/// validating again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub(crate) this_central: Central,
+    pub(crate) peer_centrals: Vec<Central>,
+    pub(crate) bind: IpAddr,
+    pub(crate) cluster_secret: Secret,
+    pub(crate) admin_token: Secret,
+    pub(crate) timezone_name: String,
+    pub(crate) timezone: TimeZone,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) data_dir_override: Option<PathBuf>,
+    pub(crate) plate_policy: PlatePolicy,
+    pub(crate) max_clock_skew_secs: u64,
+}
+
+/// One central: this one or a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Central {
+    /// Its id.
+    pub id: CentralId,
+    /// Where others reach it.
+    pub ip: Host,
+    /// Mesh port (non-zero).
+    pub p2p_port: u16,
+    /// HTTP API port (non-zero, different from `p2p_port`).
+    pub api_port: u16,
+}
+
+impl Central {
+    /// `host:port` of its mesh listener (IPv6 in brackets).
+    pub fn p2p_addr(&self) -> String {
+        self.ip.with_port(self.p2p_port)
+    }
+
+    /// `http://host:port` of its HTTP API.
+    pub fn api_base_url(&self) -> String {
+        format!("http://{}", self.ip.with_port(self.api_port))
+    }
+
+    fn to_raw(&self) -> RawCentral {
+        RawCentral {
+            id: self.id.as_str().to_owned(),
+            ip: self.ip.to_string(),
+            p2p_port: i64::from(self.p2p_port),
+            api_port: i64::from(self.api_port),
+        }
+    }
+}
+
+/// How strictly plate reads from edges are checked before they become events; the `parking` crate
+/// defines the rules. `Lenient` (the default) keeps the seed's behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PlatePolicy {
+    /// Accept what the seed accepted; normalise, and flag doubtful plates instead of rejecting them.
+    #[default]
+    Lenient,
+    /// Reject plates that fail validation.
+    Strict,
+}
+
+impl PlatePolicy {
+    /// The config-file spelling: `lenient` or `strict`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatePolicy::Lenient => "lenient",
+            PlatePolicy::Strict => "strict",
+        }
+    }
+}
+
+/// A secret as given by the file and by the environment; the environment wins, the file value is
+/// what gets saved. `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub(crate) struct Secret {
+    pub(crate) file: Option<String>,
+    pub(crate) env: Option<String>,
+}
+
+impl Secret {
+    pub(crate) fn effective(&self) -> Option<&str> {
+        self.env.as_deref().or(self.file.as_deref())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.env, &self.file) {
+            (Some(_), _) => f.write_str("Some(<redacted, from env>)"),
+            (None, Some(_)) => f.write_str("Some(<redacted, from file>)"),
+            (None, None) => f.write_str("None"),
+        }
+    }
+}
+
+impl Config {
+    /// Validates a raw config; `env` looks up [`ENV_CLUSTER_SECRET`] and [`ENV_ADMIN_TOKEN`]
+    /// (pass [`crate::process_env`] for the real environment, [`crate::no_env`] for none).
+    pub fn from_raw(
+        raw: RawConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigError> {
+        let mut report = Report::default();
+        let config = validate(&raw, &env, &mut report);
+        finish(config, report, DOC_ORIGIN)
+    }
+
+    /// Decodes and validates a whole JSON document in the file's shape; absent fields take their
+    /// defaults. Used for files and for bodies that carry a complete config.
+    pub fn from_json_value(
+        value: &Value,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigError> {
+        from_value(value, &env, DOC_ORIGIN)
+    }
+
+    /// Applies a `PUT /api/p2p/config` body: each top-level key present in `body` replaces the
+    /// current value (a `null` removes an optional one), absent keys keep theirs. A client that sends
+    /// back what [`Config::public_json`] gave it therefore keeps the secrets, which that JSON omits.
+    /// The result is validated as a whole; `self` is not changed.
+    pub fn apply_update(
+        &self,
+        body: &Value,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigError> {
+        let Value::Object(changes) = body else {
+            return from_value(body, &env, DOC_ORIGIN);
+        };
+        let mut doc = self.to_raw().to_json();
+        if let Value::Object(current) = &mut doc {
+            for (key, value) in changes {
+                current.insert(key.clone(), value.clone());
+            }
+        }
+        from_value(&doc, &env, DOC_ORIGIN)
+    }
+
+    /// The config as the file would hold it: file values of the secrets (never ones from the
+    /// environment) and `data_dir` as written (not the command-line override).
+    pub fn to_raw(&self) -> RawConfig {
+        RawConfig {
+            this_central: self.this_central.to_raw(),
+            peer_centrals: self.peer_centrals.iter().map(Central::to_raw).collect(),
+            bind: self.bind.to_string(),
+            cluster_secret: self.cluster_secret.file.clone(),
+            admin_token: self.admin_token.file.clone(),
+            timezone: self.timezone_name.clone(),
+            data_dir: self.data_dir.to_string_lossy().into_owned(),
+            plate_policy: self.plate_policy.as_str().to_owned(),
+            max_clock_skew_secs: i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The config for `GET /api/p2p/config`: the seed's shape plus our non-secret additions.
+    /// `cluster_secret` and `admin_token` are never included.
+    pub fn public_json(&self) -> Value {
+        let mut raw = self.to_raw();
+        raw.cluster_secret = None;
+        raw.admin_token = None;
+        raw.to_json()
+    }
+
+    /// The seed's `GET /api/p2p/info` body content: `{id, ip, api_port}` of this central.
+    pub fn info_json(&self) -> Value {
+        let me = &self.this_central;
+        json!({ "id": me.id.as_str(), "ip": me.ip.to_string(), "api_port": me.api_port })
+    }
+
+    /// This central.
+    pub fn this_central(&self) -> &Central {
+        &self.this_central
+    }
+
+    /// The configured peers, in file order; ids are unique and differ from this central's.
+    pub fn peer_centrals(&self) -> &[Central] {
+        &self.peer_centrals
+    }
+
+    /// The peer with this id.
+    pub fn peer(&self, id: &CentralId) -> Option<&Central> {
+        self.peer_centrals.iter().find(|p| &p.id == id)
+    }
+
+    /// True when there are no peers: the central runs alone.
+    pub fn is_standalone(&self) -> bool {
+        self.peer_centrals.is_empty()
+    }
+
+    /// Listen address of both listeners.
+    pub fn bind(&self) -> IpAddr {
+        self.bind
+    }
+
+    /// Where the HTTP API listens: `bind:this_central.api_port`.
+    pub fn api_listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.this_central.api_port)
+    }
+
+    /// Where the mesh listens: `bind:this_central.p2p_port`.
+    pub fn p2p_listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.bind, self.this_central.p2p_port)
+    }
+
+    /// The mesh secret in force (environment over file), if any.
+    pub fn cluster_secret(&self) -> Option<&str> {
+        self.cluster_secret.effective()
+    }
+
+    /// The admin token in force (environment over file), if any. Without one, mutating admin
+    /// endpoints accept loopback clients only (see [`Config::authorize_admin`]).
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.effective()
+    }
+
+    /// The site time zone.
+    pub fn timezone(&self) -> &TimeZone {
+        &self.timezone
+    }
+
+    /// The site time zone's IANA name, e.g. `Asia/Ho_Chi_Minh`.
+    pub fn timezone_name(&self) -> &str {
+        &self.timezone_name
+    }
+
+    /// The data directory in force: the override if one was set, else the file's `data_dir`.
+    /// Relative paths are relative to the working directory of the process.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir_override.as_deref().unwrap_or(&self.data_dir)
+    }
+
+    /// `<data_dir>/central.db`.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir().join(DB_FILE_NAME)
+    }
+
+    /// Uses `dir` instead of the file's `data_dir` (e.g. from `--data-dir`); not saved to the file.
+    pub fn with_data_dir_override(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir_override = Some(dir.into());
+        self
+    }
+
+    /// How plate reads are checked.
+    pub fn plate_policy(&self) -> PlatePolicy {
+        self.plate_policy
+    }
+
+    /// Largest accepted distance between a peer's clock and ours.
+    pub fn max_clock_skew(&self) -> Duration {
+        Duration::from_secs(self.max_clock_skew_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let secret = Secret {
+            file: Some("file-secret-value".into()),
+            env: Some("env-secret-value".into()),
+        };
+        let shown = format!("{secret:?}");
+        assert!(!shown.contains("secret-value"), "{shown}");
+        assert_eq!(secret.effective(), Some("env-secret-value"));
+    }
+}

@@ -1,0 +1,317 @@
+//! Stage two's checks: from a [`RawConfig`] to a [`Config`], recording every problem on the way.
+//!
+//! Validation never stops at the first problem: it walks every field, records each problem with its
+//! path and fix, and fails only at the end, so one edit-and-restart cycle fixes the whole file.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use jiff::tz::TimeZone;
+use parkmesh_protocol::CentralId;
+use serde_json::Value;
+
+use crate::error::ConfigError;
+use crate::host::{Host, parse_host};
+use crate::model::{Central, Config, Loaded, PlatePolicy, Secret};
+use crate::raw::{RawCentral, RawConfig, Report, join};
+use crate::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
+
+/// Secrets shorter than this draw a warning.
+const MIN_SECRET_LEN: usize = 16;
+/// Largest accepted `max_clock_skew_secs`: one day; a larger bound would accept nonsense clocks.
+const MAX_CLOCK_SKEW_LIMIT: i64 = 86_400;
+
+pub(crate) fn from_value(
+    value: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    origin: &str,
+) -> Result<Loaded, ConfigError> {
+    let mut report = Report::default();
+    let raw = RawConfig::decode(value, &mut report);
+    let config = validate(&raw, env, &mut report);
+    finish(config, report, origin)
+}
+
+pub(crate) fn finish(
+    config: Option<Config>,
+    report: Report,
+    origin: &str,
+) -> Result<Loaded, ConfigError> {
+    match config {
+        Some(config) if report.problems.is_empty() => Ok(Loaded {
+            config,
+            warnings: report.warnings,
+        }),
+        _ => Err(ConfigError::Invalid {
+            origin: origin.to_owned(),
+            problems: report.problems,
+        }),
+    }
+}
+
+/// Checks every field; returns a config only if no problem was found (including ones `report`
+/// already held from decoding).
+pub(crate) fn validate(
+    raw: &RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    report: &mut Report,
+) -> Option<Config> {
+    let this_central = central(&raw.this_central, "this_central", report);
+    let this_id = CentralId::new(raw.this_central.id.as_str()).ok();
+    let mut peers = Vec::with_capacity(raw.peer_centrals.len());
+    let mut ids: BTreeMap<CentralId, usize> = BTreeMap::new();
+    let mut addrs: BTreeMap<(String, u16), usize> = BTreeMap::new();
+    for (idx, raw_peer) in raw.peer_centrals.iter().enumerate() {
+        let path = format!("peer_centrals[{idx}]");
+        let peer = central(raw_peer, &path, report);
+        // Id checks use the raw id so that they run even when another field of the peer is bad.
+        if let Ok(id) = CentralId::new(raw_peer.id.as_str()) {
+            let id_path = join(&path, "id");
+            if this_id.as_ref() == Some(&id) {
+                report.problem(
+                    id_path,
+                    format!(
+                        "{:?} is this central's own id (this_central.id) — remove this entry or fix its id",
+                        id.as_str()
+                    ),
+                );
+                continue;
+            }
+            if ids.insert(id.clone(), idx).is_some() {
+                report.problem(
+                    id_path,
+                    format!(
+                        "duplicate peer id {:?} — each peer needs a unique id",
+                        id.as_str()
+                    ),
+                );
+                continue;
+            }
+        }
+        let Some(peer) = peer else { continue };
+        let addr_key = (peer.ip.to_string().to_ascii_lowercase(), peer.p2p_port);
+        if let Some(me) = &this_central
+            && (me.ip.to_string().to_ascii_lowercase(), me.p2p_port) == addr_key
+        {
+            report.problem(
+                path,
+                format!(
+                    "same address as this_central ({}) — a central cannot peer with itself",
+                    peer.p2p_addr()
+                ),
+            );
+            continue;
+        }
+        if let Some(first) = addrs.insert(addr_key, idx) {
+            report.problem(
+                path,
+                format!(
+                    "same address as peer_centrals[{first}] ({}) — each peer listens on its own ip and p2p_port",
+                    peer.p2p_addr()
+                ),
+            );
+            continue;
+        }
+        peers.push(peer);
+    }
+
+    let bind = match raw.bind.parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            report.problem(
+                "bind",
+                format!(
+                    "{:?} is not an IP address — use 0.0.0.0 to listen on every interface or 127.0.0.1 for this host only",
+                    raw.bind
+                ),
+            );
+            None
+        }
+    };
+
+    let cluster_secret = secret(
+        raw.cluster_secret.as_deref(),
+        "cluster_secret",
+        ENV_CLUSTER_SECRET,
+        env,
+        report,
+    );
+    let admin_token = secret(
+        raw.admin_token.as_deref(),
+        "admin_token",
+        ENV_ADMIN_TOKEN,
+        env,
+        report,
+    );
+    if !raw.peer_centrals.is_empty() && cluster_secret.effective().is_none() {
+        report.warn(
+            "cluster_secret",
+            format!(
+                "not set while peer_centrals is not empty — set the same cluster_secret (or {ENV_CLUSTER_SECRET}) on every central so peers can authenticate"
+            ),
+        );
+    }
+
+    let timezone = match TimeZone::get(&raw.timezone) {
+        Ok(tz) if !raw.timezone.is_empty() => Some(tz),
+        _ => {
+            report.problem(
+                "timezone",
+                format!("unknown time zone {:?} — use an IANA name such as \"Asia/Ho_Chi_Minh\" or \"UTC\"", raw.timezone),
+            );
+            None
+        }
+    };
+
+    if raw.data_dir.trim().is_empty() {
+        report.problem(
+            "data_dir",
+            "empty — remove the key to use \"data\" or name a directory",
+        );
+    }
+
+    let plate_policy = match raw.plate_policy.as_str() {
+        "lenient" => Some(PlatePolicy::Lenient),
+        "strict" => Some(PlatePolicy::Strict),
+        other => {
+            report.problem(
+                "plate_policy",
+                format!("unknown policy {other:?} — use \"lenient\" or \"strict\""),
+            );
+            None
+        }
+    };
+
+    let skew = match u64::try_from(raw.max_clock_skew_secs) {
+        Ok(secs) if (1..=MAX_CLOCK_SKEW_LIMIT).contains(&raw.max_clock_skew_secs) => Some(secs),
+        _ => {
+            report.problem(
+                "max_clock_skew_secs",
+                format!(
+                    "{} is out of range — use a number of seconds from 1 to {MAX_CLOCK_SKEW_LIMIT} (default 300)",
+                    raw.max_clock_skew_secs
+                ),
+            );
+            None
+        }
+    };
+
+    if !report.problems.is_empty() {
+        return None;
+    }
+    Some(Config {
+        this_central: this_central?,
+        peer_centrals: peers,
+        bind: bind?,
+        cluster_secret,
+        admin_token,
+        timezone_name: raw.timezone.clone(),
+        timezone: timezone?,
+        data_dir: PathBuf::from(&raw.data_dir),
+        data_dir_override: None,
+        plate_policy: plate_policy?,
+        max_clock_skew_secs: skew?,
+    })
+}
+
+/// Validates one central's fields; `None` if any is bad (each problem recorded).
+fn central(raw: &RawCentral, path: &str, report: &mut Report) -> Option<Central> {
+    let id_path = join(path, "id");
+    let id = if raw.id.is_empty() {
+        report.problem(id_path, "empty — set a unique id such as \"central-1\"");
+        None
+    } else {
+        match CentralId::new(raw.id.as_str()) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                report.problem(
+                    id_path,
+                    format!("invalid id {:?} — use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'", raw.id),
+                );
+                None
+            }
+        }
+    };
+    let ip = match parse_host(&raw.ip) {
+        Ok(Host::Ip(ip)) if ip.is_unspecified() => {
+            report.problem(
+                join(path, "ip"),
+                format!("{ip} is not an address others can reach — set the central's LAN address or DNS name"),
+            );
+            None
+        }
+        Ok(host) => Some(host),
+        Err(why) => {
+            report.problem(join(path, "ip"), why);
+            None
+        }
+    };
+    let p2p_port = port(raw.p2p_port, &join(path, "p2p_port"), report);
+    let api_port = port(raw.api_port, &join(path, "api_port"), report);
+    if let (Some(p2p), Some(api)) = (p2p_port, api_port)
+        && p2p == api
+    {
+        report.problem(
+            join(path, "p2p_port"),
+            format!(
+                "{p2p} clashes with {} — the mesh and the HTTP API need different ports (defaults: p2p_port 9000, api_port 8000)",
+                join(path, "api_port")
+            ),
+        );
+        return None;
+    }
+    Some(Central {
+        id: id?,
+        ip: ip?,
+        p2p_port: p2p_port?,
+        api_port: api_port?,
+    })
+}
+
+fn port(value: i64, path: &str, report: &mut Report) -> Option<u16> {
+    match u16::try_from(value) {
+        Ok(port) if port != 0 => Some(port),
+        _ => {
+            report.problem(
+                path,
+                format!("port {value} is not allowed — use a port from 1 to 65535"),
+            );
+            None
+        }
+    }
+}
+
+fn secret(
+    file: Option<&str>,
+    path: &str,
+    env_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    report: &mut Report,
+) -> Secret {
+    let from_env = env(env_name).filter(|v| !v.is_empty());
+    if file.is_some_and(str::is_empty) {
+        report.problem(path, "empty — remove the key or set a long random value");
+    }
+    if let Some(value) = file.filter(|v| !v.is_empty())
+        && from_env.is_none()
+        && value.chars().count() < MIN_SECRET_LEN
+    {
+        report.warn(
+            path,
+            format!("shorter than {MIN_SECRET_LEN} characters — use a long random value"),
+        );
+    }
+    if let Some(value) = &from_env
+        && value.chars().count() < MIN_SECRET_LEN
+    {
+        report.warn(
+            env_name,
+            format!("shorter than {MIN_SECRET_LEN} characters — use a long random value"),
+        );
+    }
+    Secret {
+        file: file.filter(|v| !v.is_empty()).map(str::to_owned),
+        env: from_env,
+    }
+}

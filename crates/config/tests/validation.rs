@@ -1,0 +1,440 @@
+//! Validation through the public API: every bad field is named with its path, all problems are
+//! reported at once, unknown keys only warn, the environment overrides secrets, and updates merge.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use parkmesh_config::{
+    AdminDenied, Config, ConfigError, Diagnostic, Host, PlatePolicy, RawConfig, no_env,
+};
+use serde_json::{Value, json};
+
+fn good() -> Value {
+    json!({
+        "this_central": {"id": "central-1", "ip": "10.0.0.1", "p2p_port": 9000, "api_port": 8000},
+        "peer_centrals": [
+            {"id": "central-2", "ip": "10.0.0.2", "p2p_port": 9000},
+            {"id": "central-3", "ip": "central-3.lan", "p2p_port": 9100, "api_port": 8100}
+        ],
+        "cluster_secret": "a-long-enough-cluster-secret"
+    })
+}
+
+/// Sets `pointer` in the good document to `value` and returns the problems (panics if it loads).
+fn problems_with(pointer: &str, value: Value) -> Vec<Diagnostic> {
+    let mut doc = good();
+    *doc.pointer_mut(pointer).unwrap() = value;
+    problems(&doc)
+}
+
+fn problems(doc: &Value) -> Vec<Diagnostic> {
+    match Config::from_json_value(doc, no_env) {
+        Ok(loaded) => panic!("expected problems, got {:?}", loaded.config),
+        Err(err) => err.diagnostics().to_vec(),
+    }
+}
+
+/// Asserts exactly one problem, at `path`, whose message contains `needle`.
+fn assert_one(problems: &[Diagnostic], path: &str, needle: &str) {
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert_eq!(problems[0].path, path, "{problems:#?}");
+    assert!(
+        problems[0].message.contains(needle),
+        "{:?} lacks {needle:?}",
+        problems[0].message
+    );
+}
+
+#[test]
+fn good_document_loads_with_defaults() {
+    let loaded = Config::from_json_value(&good(), no_env).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let config = loaded.config;
+    assert_eq!(config.this_central().id.as_str(), "central-1");
+    assert_eq!(
+        config.this_central().ip,
+        Host::Ip("10.0.0.1".parse().unwrap())
+    );
+    assert_eq!(config.peer_centrals().len(), 2);
+    let c2 = &config.peer_centrals()[0];
+    assert_eq!(
+        (c2.p2p_port, c2.api_port),
+        (9000, 8000),
+        "peer api_port defaults to 8000"
+    );
+    assert_eq!(c2.api_base_url(), "http://10.0.0.2:8000");
+    let c3 = &config.peer_centrals()[1];
+    assert_eq!(c3.ip, Host::Name("central-3.lan".into()));
+    assert_eq!(c3.p2p_addr(), "central-3.lan:9100");
+    assert_eq!(config.bind(), "0.0.0.0".parse::<IpAddr>().unwrap());
+    assert_eq!(config.api_listen_addr().to_string(), "0.0.0.0:8000");
+    assert_eq!(config.p2p_listen_addr().to_string(), "0.0.0.0:9000");
+    assert_eq!(config.timezone_name(), "Asia/Ho_Chi_Minh");
+    assert_eq!(config.data_dir(), Path::new("data"));
+    assert_eq!(config.db_path(), Path::new("data/central.db"));
+    assert_eq!(config.plate_policy(), PlatePolicy::Lenient);
+    assert_eq!(config.max_clock_skew().as_secs(), 300);
+    assert_eq!(
+        config.cluster_secret(),
+        Some("a-long-enough-cluster-secret")
+    );
+    assert_eq!(config.admin_token(), None);
+    assert!(!config.is_standalone());
+}
+
+#[test]
+fn seed_file_without_our_additions_loads() {
+    // The seed's file: no p2p_port anywhere, peers without api_port.
+    let seed = json!({
+        "this_central": {"id": "central-1", "ip": "192.168.1.10", "api_port": 8000},
+        "peer_centrals": [{"id": "central-2", "ip": "192.168.1.11"}]
+    });
+    let loaded = Config::from_json_value(&seed, no_env).unwrap();
+    assert_eq!(loaded.config.this_central().p2p_port, 9000);
+    assert_eq!(loaded.config.peer_centrals()[0].api_port, 8000);
+    // No secret with peers: allowed, but warned about.
+    assert_eq!(loaded.warnings.len(), 1);
+    assert_eq!(loaded.warnings[0].path, "cluster_secret");
+}
+
+#[test]
+fn empty_and_invalid_ids() {
+    assert_one(
+        &problems_with("/this_central/id", json!("")),
+        "this_central.id",
+        "empty",
+    );
+    assert_one(
+        &problems_with("/peer_centrals/1/id", json!("")),
+        "peer_centrals[1].id",
+        "empty",
+    );
+    assert_one(
+        &problems_with("/this_central/id", json!("central 1")),
+        "this_central.id",
+        "invalid id",
+    );
+    let mut doc = good();
+    doc["this_central"].as_object_mut().unwrap().remove("id");
+    assert_one(&problems(&doc), "this_central.id", "missing");
+}
+
+#[test]
+fn duplicate_peer_id_names_peer_centrals() {
+    let err = {
+        let mut doc = good();
+        doc["peer_centrals"][1]["id"] = json!("central-2");
+        Config::from_json_value(&doc, no_env).unwrap_err()
+    };
+    assert_one(
+        err.diagnostics(),
+        "peer_centrals[1].id",
+        "duplicate peer id \"central-2\"",
+    );
+    assert_eq!(
+        err.to_string(),
+        "config: peer_centrals[1].id: duplicate peer id \"central-2\" — each peer needs a unique id"
+    );
+}
+
+#[test]
+fn peer_with_own_id() {
+    let found = problems_with("/peer_centrals/0/id", json!("central-1"));
+    assert_one(&found, "peer_centrals[0].id", "this central's own id");
+}
+
+#[test]
+fn port_zero_and_out_of_range() {
+    assert_one(
+        &problems_with("/this_central/p2p_port", json!(0)),
+        "this_central.p2p_port",
+        "port 0",
+    );
+    assert_one(
+        &problems_with("/this_central/api_port", json!(70000)),
+        "this_central.api_port",
+        "1 to 65535",
+    );
+    assert_one(
+        &problems_with("/peer_centrals/0/p2p_port", json!(-1)),
+        "peer_centrals[0].p2p_port",
+        "port -1",
+    );
+}
+
+#[test]
+fn api_and_p2p_port_clash() {
+    let found = problems_with("/this_central/api_port", json!(9000));
+    assert_one(
+        &found,
+        "this_central.p2p_port",
+        "clashes with this_central.api_port",
+    );
+    let found = problems_with("/peer_centrals/1/api_port", json!(9100));
+    assert_one(&found, "peer_centrals[1].p2p_port", "different ports");
+}
+
+#[test]
+fn unparsable_ip_or_host() {
+    for bad in [
+        "",
+        "10.0.0.300",
+        "http://10.0.0.2",
+        "10.0.0.2:9000",
+        "not a host",
+        "::",
+    ] {
+        let found = problems_with("/peer_centrals/0/ip", json!(bad));
+        assert_eq!(found.len(), 1, "{bad:?}: {found:#?}");
+        assert_eq!(found[0].path, "peer_centrals[0].ip");
+    }
+    assert_one(
+        &problems_with("/this_central/ip", json!("0.0.0.0")),
+        "this_central.ip",
+        "not an address others can reach",
+    );
+}
+
+#[test]
+fn duplicate_and_self_addresses() {
+    let mut doc = good();
+    doc["peer_centrals"][1] = json!({"id": "central-3", "ip": "10.0.0.2", "p2p_port": 9000});
+    assert_one(
+        &problems(&doc),
+        "peer_centrals[1]",
+        "same address as peer_centrals[0]",
+    );
+    let found = problems_with("/peer_centrals/0/ip", json!("10.0.0.1"));
+    assert_one(&found, "peer_centrals[0]", "cannot peer with itself");
+}
+
+#[test]
+fn additions_are_validated() {
+    let mut doc = good();
+    doc["bind"] = json!("localhost");
+    doc["timezone"] = json!("Mars/Olympus_Mons");
+    doc["data_dir"] = json!("");
+    doc["plate_policy"] = json!("paranoid");
+    doc["max_clock_skew_secs"] = json!(0);
+    doc["admin_token"] = json!("");
+    let found = problems(&doc);
+    let paths: Vec<&str> = found.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "bind",
+            "admin_token",
+            "timezone",
+            "data_dir",
+            "plate_policy",
+            "max_clock_skew_secs"
+        ]
+    );
+    assert!(found[2].message.contains("Mars/Olympus_Mons"));
+}
+
+#[test]
+fn type_errors_name_the_path_and_every_problem_is_reported() {
+    let doc = json!({
+        "this_central": {"id": "central-1", "ip": 10, "p2p_port": "9000", "api_port": 8000},
+        "peer_centrals": [
+            {"id": "central-2", "ip": "10.0.0.2", "p2p_port": 0},
+            "central-3",
+            {"id": "central-2", "ip": "10.0.0.4", "api_port": 1.5}
+        ],
+        "timezone": "Nowhere/Here"
+    });
+    let err = Config::from_json_value(&doc, no_env).unwrap_err();
+    let got: Vec<(&str, &str)> = err
+        .diagnostics()
+        .iter()
+        .map(|p| (p.path.as_str(), p.message.as_str()))
+        .collect();
+    let paths: Vec<&str> = got.iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        paths,
+        [
+            "this_central.ip",
+            "this_central.p2p_port",
+            "peer_centrals[1]",
+            "peer_centrals[2].api_port",
+            "peer_centrals[0].p2p_port",
+            "peer_centrals[2].id",
+            "timezone",
+        ],
+        "{got:#?}"
+    );
+    assert!(got[1].1.contains("write 9000 without quotes"), "{got:#?}");
+    assert!(
+        err.to_string()
+            .starts_with("config: 7 problems: this_central.ip: expected a string"),
+        "{err}"
+    );
+}
+
+#[test]
+fn document_must_be_an_object() {
+    let found = problems(&json!([1, 2]));
+    assert_one(&found, "", "expected an object");
+    assert_one(
+        &problems(&json!({"peer_centrals": []})),
+        "this_central",
+        "missing",
+    );
+}
+
+#[test]
+fn unknown_keys_are_warnings_not_errors() {
+    let mut doc = good();
+    doc["comment"] = json!("site B");
+    doc["peer_centrals"][0]["p2pport"] = json!(9000);
+    let loaded = Config::from_json_value(&doc, no_env).unwrap();
+    let warned: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warned.len(), 2, "{warned:#?}");
+    assert!(
+        warned[0].starts_with("comment: unknown key ignored"),
+        "{warned:#?}"
+    );
+    assert_eq!(
+        warned[1],
+        "peer_centrals[0].p2pport: unknown key ignored — did you mean \"p2p_port\"?"
+    );
+}
+
+#[test]
+fn env_overrides_file_secrets() {
+    let mut doc = good();
+    doc["admin_token"] = json!("file-admin-token-0123456789");
+    let env = |name: &str| match name {
+        "PARKMESH_CLUSTER_SECRET" => Some("env-cluster-secret-0123456789".to_owned()),
+        "PARKMESH_ADMIN_TOKEN" => Some("env-admin-token-0123456789".to_owned()),
+        _ => None,
+    };
+    let config = Config::from_json_value(&doc, env).unwrap().config;
+    assert_eq!(
+        config.cluster_secret(),
+        Some("env-cluster-secret-0123456789")
+    );
+    assert_eq!(config.admin_token(), Some("env-admin-token-0123456789"));
+    // The file keeps its own values: env secrets are never written back.
+    let raw = config.to_raw();
+    assert_eq!(
+        raw.cluster_secret.as_deref(),
+        Some("a-long-enough-cluster-secret")
+    );
+    assert_eq!(
+        raw.admin_token.as_deref(),
+        Some("file-admin-token-0123456789")
+    );
+    // An empty variable counts as unset.
+    let empty = |_: &str| Some(String::new());
+    let config = Config::from_json_value(&doc, empty).unwrap().config;
+    assert_eq!(config.admin_token(), Some("file-admin-token-0123456789"));
+}
+
+#[test]
+fn public_json_has_seed_shape_and_no_secrets() {
+    let mut doc = good();
+    doc["admin_token"] = json!("file-admin-token-0123456789");
+    let config = Config::from_json_value(&doc, no_env).unwrap().config;
+    let public = config.public_json();
+    assert_eq!(
+        public["this_central"],
+        json!({"id": "central-1", "ip": "10.0.0.1", "p2p_port": 9000, "api_port": 8000})
+    );
+    assert_eq!(public["peer_centrals"][0]["id"], "central-2");
+    let text = public.to_string();
+    assert!(
+        !text.contains("secret") && !text.contains("admin"),
+        "{text}"
+    );
+    assert_eq!(
+        config.info_json(),
+        json!({"id": "central-1", "ip": "10.0.0.1", "api_port": 8000})
+    );
+    assert!(
+        !format!("{config:?}").contains("file-admin-token"),
+        "Debug leaks a secret"
+    );
+}
+
+#[test]
+fn apply_update_merges_top_level_keys() {
+    let config = Config::from_json_value(&good(), no_env).unwrap().config;
+    // A client sends back the public JSON with one peer removed: secrets survive.
+    let mut body = config.public_json();
+    body["peer_centrals"].as_array_mut().unwrap().pop();
+    let updated = config.apply_update(&body, no_env).unwrap().config;
+    assert_eq!(updated.peer_centrals().len(), 1);
+    assert_eq!(
+        updated.cluster_secret(),
+        Some("a-long-enough-cluster-secret")
+    );
+    // A bad update is rejected as a whole and names the field.
+    let bad = json!({"peer_centrals": [{"id": "central-1", "ip": "10.0.0.9"}]});
+    let err = config.apply_update(&bad, no_env).unwrap_err();
+    assert_one(err.diagnostics(), "peer_centrals[0].id", "own id");
+    assert!(matches!(err, ConfigError::Invalid { .. }));
+}
+
+#[test]
+fn raw_round_trip_and_builder() {
+    let config = Config::from_json_value(&good(), no_env).unwrap().config;
+    let again = Config::from_raw(config.to_raw(), no_env).unwrap().config;
+    assert_eq!(again, config);
+    let standalone =
+        Config::from_raw(RawConfig::standalone("central-9", "127.0.0.1"), no_env).unwrap();
+    assert!(standalone.warnings.is_empty());
+    assert!(standalone.config.is_standalone());
+    let moved = standalone.config.with_data_dir_override("/tmp/elsewhere");
+    assert_eq!(moved.db_path(), Path::new("/tmp/elsewhere/central.db"));
+    assert_eq!(moved.to_raw().data_dir, "data", "the override is not saved");
+}
+
+#[test]
+fn admin_rule() {
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+    let lan: IpAddr = "10.0.0.50".parse().unwrap();
+    let open = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert_eq!(open.authorize_admin(Some(loopback), None), Ok(()));
+    assert_eq!(open.authorize_admin(Some(mapped), None), Ok(()));
+    assert_eq!(
+        open.authorize_admin(Some(lan), Some("Bearer anything")),
+        Err(AdminDenied::NotLoopback)
+    );
+    assert_eq!(
+        open.authorize_admin(None, None),
+        Err(AdminDenied::NotLoopback)
+    );
+
+    let mut doc = good();
+    doc["admin_token"] = json!("the-admin-token-0123456789");
+    let locked = Config::from_json_value(&doc, no_env).unwrap().config;
+    assert_eq!(
+        locked.authorize_admin(Some(lan), Some("Bearer the-admin-token-0123456789")),
+        Ok(())
+    );
+    assert_eq!(
+        locked.authorize_admin(Some(loopback), None),
+        Err(AdminDenied::MissingToken)
+    );
+    assert_eq!(
+        locked.authorize_admin(Some(lan), Some("Bearer wrong")),
+        Err(AdminDenied::WrongToken)
+    );
+    assert_eq!(
+        locked.authorize_admin(Some(lan), Some("Basic abc")),
+        Err(AdminDenied::MissingToken)
+    );
+}
+
+#[test]
+fn short_secrets_warn() {
+    let mut doc = good();
+    doc["cluster_secret"] = json!("short");
+    let loaded = Config::from_json_value(&doc, no_env).unwrap();
+    assert_eq!(loaded.warnings.len(), 1);
+    assert_eq!(loaded.warnings[0].path, "cluster_secret");
+    assert!(loaded.warnings[0].message.contains("shorter than 16"));
+}
