@@ -1,1 +1,208 @@
-//! parkmesh-api (placeholder being built).
+//! The HTTP/WS API of a central: the seed's edge and frontend endpoints (byte-compatible shapes)
+//! plus the `/api/p2p/*` management API, on warp.
+//!
+//! Only this crate knows the seed's JSON shapes; it renders them by hand from storage rows.
+//! Every request body is size-limited before parsing and every failure is a JSON
+//! `{"success": false, "error": ...}` with a 4xx that names the problem.
+//!
+//! # Layout
+//! - `reply`: JSON replies, [`ApiError`], the rejection handler.
+//! - `fields`: typed access to untrusted JSON fields.
+//! - `edge`: `POST /api/edge/event`, `/api/edge/heartbeat`.
+//! - `frontend`: stats, state, history, cameras, fees, status.
+//! - `p2p`: `/api/p2p/*`.
+//! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
+//! - `render`: the seed's JSON shapes.
+
+mod edge;
+mod fields;
+mod frontend;
+mod hub;
+mod p2p;
+mod render;
+mod reply;
+mod ws;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use parkmesh_manager::P2PManager;
+use parkmesh_parking::plate::PlatePolicy;
+use parkmesh_storage::Storage;
+use warp::Filter;
+
+pub use crate::reply::ApiError;
+
+/// Largest request body accepted (bytes); checked before parsing.
+pub const MAX_BODY: u64 = 64 * 1024;
+
+/// A camera with no heartbeat for this long is offline (seed: 60 s).
+pub(crate) const CAMERA_TIMEOUT_MS: i64 = 60_000;
+
+/// API settings taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Bearer token for mutating admin endpoints; `None` = loopback callers only.
+    pub admin_token: Option<String>,
+    /// Site time zone.
+    pub tz: jiff::tz::TimeZone,
+    /// Plate validation policy.
+    pub plate_policy: PlatePolicy,
+    /// Largest accepted difference between an edge timestamp and the server clock (ms).
+    pub max_skew_ms: i64,
+}
+
+/// Shared state of the API.
+#[derive(Clone)]
+pub struct AppState {
+    manager: P2PManager,
+    settings: ApiSettings,
+    hubs: hub::Hubs,
+}
+
+impl AppState {
+    /// Builds the state and starts the socket fan-out task.
+    pub fn new(manager: P2PManager, settings: ApiSettings) -> Self {
+        let hubs = hub::Hubs::new();
+        hubs.spawn_forwarder(manager.storage());
+        Self { manager, settings, hubs }
+    }
+
+    fn storage(&self) -> &Storage {
+        self.manager.storage()
+    }
+}
+
+fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+fn body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+    warp::body::content_length_limit(MAX_BODY).and(warp::body::bytes())
+}
+
+/// Admin check: with a token configured, `Authorization: Bearer <token>` from anywhere; without
+/// one, loopback callers only.
+fn admin(state: AppState) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and(warp::addr::remote())
+        .and_then(move |auth: Option<String>, remote: Option<SocketAddr>| {
+            let token = state.settings.admin_token.clone();
+            async move {
+                match token {
+                    Some(token) => match auth.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
+                        None => Err(warp::reject::custom(ApiError::Unauthorized(
+                            "this endpoint needs an admin token: send Authorization: Bearer <admin_token>".into(),
+                        ))),
+                        Some(given) if constant_eq(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
+                        Some(_) => Err(warp::reject::custom(ApiError::Forbidden("wrong admin token".into()))),
+                    },
+                    None if remote.is_some_and(|r| r.ip().is_loopback()) => Ok(()),
+                    None => Err(warp::reject::custom(ApiError::Forbidden(
+                        "no admin_token is configured, so admin changes are accepted from this machine only".into(),
+                    ))),
+                }
+            }
+        })
+        .untuple_one()
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// All routes of the API, with CORS for a browser frontend on another origin and the
+/// rejection handler.
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
+    let st = || with_state(state.clone());
+    let adm = || admin(state.clone());
+
+    let root = warp::path::end().and(warp::get()).map(frontend::root);
+    let edge_event = warp::path!("api" / "edge" / "event")
+        .and(warp::post())
+        .and(st())
+        .and(body())
+        .then(|s, b| async move { reply::finish(edge::post_event(s, b).await) });
+    let heartbeat = warp::path!("api" / "edge" / "heartbeat")
+        .and(warp::post())
+        .and(st())
+        .and(body())
+        .then(|s, b| async move { reply::finish(edge::heartbeat(s, b).await) });
+    let stats = warp::path!("api" / "stats").and(warp::get()).and(st()).then(|s| async move { reply::finish(frontend::stats(s).await) });
+    let status = warp::path!("api" / "status").and(warp::get()).and(st()).then(|s| async move { reply::finish(frontend::status(s).await) });
+    let cameras = warp::path!("api" / "cameras").and(warp::get()).and(st()).then(|s| async move { reply::finish(frontend::cameras(s).await) });
+    let state_r = warp::path!("api" / "parking" / "state")
+        .and(warp::get())
+        .and(st())
+        .then(|s| async move { reply::finish(frontend::parking_state(s).await) });
+    let history = warp::path!("api" / "parking" / "history")
+        .and(warp::get())
+        .and(st())
+        .and(warp::query::<HashMap<String, String>>())
+        .then(|s, q| async move { reply::finish(frontend::history(s, q).await) });
+    let get_fees = warp::path!("api" / "parking" / "fees")
+        .and(warp::get())
+        .and(st())
+        .then(|s| async move { reply::finish(frontend::get_fees(s).await) });
+    let put_fees = warp::path!("api" / "parking" / "fees")
+        .and(warp::put())
+        .and(adm())
+        .and(st())
+        .and(body())
+        .then(|s, b| async move { reply::finish(frontend::put_fees(s, b).await) });
+
+    let p2p_status = warp::path!("api" / "p2p" / "status").and(warp::get()).and(st()).map(|s: AppState| p2p::status(&s));
+    let p2p_get_config =
+        warp::path!("api" / "p2p" / "config").and(warp::get()).and(st()).map(|s: AppState| p2p::get_config(&s));
+    let p2p_put_config = warp::path!("api" / "p2p" / "config")
+        .and(warp::put())
+        .and(adm())
+        .and(st())
+        .and(body())
+        .then(|s, b| async move { reply::finish(p2p::put_config(s, b).await) });
+    let p2p_info = warp::path!("api" / "p2p" / "info").and(warp::get()).and(st()).map(|s: AppState| p2p::info(&s));
+
+    let ws_history = warp::path!("ws" / "history")
+        .and(warp::ws())
+        .and(st())
+        .map(|w: warp::ws::Ws, s: AppState| w.max_message_size(ws::MAX_WS_FRAME).on_upgrade(move |sock| ws::history(sock, s)));
+    let ws_cameras = warp::path!("ws" / "cameras")
+        .and(warp::ws())
+        .and(st())
+        .map(|w: warp::ws::Ws, s: AppState| w.max_message_size(ws::MAX_WS_FRAME).on_upgrade(move |sock| ws::cameras(sock, s)));
+    let ws_edge = warp::path!("ws" / "edge")
+        .and(warp::ws())
+        .and(st())
+        .map(|w: warp::ws::Ws, s: AppState| w.max_message_size(ws::MAX_WS_FRAME).on_upgrade(move |sock| ws::edge(sock, s)));
+
+    let cors = warp::cors()
+        .allow_any_origin()
+        .allow_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        .allow_headers(["content-type", "authorization"]);
+
+    let api = root
+        .or(edge_event)
+        .or(heartbeat)
+        .or(stats)
+        .or(status)
+        .or(cameras)
+        .or(state_r)
+        .or(history)
+        .or(get_fees)
+        .or(put_fees)
+        .or(p2p_status)
+        .or(p2p_get_config)
+        .or(p2p_put_config)
+        .or(p2p_info)
+        .or(ws_history)
+        .or(ws_cameras)
+        .or(ws_edge);
+    api.with(cors).with(warp::trace::request()).recover(reply::recover).map(|r| r)
+}
+
+/// Serves the API on an already-bound listener until `shutdown` completes.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) {
+    warp::serve(routes(state)).incoming(listener).graceful(shutdown).run().await;
+}

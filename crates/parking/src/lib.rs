@@ -1,1 +1,30 @@
-//! parkmesh-parking (placeholder being built).
+//! Parking domain rules of parkmesh, free of IO: plates, the tariff, subscriptions, site-local
+//! time, event payloads and the deterministic session fold.
+//!
+//! Nothing here reads a clock, a socket or a database; every "now" is an argument. That keeps
+//! the fold usable by storage (incrementally, per plate) and by the replication simulation
+//! (over whole event sets) with exactly the same results.
+//!
+//! # Layout
+//! - `plate`: normalisation and validation ([`plate::normalize`]).
+//! - `fee`: [`Tariff`] and [`fee::duration_text`].
+//! - `subscription`: passes and [`subscription::exemption`].
+//! - `time`: site-local text and "today".
+//! - `payload`: typed payloads of the event kinds.
+//! - `fold`: [`fold::fold_plate`], sessions and conflicts of one plate.
+//! - `project`: [`project()`] over a whole event set.
+//!
+//! In the crate graph it depends only on `parkmesh-protocol`.
+
+mod error;
+pub mod fee;
+pub mod fold;
+pub mod payload;
+pub mod plate;
+mod project;
+pub mod subscription;
+pub mod time;
+
+pub use crate::error::ParkingError;
+pub use crate::fee::Tariff;
+pub use crate::project::{Projection, project};

@@ -1,1 +1,168 @@
-//! parkmesh-storage (placeholder being built).
+//! SQLite storage of a central: the replicated event log, its projections and local tables.
+//!
+//! Only this crate has SQL. The event log is the truth; `history`, `conflicts`, `settings`,
+//! `zones` and `history_changes` are projections re-derived from it with the pure fold of
+//! `parkmesh-parking`, in the same transaction as the events that change them.
+//!
+//! # Layout
+//! - `migrate`: embedded schema migrations (`migrations/` at the workspace root).
+//! - `writer`: the single writer task with group commit; every mutation goes through it.
+//! - `project`: re-folds one plate's sessions and applies settings/zone/audit projections.
+//! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
+//! - `rows`: plain row types handed to the API and manager.
+//!
+//! Reads go through a small connection pool and never wait for the writer (SQLite WAL).
+
+mod error;
+mod migrate;
+mod project;
+mod read;
+mod rows;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parkmesh_protocol::{CentralId, Event, StreamId};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Connection, SqliteConnection, SqlitePool};
+use tokio::sync::{broadcast, mpsc};
+
+pub use crate::error::StorageError;
+pub use crate::read::HistoryQuery;
+pub use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow};
+pub use crate::writer::{Ingested, Intent, Renderer};
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// How to open a central's storage.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// SQLite database file (created with its directory when missing).
+    pub db_path: PathBuf,
+    /// This central's id; the database remembers it and refuses another.
+    pub origin: CentralId,
+    /// Site time zone, for the seed's local-time text columns.
+    pub tz: jiff::tz::TimeZone,
+}
+
+/// What one committed write transaction changed; broadcast to subscribers after commit.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// Events newly stored by this commit (local or from peers), in log order.
+    pub events: Vec<Event>,
+    /// Sessions whose projection changed.
+    pub sessions: Vec<HistoryRow>,
+}
+
+/// Handle to a central's storage. Cheap to clone; all clones share one writer task.
+#[derive(Clone)]
+pub struct Storage {
+    pool: SqlitePool,
+    writer: mpsc::Sender<writer::Command>,
+    commits: broadcast::Sender<Arc<Commit>>,
+    stream: StreamId,
+    tz: jiff::tz::TimeZone,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage").field("stream", &self.stream).finish_non_exhaustive()
+    }
+}
+
+fn connect_options(db_path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(db_path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a commit is on disk before the edge gets its answer; group commit amortises it.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+}
+
+fn ensure_parent(db_path: &Path) -> Result<(), StorageError> {
+    if let Some(dir) = db_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StorageError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Applies pending migrations to the database at `db_path` (creating it when missing) and
+/// returns the names of the migrations applied; running it again applies nothing.
+pub async fn migrate(db_path: &Path) -> Result<Vec<String>, StorageError> {
+    ensure_parent(db_path)?;
+    let mut conn = SqliteConnection::connect_with(&connect_options(db_path)).await?;
+    let applied = migrate::run(&mut conn).await?;
+    conn.close().await?;
+    Ok(applied)
+}
+
+impl Storage {
+    /// Opens (creating and migrating when needed) the storage and starts its writer task.
+    /// Must be called within a tokio runtime.
+    pub async fn open(opts: StorageOptions) -> Result<Self, StorageError> {
+        ensure_parent(&opts.db_path)?;
+        let conn_opts = connect_options(&opts.db_path);
+        let mut conn = SqliteConnection::connect_with(&conn_opts).await?;
+        migrate::run(&mut conn).await?;
+        let stream = writer::load_identity(&mut conn, &opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(conn_opts.read_only(true))
+            .await?;
+        let (commits, _) = broadcast::channel(1024);
+        let writer = writer::spawn(conn, stream.clone(), opts.tz.clone(), commits.clone()).await?;
+        tracing::info!(origin = %stream.origin, incarnation = stream.incarnation, db = %opts.db_path.display(), "storage open");
+        Ok(Self { pool, writer, commits, stream, tz: opts.tz })
+    }
+
+    /// This central's own stream (origin id and incarnation).
+    pub fn stream(&self) -> &StreamId {
+        &self.stream
+    }
+
+    /// The site time zone used for local-time text.
+    pub fn tz(&self) -> &jiff::tz::TimeZone {
+        &self.tz
+    }
+
+    /// Subscribes to commit notices (sent after each write transaction commits). A slow
+    /// subscriber may miss notices (`RecvError::Lagged`) and must then re-read the log.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Commit>> {
+        self.commits.subscribe()
+    }
+
+    /// Runs a local mutation (edge event or operator change) through the parking rules, appends
+    /// its event and updates projections in one transaction; answers after commit.
+    pub async fn ingest(&self, intent: Intent, render: Option<Renderer>) -> Result<Ingested, StorageError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Command::Local { intent, render, reply })
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// Stores events received from peers (ignoring ones already held), advances the version
+    /// vector and updates projections in one transaction. Returns the events newly stored.
+    pub async fn apply_remote(&self, events: Vec<Event>) -> Result<Vec<Event>, StorageError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Command::Remote { events, reply })
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+}

@@ -1,0 +1,57 @@
+//! The mesh status snapshot behind `GET /api/p2p/status`.
+
+use parkmesh_config::Central;
+
+/// State of one configured peer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerStatus {
+    /// Peer id.
+    pub peer_id: String,
+    /// Peer address as configured.
+    pub peer_ip: String,
+    /// Peer mesh port.
+    pub peer_port: u16,
+    /// Whether an authenticated connection is up.
+    pub connected: bool,
+    /// `connected`, `connecting` or `disconnected`.
+    pub status: &'static str,
+    /// Last time a pong (or any frame) arrived from the peer (ms since epoch).
+    pub last_ping_ms: Option<i64>,
+    /// Last measured round-trip time in milliseconds.
+    pub rtt_ms: Option<f64>,
+    /// Events this central holds that the peer has not acknowledged.
+    pub lag_events: u64,
+}
+
+impl PeerStatus {
+    /// A configured peer with no connection.
+    pub fn disconnected(peer: &Central) -> Self {
+        Self {
+            peer_id: peer.id.to_string(),
+            peer_ip: peer.ip.to_string(),
+            peer_port: peer.p2p_port,
+            connected: false,
+            status: "disconnected",
+            last_ping_ms: None,
+            rtt_ms: None,
+            lag_events: 0,
+        }
+    }
+}
+
+/// A snapshot of the mesh.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshStatus {
+    /// This central's id.
+    pub this_central: String,
+    /// Whether the mesh is running.
+    pub running: bool,
+    /// No peers configured.
+    pub standalone: bool,
+    /// One entry per configured peer.
+    pub peers: Vec<PeerStatus>,
+    /// Frames sent to peers.
+    pub messages_sent: u64,
+    /// Frames received from peers.
+    pub messages_received: u64,
+}

@@ -1,0 +1,60 @@
+//! The storage crate's error type.
+
+use parkmesh_parking::ParkingError;
+
+/// Everything that can go wrong in `parkmesh-storage`.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database could not be opened, read or written.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored row could not be decoded (corrupt or written by a newer version).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The database belongs to another central id than the configuration says.
+    #[error(
+        "database {path} belongs to central {found:?} but the configuration says {expected:?}; \
+         point data_dir at that central's own data or fix this_central.id"
+    )]
+    WrongOrigin {
+        /// Database file.
+        path: String,
+        /// Origin stored in the database.
+        found: String,
+        /// Origin from the configuration.
+        expected: String,
+    },
+    /// The parking rules rejected the request (e.g. the vehicle is already inside).
+    #[error(transparent)]
+    Rejected(#[from] ParkingError),
+    /// The vehicle already has an open session at this central.
+    #[error("vehicle {plate_id} is already inside since {entry_time}")]
+    AlreadyInside {
+        /// Plate.
+        plate_id: String,
+        /// Entry time (site-local text) of the open session.
+        entry_time: String,
+        /// Event id of the open session's entry.
+        event_id: String,
+    },
+    /// The request named something that does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The writer task is gone (the storage is shutting down).
+    #[error("storage is shut down")]
+    Closed,
+    /// Creating the data directory failed.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// Directory.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+impl From<serde_json::Error> for StorageError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Corrupt(e.to_string())
+    }
+}

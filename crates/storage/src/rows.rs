@@ -1,0 +1,229 @@
+//! Plain row types read from the projections, handed to the API and the manager.
+
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::StorageError;
+
+/// One parking session (the seed's `history` row, plus parkmesh's own columns).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    /// Local row id (stable for the session on this central; differs between centrals).
+    pub id: i64,
+    /// Global session id: the event id text of the event that opened the session.
+    pub session_id: String,
+    /// Plate the session is grouped under.
+    pub plate_key: String,
+    /// Global id of the entry event, when there is one.
+    pub entry_event_id: Option<String>,
+    /// Global id of the exit event, when there is one.
+    pub exit_event_id: Option<String>,
+    /// The entry's edge `event_id` when it had one, else the session id.
+    pub event_id: Option<String>,
+    /// Central whose event opened the session.
+    pub source_central: Option<String>,
+    /// Edge (camera) that produced the opening event, when known.
+    pub edge_id: Option<String>,
+    /// Normalised plate.
+    pub plate_id: String,
+    /// Plate as shown.
+    pub plate_view: String,
+    /// Entry instant (ms since epoch, UTC).
+    pub entry_ms: Option<i64>,
+    /// Entry time as site-local text.
+    pub entry_time: Option<String>,
+    /// Entry camera id.
+    pub entry_camera_id: Option<i64>,
+    /// Entry camera name.
+    pub entry_camera_name: Option<String>,
+    /// Entry OCR confidence.
+    pub entry_confidence: Option<f64>,
+    /// Entry source (`auto`, `manual`, ...).
+    pub entry_source: Option<String>,
+    /// Exit instant (ms since epoch, UTC).
+    pub exit_ms: Option<i64>,
+    /// Exit time as site-local text.
+    pub exit_time: Option<String>,
+    /// Exit camera id.
+    pub exit_camera_id: Option<i64>,
+    /// Exit camera name.
+    pub exit_camera_name: Option<String>,
+    /// Exit OCR confidence.
+    pub exit_confidence: Option<f64>,
+    /// Exit source.
+    pub exit_source: Option<String>,
+    /// Duration text.
+    pub duration: Option<String>,
+    /// Fee in VND.
+    pub fee: i64,
+    /// `IN` or `OUT`.
+    pub status: String,
+    /// `LOCAL` when opened by this central, else `SYNCED`.
+    pub sync_status: String,
+    /// An exit that matched no entry.
+    pub exception: bool,
+    /// Subscription type that exempted the fee.
+    pub exempt: Option<String>,
+    /// Seen in the lot without an entry.
+    pub is_anomaly: bool,
+    /// Tombstoned by an operator.
+    pub deleted: bool,
+    /// Last in-lot location.
+    pub last_location: Option<String>,
+    /// Last in-lot sighting instant.
+    pub last_location_ms: Option<i64>,
+    /// Last in-lot sighting as site-local text.
+    pub last_location_time: Option<String>,
+    /// When this central first stored the row (site-local text).
+    pub created_at: String,
+    /// When this central last changed the row (site-local text).
+    pub updated_at: String,
+}
+
+pub(crate) fn history_row(r: &SqliteRow) -> Result<HistoryRow, StorageError> {
+    Ok(HistoryRow {
+        id: r.try_get("id")?,
+        session_id: r.try_get("session_id")?,
+        plate_key: r.try_get("plate_key")?,
+        entry_event_id: r.try_get("entry_event_id")?,
+        exit_event_id: r.try_get("exit_event_id")?,
+        event_id: r.try_get("event_id")?,
+        source_central: r.try_get("source_central")?,
+        edge_id: r.try_get("edge_id")?,
+        plate_id: r.try_get("plate_id")?,
+        plate_view: r.try_get("plate_view")?,
+        entry_ms: r.try_get("entry_ms")?,
+        entry_time: r.try_get("entry_time")?,
+        entry_camera_id: r.try_get("entry_camera_id")?,
+        entry_camera_name: r.try_get("entry_camera_name")?,
+        entry_confidence: r.try_get("entry_confidence")?,
+        entry_source: r.try_get("entry_source")?,
+        exit_ms: r.try_get("exit_ms")?,
+        exit_time: r.try_get("exit_time")?,
+        exit_camera_id: r.try_get("exit_camera_id")?,
+        exit_camera_name: r.try_get("exit_camera_name")?,
+        exit_confidence: r.try_get("exit_confidence")?,
+        exit_source: r.try_get("exit_source")?,
+        duration: r.try_get("duration")?,
+        fee: r.try_get("fee")?,
+        status: r.try_get("status")?,
+        sync_status: r.try_get("sync_status")?,
+        exception: r.try_get("exception")?,
+        exempt: r.try_get("exempt")?,
+        is_anomaly: r.try_get("is_anomaly")?,
+        deleted: r.try_get("deleted")?,
+        last_location: r.try_get("last_location")?,
+        last_location_ms: r.try_get("last_location_ms")?,
+        last_location_time: r.try_get("last_location_time")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+/// Dashboard counters for one site-local day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Open, non-deleted sessions.
+    pub vehicles_in_parking: i64,
+    /// Entries whose entry time falls in the day.
+    pub entries_today: i64,
+    /// Exits whose exit time falls in the day.
+    pub exits_today: i64,
+    /// Sum of fees of those exits (VND).
+    pub revenue_today: i64,
+}
+
+/// A conflict found by the fold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConflictRow {
+    /// Local row id.
+    pub id: i64,
+    /// Plate.
+    pub plate_key: String,
+    /// Kind (e.g. `concurrent_entry`).
+    pub kind: String,
+    /// Session that won.
+    pub winner: String,
+    /// Events that lost.
+    pub losers: Vec<String>,
+    /// Business time of the conflict.
+    pub at_ms: i64,
+}
+
+/// One audit row of an operator change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeRow {
+    /// Local row id.
+    pub id: i64,
+    /// Local history id of the session, when the session is present here.
+    pub history_id: Option<i64>,
+    /// Global session id.
+    pub session_id: String,
+    /// Event id of the change.
+    pub change_event: String,
+    /// `UPDATE` or `DELETE`.
+    pub change_type: String,
+    /// Plate before.
+    pub old_plate_id: Option<String>,
+    /// Plate view before.
+    pub old_plate_view: Option<String>,
+    /// Plate after.
+    pub new_plate_id: Option<String>,
+    /// Plate view after.
+    pub new_plate_view: Option<String>,
+    /// When the change was made (ms).
+    pub changed_at_ms: i64,
+    /// Operator.
+    pub changed_by: String,
+}
+
+/// One in-lot zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneRow {
+    /// Zone name (the parking-lot camera's name).
+    pub location_name: String,
+    /// Capacity.
+    pub capacity: i64,
+    /// Camera id.
+    pub camera_id: Option<i64>,
+    /// Camera type.
+    pub camera_type: Option<String>,
+    /// Edge address.
+    pub edge_id: Option<String>,
+}
+
+/// One edge camera known from heartbeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraRow {
+    /// Camera id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Type (`ENTRY`, `EXIT`, `PARKING_LOT`).
+    pub camera_type: String,
+    /// Last heartbeat (ms).
+    pub last_heartbeat_ms: Option<i64>,
+    /// Counter reported by the edge.
+    pub events_sent: i64,
+    /// Counter reported by the edge.
+    pub events_failed: i64,
+    /// First seen (ms).
+    pub created_at_ms: i64,
+    /// Last change (ms).
+    pub updated_at_ms: i64,
+}
+
+/// What a peer acknowledged holding of one stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerCursorRow {
+    /// Peer id.
+    pub peer_id: String,
+    /// Stream origin.
+    pub origin: String,
+    /// Stream incarnation.
+    pub incarnation: i64,
+    /// Highest seq acknowledged.
+    pub acked_seq: i64,
+    /// When (ms).
+    pub updated_at_ms: i64,
+}

@@ -1,0 +1,429 @@
+//! The single writer task: every mutation of the database goes through it.
+//!
+//! Commands queue on a channel; the task takes the first, drains whatever else is already
+//! waiting (up to [`MAX_BATCH`]) and runs them all in one `BEGIN IMMEDIATE` transaction, each
+//! inside its own savepoint so that one failing command leaves no half-written rows and does not
+//! affect the others (group commit). Replies are sent only after `COMMIT` returned, so an edge
+//! is never told "stored" about something that is not on disk. One fsync is thus shared by every
+//! event of the batch.
+
+use std::sync::Arc;
+
+use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Payload};
+use parkmesh_protocol::{Event, EventId, EventKind, Hlc, StreamId, VersionVector};
+use sqlx::{Row, SqliteConnection};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::project::{self, Dirty};
+use crate::rows::HistoryRow;
+use crate::{Commit, StorageError, StorageOptions, now_ms};
+
+/// Most commands committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Renders the answer to an edge request from its outcome; the text is stored with the event so
+/// that a repeat of the same request gets exactly the first answer.
+pub type Renderer = Box<dyn FnOnce(&Ingested) -> String + Send>;
+
+/// A local mutation.
+#[derive(Debug, Clone)]
+pub enum Intent {
+    /// A vehicle entered at one of this central's gates.
+    Entry {
+        /// The entry.
+        payload: EntryPayload,
+        /// Idempotency key of the edge request (its type and `event_id`), when it had one.
+        request_key: Option<String>,
+    },
+    /// A vehicle left. The tariff and subscription exemption are filled in by the writer from
+    /// the replicated settings in force at this central.
+    Exit {
+        /// The exit.
+        payload: ExitPayload,
+        /// Idempotency key.
+        request_key: Option<String>,
+    },
+    /// An in-lot camera saw a vehicle.
+    Location {
+        /// The sighting.
+        payload: LocationPayload,
+        /// Idempotency key.
+        request_key: Option<String>,
+    },
+    /// Any other event (operator edit/delete, fees, subscriptions, staff, zones), already
+    /// validated by the caller.
+    Event {
+        /// Kind.
+        kind: EventKind,
+        /// Payload.
+        payload: serde_json::Value,
+    },
+    /// An edge heartbeat (local table, not replicated).
+    Heartbeat {
+        /// Camera id.
+        camera_id: i64,
+        /// Camera name.
+        name: String,
+        /// Camera type.
+        camera_type: String,
+        /// Counter reported by the edge.
+        events_sent: i64,
+        /// Counter reported by the edge.
+        events_failed: i64,
+    },
+    /// A peer acknowledged holding `vector`.
+    PeerAck {
+        /// Peer id.
+        peer: String,
+        /// What it holds.
+        vector: VersionVector,
+    },
+}
+
+/// The outcome of a local mutation.
+#[derive(Debug, Clone)]
+pub enum Ingested {
+    /// Stored as a new event; `session` is the session it produced or changed, if any.
+    Stored {
+        /// The appended event.
+        event: Event,
+        /// The session after the fold.
+        session: Option<HistoryRow>,
+    },
+    /// A repeat of an earlier request: the first answer, nothing changed.
+    Duplicate {
+        /// The answer given the first time.
+        answer: String,
+    },
+    /// A local-table write (heartbeat, peer ack) done.
+    Done,
+}
+
+pub(crate) enum Command {
+    Local { intent: Intent, render: Option<Renderer>, reply: oneshot::Sender<Result<Ingested, StorageError>> },
+    Remote { events: Vec<Event>, reply: oneshot::Sender<Result<Vec<Event>, StorageError>> },
+}
+
+enum Reply {
+    Local(oneshot::Sender<Result<Ingested, StorageError>>, Result<Ingested, StorageError>),
+    Remote(oneshot::Sender<Result<Vec<Event>, StorageError>>, Result<Vec<Event>, StorageError>),
+}
+
+/// Reads or creates the identity of the database (origin and incarnation).
+pub(crate) async fn load_identity(conn: &mut SqliteConnection, opts: &StorageOptions) -> Result<StreamId, StorageError> {
+    let origin: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'origin'")
+        .fetch_optional(&mut *conn)
+        .await?;
+    match origin {
+        Some(found) if found != opts.origin.as_str() => Err(StorageError::WrongOrigin {
+            path: opts.db_path.display().to_string(),
+            found,
+            expected: opts.origin.to_string(),
+        }),
+        Some(_) => {
+            let inc: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'incarnation'")
+                .fetch_one(&mut *conn)
+                .await?;
+            let incarnation = inc.parse().map_err(|_| StorageError::Corrupt(format!("meta.incarnation {inc:?}")))?;
+            Ok(StreamId { origin: opts.origin.clone(), incarnation })
+        }
+        None => {
+            // A new database is a new incarnation: its stream starts at seq 1 and can never
+            // collide with events peers still hold from an earlier life of this central.
+            let incarnation = now_ms().max(1) as u64;
+            sqlx::query("INSERT INTO meta (key, value) VALUES ('origin', ?), ('incarnation', ?)")
+                .bind(opts.origin.as_str())
+                .bind(incarnation.to_string())
+                .execute(&mut *conn)
+                .await?;
+            tracing::info!(origin = %opts.origin, incarnation, "new database: new incarnation");
+            Ok(StreamId { origin: opts.origin.clone(), incarnation })
+        }
+    }
+}
+
+pub(crate) struct Writer {
+    conn: SqliteConnection,
+    stream: StreamId,
+    tz: jiff::tz::TimeZone,
+    next_seq: u64,
+    hlc: Hlc,
+    commits: broadcast::Sender<Arc<Commit>>,
+}
+
+pub(crate) async fn spawn(
+    mut conn: SqliteConnection,
+    stream: StreamId,
+    tz: jiff::tz::TimeZone,
+    commits: broadcast::Sender<Arc<Commit>>,
+) -> Result<mpsc::Sender<Command>, StorageError> {
+    let head: Option<i64> = sqlx::query_scalar("SELECT head_seq FROM streams WHERE origin = ? AND incarnation = ?")
+        .bind(stream.origin.as_str())
+        .bind(stream.incarnation as i64)
+        .fetch_optional(&mut conn)
+        .await?;
+    let row = sqlx::query("SELECT hlc_ms, hlc_counter FROM events ORDER BY hlc_ms DESC, hlc_counter DESC LIMIT 1")
+        .fetch_optional(&mut conn)
+        .await?;
+    let hlc = match row {
+        Some(r) => Hlc { wall_ms: r.try_get::<i64, _>(0)? as u64, counter: r.try_get::<i64, _>(1)? as u32 },
+        None => Hlc::default(),
+    };
+    let (tx, rx) = mpsc::channel(4096);
+    let writer = Writer { conn, stream, tz, next_seq: head.unwrap_or(0) as u64 + 1, hlc, commits };
+    tokio::spawn(writer.run(rx));
+    Ok(tx)
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(cmd) => batch.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(batch).await;
+        }
+        tracing::debug!("storage writer stopped");
+    }
+
+    fn tick(&mut self, now: i64) -> Hlc {
+        let wall = now.max(0) as u64;
+        self.hlc = if wall > self.hlc.wall_ms {
+            Hlc { wall_ms: wall, counter: 0 }
+        } else {
+            Hlc { wall_ms: self.hlc.wall_ms, counter: self.hlc.counter.saturating_add(1) }
+        };
+        self.hlc
+    }
+
+    async fn run_batch(&mut self, batch: Vec<Command>) {
+        let seq_at_start = self.next_seq;
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut commit = Commit { events: Vec::new(), sessions: Vec::new() };
+        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await {
+            tracing::error!(error = %e, "cannot begin write transaction");
+            for cmd in batch {
+                fail(cmd, || StorageError::Db(sqlx::Error::Protocol(format!("begin failed: {e}"))));
+            }
+            return;
+        }
+        for cmd in batch {
+            let seq_before = self.next_seq;
+            let sp = sqlx::query("SAVEPOINT cmd").execute(&mut self.conn).await;
+            if let Err(e) = sp {
+                let msg = e.to_string();
+                fail(cmd, || StorageError::Db(sqlx::Error::Protocol(msg.clone())));
+                continue;
+            }
+            let mut dirty = Dirty::default();
+            let (reply, ok) = match cmd {
+                Command::Local { intent, render, reply } => {
+                    let res = self.local(intent, render, &mut dirty).await;
+                    let ok = res.is_ok();
+                    (Reply::Local(reply, res), ok)
+                }
+                Command::Remote { events, reply } => {
+                    let res = self.remote(events, &mut dirty).await;
+                    let ok = res.is_ok();
+                    (Reply::Remote(reply, res), ok)
+                }
+            };
+            let end = if ok { "RELEASE cmd" } else { "ROLLBACK TO cmd" };
+            let mut res = sqlx::query(end).execute(&mut self.conn).await.map(|_| ());
+            if !ok && res.is_ok() {
+                res = sqlx::query("RELEASE cmd").execute(&mut self.conn).await.map(|_| ());
+            }
+            if ok {
+                commit.events.append(&mut dirty.new_events);
+                merge_sessions(&mut commit.sessions, dirty.changed_sessions);
+            } else {
+                self.next_seq = seq_before;
+            }
+            if let Err(e) = res {
+                tracing::error!(error = %e, "savepoint handling failed");
+            }
+            replies.push(reply);
+        }
+        match sqlx::query("COMMIT").execute(&mut self.conn).await {
+            Ok(_) => {
+                for r in replies {
+                    match r {
+                        Reply::Local(tx, res) => {
+                            let _ = tx.send(res);
+                        }
+                        Reply::Remote(tx, res) => {
+                            let _ = tx.send(res);
+                        }
+                    }
+                }
+                if !commit.events.is_empty() || !commit.sessions.is_empty() {
+                    let _ = self.commits.send(Arc::new(commit));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "commit failed; batch rolled back");
+                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                self.next_seq = seq_at_start;
+                let msg = e.to_string();
+                for r in replies {
+                    let err = || StorageError::Db(sqlx::Error::Protocol(format!("commit failed: {msg}")));
+                    match r {
+                        Reply::Local(tx, _) => {
+                            let _ = tx.send(Err(err()));
+                        }
+                        Reply::Remote(tx, _) => {
+                            let _ = tx.send(Err(err()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn local(&mut self, intent: Intent, render: Option<Renderer>, dirty: &mut Dirty) -> Result<Ingested, StorageError> {
+        let now = now_ms();
+        let request_key = match &intent {
+            Intent::Entry { request_key, .. } | Intent::Exit { request_key, .. } | Intent::Location { request_key, .. } => {
+                request_key.clone()
+            }
+            _ => None,
+        };
+        if let Some(key) = &request_key {
+            let answer: Option<String> = sqlx::query_scalar("SELECT answer FROM edge_requests WHERE request_key = ?")
+                .bind(key)
+                .fetch_optional(&mut self.conn)
+                .await?;
+            if let Some(answer) = answer {
+                return Ok(Ingested::Duplicate { answer });
+            }
+        }
+        let (kind, payload) = match intent {
+            Intent::Entry { payload, .. } => {
+                if let Some(open) = project::open_session(&mut self.conn, &payload.plate_id).await? {
+                    return Err(StorageError::AlreadyInside {
+                        plate_id: payload.plate_id,
+                        entry_time: open.entry_time.unwrap_or_default(),
+                        event_id: open.event_id.unwrap_or(open.session_id),
+                    });
+                }
+                (EntryPayload::KIND, serde_json::to_value(&payload)?)
+            }
+            Intent::Exit { mut payload, .. } => {
+                payload.tariff = project::tariff(&mut self.conn).await?;
+                let subs = project::subscriptions(&mut self.conn).await?;
+                payload.exempt = parkmesh_parking::subscription::exemption(&subs, &payload.plate_id, payload.at_ms, &self.tz);
+                (ExitPayload::KIND, serde_json::to_value(&payload)?)
+            }
+            Intent::Location { payload, .. } => (LocationPayload::KIND, serde_json::to_value(&payload)?),
+            Intent::Event { kind, payload } => (kind, payload),
+            Intent::Heartbeat { camera_id, name, camera_type, events_sent, events_failed } => {
+                sqlx::query(
+                    "INSERT INTO cameras (id, name, type, status, last_heartbeat_ms, events_sent, events_failed,
+                                          created_at_ms, updated_at_ms)
+                     VALUES (?1, ?2, ?3, 'online', ?4, ?5, ?6, ?4, ?4)
+                     ON CONFLICT(id) DO UPDATE SET name = ?2, type = ?3, status = 'online', last_heartbeat_ms = ?4,
+                        events_sent = ?5, events_failed = ?6, updated_at_ms = ?4",
+                )
+                .bind(camera_id)
+                .bind(name)
+                .bind(camera_type)
+                .bind(now)
+                .bind(events_sent)
+                .bind(events_failed)
+                .execute(&mut self.conn)
+                .await?;
+                return Ok(Ingested::Done);
+            }
+            Intent::PeerAck { peer, vector } => {
+                for (stream, seq) in &vector.0 {
+                    sqlx::query(
+                        "INSERT INTO peer_cursors (peer_id, origin, incarnation, acked_seq, updated_at_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT(peer_id, origin, incarnation) DO UPDATE SET
+                            acked_seq = MAX(acked_seq, ?4), updated_at_ms = ?5",
+                    )
+                    .bind(&peer)
+                    .bind(stream.origin.as_str())
+                    .bind(stream.incarnation as i64)
+                    .bind(*seq as i64)
+                    .bind(now)
+                    .execute(&mut self.conn)
+                    .await?;
+                }
+                return Ok(Ingested::Done);
+            }
+        };
+        let event = Event {
+            id: EventId { origin: self.stream.origin.clone(), incarnation: self.stream.incarnation, seq: self.next_seq },
+            hlc: self.tick(now),
+            schema: 1,
+            kind,
+            payload,
+        };
+        self.next_seq += 1;
+        project::insert_event(&mut self.conn, &event, now, dirty).await?;
+        project::refold(&mut self.conn, &self.stream, &self.tz, now, dirty).await?;
+        let id_text = event.id.to_string();
+        let session = dirty.changed_sessions.iter().find(|s| {
+            s.session_id == id_text || s.exit_event_id.as_deref() == Some(id_text.as_str())
+        });
+        let session = match session {
+            Some(s) => Some(s.clone()),
+            None => project::session_of_event(&mut self.conn, &id_text).await?,
+        };
+        let outcome = Ingested::Stored { event, session };
+        if let (Some(key), Some(render)) = (request_key, render) {
+            let answer = render(&outcome);
+            if let Ingested::Stored { event, .. } = &outcome {
+                sqlx::query("INSERT INTO edge_requests (request_key, event_id, answer, created_at_ms) VALUES (?, ?, ?, ?)")
+                    .bind(key)
+                    .bind(event.id.to_string())
+                    .bind(answer)
+                    .bind(now)
+                    .execute(&mut self.conn)
+                    .await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn remote(&mut self, events: Vec<Event>, dirty: &mut Dirty) -> Result<Vec<Event>, StorageError> {
+        let now = now_ms();
+        for event in events {
+            if event.id.origin == self.stream.origin && event.id.incarnation == self.stream.incarnation {
+                // Our own events coming back through a relay: already held.
+                continue;
+            }
+            if event.hlc > self.hlc {
+                self.hlc = event.hlc;
+            }
+            project::insert_event(&mut self.conn, &event, now, dirty).await?;
+        }
+        project::refold(&mut self.conn, &self.stream, &self.tz, now, dirty).await?;
+        Ok(dirty.new_events.clone())
+    }
+}
+
+fn fail(cmd: Command, err: impl Fn() -> StorageError) {
+    match cmd {
+        Command::Local { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        Command::Remote { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+    }
+}
+
+fn merge_sessions(into: &mut Vec<HistoryRow>, new: Vec<HistoryRow>) {
+    for s in new {
+        match into.iter_mut().find(|x| x.session_id == s.session_id) {
+            Some(x) => *x = s,
+            None => into.push(s),
+        }
+    }
+}
