@@ -1,2 +1,49 @@
-//! xtask.
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//!
+//! Each subcommand is a module with a `run` function returning `anyhow::Result`:
+//!
+//! - `migrate [--data-dir D]`: applies the schema migrations to `D/central.db` (default
+//!   `data/central.db`, relative to the working directory like the server's `data_dir`) through
+//!   `parkmesh_storage::migrate`, the same path the server runs at start-up.
+//!
+//! The project's style rules are checked by the `tidy` test module, so plain `cargo test` catches
+//! drift; it is not a subcommand.
+
+// A command-line tool reports to its user on stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod migrate;
+#[cfg(test)]
+mod tidy;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// parkmesh project automation.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending schema migrations to <data-dir>/central.db and print what was applied.
+    Migrate(migrate::Migrate),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Migrate(args) => args.run(),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
