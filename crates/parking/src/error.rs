@@ -43,5 +43,8 @@ pub enum ParkingError {
 }
 
 pub(crate) fn field(field: &str, reason: impl Into<String>) -> ParkingError {
-    ParkingError::InvalidField { field: field.to_owned(), reason: reason.into() }
+    ParkingError::InvalidField {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
 }

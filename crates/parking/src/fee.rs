@@ -23,7 +23,10 @@ pub struct Tariff {
 
 impl Default for Tariff {
     fn default() -> Self {
-        Self { fee_base: 0.5, fee_per_hour: 25_000 }
+        Self {
+            fee_base: 0.5,
+            fee_per_hour: 25_000,
+        }
     }
 }
 
@@ -31,10 +34,16 @@ impl Tariff {
     /// Checks the values: `fee_base` finite, 0..=720 hours; `fee_per_hour` 0..=100 000 000.
     pub fn validate(&self) -> Result<(), ParkingError> {
         if !self.fee_base.is_finite() || !(0.0..=720.0).contains(&self.fee_base) {
-            return Err(field("fees.fee_base", "must be a number of free hours from 0 to 720"));
+            return Err(field(
+                "fees.fee_base",
+                "must be a number of free hours from 0 to 720",
+            ));
         }
         if !(0..=100_000_000).contains(&self.fee_per_hour) {
-            return Err(field("fees.fee_per_hour", "must be a whole number of VND from 0 to 100000000"));
+            return Err(field(
+                "fees.fee_per_hour",
+                "must be a whole number of VND from 0 to 100000000",
+            ));
         }
         Ok(())
     }
@@ -47,7 +56,8 @@ impl Tariff {
             return 0;
         }
         let billable = stay - free;
-        let hours = billable.div_euclid(MS_PER_HOUR) + i64::from(billable.rem_euclid(MS_PER_HOUR) > 0);
+        let hours =
+            billable.div_euclid(MS_PER_HOUR) + i64::from(billable.rem_euclid(MS_PER_HOUR) > 0);
         hours.saturating_mul(self.fee_per_hour.max(0))
     }
 }
@@ -75,11 +85,22 @@ mod tests {
     #[test]
     fn seed_worked_examples() {
         let t = Tariff::default();
-        for (minutes, fee) in [(20, 0), (30, 0), (31, 25_000), (90, 25_000), (91, 50_000), (24 * 60, 600_000)] {
+        for (minutes, fee) in [
+            (20, 0),
+            (30, 0),
+            (31, 25_000),
+            (90, 25_000),
+            (91, 50_000),
+            (24 * 60, 600_000),
+        ] {
             assert_eq!(t.fee(0, minutes * MIN), fee, "{minutes} min");
         }
         assert_eq!(t.fee(10 * MIN, 0), 0, "negative stays are free");
-        assert_eq!(t.fee(0, 30 * MIN + 1000), 25_000, "one second past the free window starts an hour");
+        assert_eq!(
+            t.fee(0, 30 * MIN + 1000),
+            25_000,
+            "one second past the free window starts an hour"
+        );
     }
 
     #[test]
@@ -95,7 +116,12 @@ mod tests {
         // America/New_York springs forward at 2026-03-08 02:00: 01:30 -> 03:30 local is one hour.
         let tz = jiff::tz::TimeZone::get("America/New_York").unwrap();
         let at = |h: i8, m: i8| {
-            jiff::civil::date(2026, 3, 8).at(h, m, 0, 0).to_zoned(tz.clone()).unwrap().timestamp().as_millisecond()
+            jiff::civil::date(2026, 3, 8)
+                .at(h, m, 0, 0)
+                .to_zoned(tz.clone())
+                .unwrap()
+                .timestamp()
+                .as_millisecond()
         };
         let t = Tariff::default();
         assert_eq!(at(3, 30) - at(1, 30), 60 * MIN);
@@ -105,9 +131,20 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let bad = Tariff { fee_base: -1.0, fee_per_hour: 1 };
+        let bad = Tariff {
+            fee_base: -1.0,
+            fee_per_hour: 1,
+        };
         assert!(bad.validate().unwrap_err().to_string().contains("fee_base"));
-        let bad = Tariff { fee_base: 0.5, fee_per_hour: -5 };
-        assert!(bad.validate().unwrap_err().to_string().contains("fee_per_hour"));
+        let bad = Tariff {
+            fee_base: 0.5,
+            fee_per_hour: -5,
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("fee_per_hour")
+        );
     }
 }

@@ -25,7 +25,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use parkmesh_protocol::{CentralId, Event, EventKind, Hlc};
 
 use crate::fee::{Tariff, duration_text};
-use crate::payload::{EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload};
+use crate::payload::{
+    EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
+};
 
 /// Open or closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,9 +123,11 @@ pub struct PlateFold {
 /// The plate a vehicle event belongs to.
 pub fn plate_key(event: &Event) -> Option<String> {
     match event.kind {
-        EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation => {
-            event.payload.get("plate_id").and_then(|v| v.as_str()).map(str::to_owned)
-        }
+        EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation => event
+            .payload
+            .get("plate_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         _ => None,
     }
 }
@@ -140,7 +144,16 @@ struct Item<'a> {
     what: Vehicle,
 }
 
-fn side(e: &Event, at_ms: i64, camera_id: Option<i64>, camera_name: &str, confidence: f64, source: &str, edge_id: Option<String>, edge_event_id: Option<String>) -> Side {
+fn side(
+    e: &Event,
+    at_ms: i64,
+    camera_id: Option<i64>,
+    camera_name: &str,
+    confidence: f64,
+    source: &str,
+    edge_id: Option<String>,
+    edge_event_id: Option<String>,
+) -> Side {
     Side {
         event_id: e.id.to_string(),
         at_ms,
@@ -157,7 +170,11 @@ fn side(e: &Event, at_ms: i64, camera_id: Option<i64>, camera_name: &str, confid
 fn close(s: &mut Session, exit: Side, tariff: &Tariff, exempt: Option<String>) {
     if let Some(entry) = &s.entry {
         let stay = exit.at_ms - entry.at_ms;
-        s.fee = if exempt.is_some() { 0 } else { tariff.fee(entry.at_ms, exit.at_ms) };
+        s.fee = if exempt.is_some() {
+            0
+        } else {
+            tariff.fee(entry.at_ms, exit.at_ms)
+        };
         s.duration = Some(duration_text(stay));
     }
     s.exempt = exempt;
@@ -177,12 +194,20 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
             continue;
         }
         let item = match e.kind {
-            EventKind::VehicleEntry => EntryPayload::from_event(e).ok().map(|p| (p.at_ms, Vehicle::Entry(p))),
-            EventKind::VehicleExit => ExitPayload::from_event(e).ok().map(|p| (p.at_ms, Vehicle::Exit(p))),
-            EventKind::VehicleLocation => LocationPayload::from_event(e).ok().map(|p| (p.at_ms, Vehicle::Location(p))),
+            EventKind::VehicleEntry => EntryPayload::from_event(e)
+                .ok()
+                .map(|p| (p.at_ms, Vehicle::Entry(p))),
+            EventKind::VehicleExit => ExitPayload::from_event(e)
+                .ok()
+                .map(|p| (p.at_ms, Vehicle::Exit(p))),
+            EventKind::VehicleLocation => LocationPayload::from_event(e)
+                .ok()
+                .map(|p| (p.at_ms, Vehicle::Location(p))),
             EventKind::HistoryEdit => {
                 if let Ok(p) = HistoryEditPayload::from_event(e) {
-                    let newer = edits.get(&p.session).is_none_or(|(_, old, _)| e.cmp_order(old).is_gt());
+                    let newer = edits
+                        .get(&p.session)
+                        .is_none_or(|(_, old, _)| e.cmp_order(old).is_gt());
                     if newer {
                         edits.insert(p.session.clone(), (e.hlc, e, p));
                     }
@@ -198,10 +223,18 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
             _ => None,
         };
         if let Some((at_ms, what)) = item {
-            items.push(Item { event: e, at_ms, what });
+            items.push(Item {
+                event: e,
+                at_ms,
+                what,
+            });
         }
     }
-    items.sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| a.event.cmp_order(b.event)));
+    items.sort_by(|a, b| {
+        a.at_ms
+            .cmp(&b.at_ms)
+            .then_with(|| a.event.cmp_order(b.event))
+    });
 
     let mut out = PlateFold::default();
     let mut open: Option<usize> = None;
@@ -212,8 +245,19 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
         let id = e.id.to_string();
         match &item.what {
             Vehicle::Entry(p) => {
-                let entry = side(e, p.at_ms, p.camera_id, &p.camera_name, p.confidence, &p.source, p.edge_id.clone(), p.edge_event_id.clone());
-                let waiter = waiting.remove(&id).or_else(|| p.edge_event_id.as_ref().and_then(|r| waiting.remove(r)));
+                let entry = side(
+                    e,
+                    p.at_ms,
+                    p.camera_id,
+                    &p.camera_name,
+                    p.confidence,
+                    &p.source,
+                    p.edge_id.clone(),
+                    p.edge_event_id.clone(),
+                );
+                let waiter = waiting
+                    .remove(&id)
+                    .or_else(|| p.edge_event_id.as_ref().and_then(|r| waiting.remove(r)));
                 if let Some(idx) = waiter {
                     // An exit that referenced this entry was folded first: complete it.
                     let s = &mut out.sessions[idx];
@@ -232,7 +276,11 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
                         s.status = SessionStatus::Out;
                     } else {
                         let winner = s.id.clone();
-                        match out.conflicts.iter_mut().find(|c| c.winner == winner && c.kind == "concurrent_entry") {
+                        match out
+                            .conflicts
+                            .iter_mut()
+                            .find(|c| c.winner == winner && c.kind == "concurrent_entry")
+                        {
                             Some(c) => c.losers.push(id),
                             None => out.conflicts.push(Conflict {
                                 plate_id: p.plate_id.clone(),
@@ -265,10 +313,21 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
                 open = Some(out.sessions.len() - 1);
             }
             Vehicle::Exit(p) => {
-                let exit = side(e, p.at_ms, p.camera_id, &p.camera_name, p.confidence, &p.source, p.edge_id.clone(), p.edge_event_id.clone());
+                let exit = side(
+                    e,
+                    p.at_ms,
+                    p.camera_id,
+                    &p.camera_name,
+                    p.confidence,
+                    &p.source,
+                    p.edge_id.clone(),
+                    p.edge_event_id.clone(),
+                );
                 let by_ref = p.entry_ref.as_ref().and_then(|r| {
                     out.sessions.iter().position(|s| {
-                        s.entry.as_ref().is_some_and(|en| &en.event_id == r || en.edge_event_id.as_ref() == Some(r))
+                        s.entry.as_ref().is_some_and(|en| {
+                            &en.event_id == r || en.edge_event_id.as_ref() == Some(r)
+                        })
                     })
                 });
                 let target = match (by_ref, open) {
@@ -327,7 +386,16 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
                         id: id.clone(),
                         plate_id: p.plate_id.clone(),
                         plate_view: p.plate_view.clone(),
-                        entry: Some(side(e, p.at_ms, p.camera_id, &p.camera_name, 0.0, "parking_lot_auto", None, p.edge_event_id.clone())),
+                        entry: Some(side(
+                            e,
+                            p.at_ms,
+                            p.camera_id,
+                            &p.camera_name,
+                            0.0,
+                            "parking_lot_auto",
+                            None,
+                            p.edge_event_id.clone(),
+                        )),
                         exit: None,
                         status: SessionStatus::In,
                         fee: 0,
@@ -359,7 +427,9 @@ fn exits_tariff(items: &[Item<'_>], exit_id: &str) -> (Tariff, Option<String>) {
     items
         .iter()
         .find_map(|i| match &i.what {
-            Vehicle::Exit(p) if i.event.id.to_string() == exit_id => Some((p.tariff, p.exempt.clone())),
+            Vehicle::Exit(p) if i.event.id.to_string() == exit_id => {
+                Some((p.tariff, p.exempt.clone()))
+            }
             _ => None,
         })
         .unwrap_or_default()

@@ -7,9 +7,9 @@ use parkmesh_protocol::{Event, EventKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::ParkingError;
 pub use crate::fee::Tariff;
 pub use crate::subscription::Subscription;
-use crate::ParkingError;
 
 /// Implemented by every payload type.
 pub trait Payload: Serialize + DeserializeOwned {

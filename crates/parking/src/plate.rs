@@ -28,7 +28,10 @@ pub struct Plate {
 }
 
 fn refuse(raw: &str, reason: &str) -> ParkingError {
-    ParkingError::InvalidPlate { plate: raw.chars().take(40).collect(), reason: reason.to_owned() }
+    ParkingError::InvalidPlate {
+        plate: raw.chars().take(40).collect(),
+        reason: reason.to_owned(),
+    }
 }
 
 /// Normalises and validates a plate under `policy`.
@@ -38,10 +41,16 @@ pub fn normalize(raw: &str, policy: PlatePolicy) -> Result<Plate, ParkingError> 
         return Err(refuse(raw, "plate is empty"));
     }
     if trimmed.chars().count() > MAX_PLATE_INPUT {
-        return Err(refuse(raw, &format!("plate is longer than {MAX_PLATE_INPUT} characters")));
+        return Err(refuse(
+            raw,
+            &format!("plate is longer than {MAX_PLATE_INPUT} characters"),
+        ));
     }
     let view = trimmed.to_uppercase();
-    let id: String = view.chars().filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit()).collect();
+    let id: String = view
+        .chars()
+        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .collect();
     match policy {
         PlatePolicy::Lenient if !(6..=12).contains(&id.len()) => {
             Err(refuse(raw, "plate must have 6 to 12 letters and digits"))
@@ -77,7 +86,11 @@ pub fn is_vietnamese(id: &str) -> bool {
         }
     }
     // Motorbike: 2 digits, a letter, a digit, then 4–5 digits.
-    b.len() >= 8 && run(b, digit) == 2 && letter(&b[2]) && b[3..].iter().all(digit) && (5..=6).contains(&(b.len() - 3))
+    b.len() >= 8
+        && run(b, digit) == 2
+        && letter(&b[2])
+        && b[3..].iter().all(digit)
+        && (5..=6).contains(&(b.len() - 3))
 }
 
 #[cfg(test)]
@@ -87,7 +100,13 @@ mod tests {
     #[test]
     fn normalises_like_the_seed_edge() {
         let p = normalize(" 30a-123.45 ", PlatePolicy::Strict).unwrap();
-        assert_eq!(p, Plate { id: "30A12345".into(), view: "30A-123.45".into() });
+        assert_eq!(
+            p,
+            Plate {
+                id: "30A12345".into(),
+                view: "30A-123.45".into()
+            }
+        );
     }
 
     #[test]

@@ -38,11 +38,15 @@ pub fn project(events: &[Event]) -> Projection {
                 admin.push(e);
                 continue;
             }
-            EventKind::FeesSet | EventKind::SubscriptionsSet | EventKind::StaffSet => e.kind.as_str().to_owned(),
-            EventKind::ZoneConfig => match e.payload.get("location_name").and_then(|v| v.as_str()) {
-                Some(name) => format!("zone:{name}"),
-                None => continue,
-            },
+            EventKind::FeesSet | EventKind::SubscriptionsSet | EventKind::StaffSet => {
+                e.kind.as_str().to_owned()
+            }
+            EventKind::ZoneConfig => {
+                match e.payload.get("location_name").and_then(|v| v.as_str()) {
+                    Some(name) => format!("zone:{name}"),
+                    None => continue,
+                }
+            }
             _ => continue,
         };
         if newest.get(&key).is_none_or(|old| e.cmp_order(old).is_gt()) {

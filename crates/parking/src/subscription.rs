@@ -56,17 +56,24 @@ impl Subscription {
     pub fn validate(&self, idx: usize) -> Result<(), ParkingError> {
         let at = |f: &str| format!("subscriptions[{idx}].{f}");
         if self.plate_number.trim().is_empty() || self.plate_number.len() > 32 {
-            return Err(field(&at("plate_number"), "must be a plate of 1 to 32 characters"));
+            return Err(field(
+                &at("plate_number"),
+                "must be a plate of 1 to 32 characters",
+            ));
         }
         if !matches!(self.kind.as_str(), "company" | "monthly" | "regular") {
             return Err(field(&at("type"), "must be company, monthly or regular"));
         }
         let start = match &self.start_date {
-            Some(d) if !d.is_empty() => Some(parse_date(d).ok_or_else(|| field(&at("start_date"), "must be YYYY-MM-DD"))?),
+            Some(d) if !d.is_empty() => {
+                Some(parse_date(d).ok_or_else(|| field(&at("start_date"), "must be YYYY-MM-DD"))?)
+            }
             _ => None,
         };
         let end = match &self.end_date {
-            Some(d) if !d.is_empty() => Some(parse_date(d).ok_or_else(|| field(&at("end_date"), "must be YYYY-MM-DD"))?),
+            Some(d) if !d.is_empty() => {
+                Some(parse_date(d).ok_or_else(|| field(&at("end_date"), "must be YYYY-MM-DD"))?)
+            }
             _ => None,
         };
         if let (Some(s), Some(e)) = (start, end) {
@@ -79,17 +86,38 @@ impl Subscription {
 }
 
 fn plate_key(s: &str) -> String {
-    s.to_uppercase().chars().filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit()).collect()
+    s.to_uppercase()
+        .chars()
+        .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .collect()
 }
 
 /// The type of the pass that exempts `plate_id` at `at_ms`, if any.
-pub fn exemption(subs: &[Subscription], plate_id: &str, at_ms: i64, tz: &TimeZone) -> Option<String> {
-    let day = jiff::Timestamp::from_millisecond(at_ms).ok()?.to_zoned(tz.clone()).date();
+pub fn exemption(
+    subs: &[Subscription],
+    plate_id: &str,
+    at_ms: i64,
+    tz: &TimeZone,
+) -> Option<String> {
+    let day = jiff::Timestamp::from_millisecond(at_ms)
+        .ok()?
+        .to_zoned(tz.clone())
+        .date();
     subs.iter()
-        .filter(|s| s.status == "active" && s.kind != "regular" && plate_key(&s.plate_number) == plate_id)
+        .filter(|s| {
+            s.status == "active" && s.kind != "regular" && plate_key(&s.plate_number) == plate_id
+        })
         .find(|s| {
-            let after_start = s.start_date.as_deref().and_then(parse_date).is_none_or(|d| day >= d);
-            let before_end = s.end_date.as_deref().and_then(parse_date).is_none_or(|d| day <= d);
+            let after_start = s
+                .start_date
+                .as_deref()
+                .and_then(parse_date)
+                .is_none_or(|d| day >= d);
+            let before_end = s
+                .end_date
+                .as_deref()
+                .and_then(parse_date)
+                .is_none_or(|d| day <= d);
             after_start && before_end
         })
         .map(|s| s.kind.clone())
@@ -110,9 +138,22 @@ mod tests {
     #[test]
     fn active_pass_exempts_within_its_dates_inclusive() {
         let tz = TimeZone::get("Asia/Ho_Chi_Minh").unwrap();
-        let at = jiff::civil::date(2026, 11, 30).at(12, 0, 0, 0).to_zoned(tz.clone()).unwrap().timestamp().as_millisecond();
-        let s = [sub("monthly", "active", Some("2026-11-01"), Some("2026-11-30"))];
-        assert_eq!(exemption(&s, "30A12345", at, &tz).as_deref(), Some("monthly"));
+        let at = jiff::civil::date(2026, 11, 30)
+            .at(12, 0, 0, 0)
+            .to_zoned(tz.clone())
+            .unwrap()
+            .timestamp()
+            .as_millisecond();
+        let s = [sub(
+            "monthly",
+            "active",
+            Some("2026-11-01"),
+            Some("2026-11-30"),
+        )];
+        assert_eq!(
+            exemption(&s, "30A12345", at, &tz).as_deref(),
+            Some("monthly")
+        );
         let s = [sub("monthly", "active", Some("2026-12-01"), None)];
         assert_eq!(exemption(&s, "30A12345", at, &tz), None);
         let s = [sub("monthly", "inactive", None, None)];
@@ -126,7 +167,12 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         let bad = sub("monthly", "active", Some("2026-13-01"), None);
-        assert!(bad.validate(2).unwrap_err().to_string().contains("subscriptions[2].start_date"));
+        assert!(
+            bad.validate(2)
+                .unwrap_err()
+                .to_string()
+                .contains("subscriptions[2].start_date")
+        );
         let bad = sub("weekly", "active", None, None);
         assert!(bad.validate(0).unwrap_err().to_string().contains("type"));
     }

@@ -13,7 +13,10 @@ pub fn parse_tz(name: &str) -> Result<TimeZone, ParkingError> {
 /// Formats an instant (ms since epoch) as site-local `YYYY-MM-DD HH:MM:SS`.
 pub fn format_local(ms: i64, tz: &TimeZone) -> String {
     match Timestamp::from_millisecond(ms) {
-        Ok(ts) => ts.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        Ok(ts) => ts
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
         Err(_) => String::new(),
     }
 }
@@ -24,8 +27,13 @@ pub fn local_day_range(now_ms: i64, tz: &TimeZone) -> (i64, i64) {
         return (now_ms, now_ms);
     };
     let day = ts.to_zoned(tz.clone()).date();
-    let start = day.to_zoned(tz.clone()).map(|z| z.timestamp().as_millisecond());
-    let end = day.tomorrow().and_then(|d| d.to_zoned(tz.clone())).map(|z| z.timestamp().as_millisecond());
+    let start = day
+        .to_zoned(tz.clone())
+        .map(|z| z.timestamp().as_millisecond());
+    let end = day
+        .tomorrow()
+        .and_then(|d| d.to_zoned(tz.clone()))
+        .map(|z| z.timestamp().as_millisecond());
     match (start, end) {
         (Ok(s), Ok(e)) => (s, e),
         _ => (now_ms, now_ms),
