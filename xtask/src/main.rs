@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply pending schema migrations to <data-dir>/central.db and print what was applied.
+    /// Apply pending schema migrations to `DIR/central.db` and print what was applied.
     Migrate(migrate::Migrate),
 }
 

@@ -127,7 +127,7 @@ impl fmt::Debug for Secret {
 }
 
 impl Config {
-    /// Validates a raw config; `env` looks up [`ENV_CLUSTER_SECRET`] and [`ENV_ADMIN_TOKEN`]
+    /// Validates a raw config; `env` looks up [`crate::ENV_CLUSTER_SECRET`] and [`crate::ENV_ADMIN_TOKEN`]
     /// (pass [`crate::process_env`] for the real environment, [`crate::no_env`] for none).
     pub fn from_raw(
         raw: RawConfig,
