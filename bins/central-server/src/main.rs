@@ -40,9 +40,17 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(2, &e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return fail(1, &anyhow::Error::from(e).context("cannot start the async runtime")),
+        Err(e) => {
+            return fail(
+                1,
+                &anyhow::Error::from(e).context("cannot start the async runtime"),
+            );
+        }
     };
     match runtime.block_on(run(cli, config)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,7 +79,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let me = config.this_central().clone();
     if config.admin_token().is_none() {
-        tracing::warn!("no admin_token configured: mutating admin endpoints accept requests from this machine only");
+        tracing::warn!(
+            "no admin_token configured: mutating admin endpoints accept requests from this machine only"
+        );
     }
     let storage = Storage::open(StorageOptions {
         db_path: config.db_path(),
@@ -95,7 +105,12 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for the API on {api_addr}"))?;
     tracing::info!(central = %me.id, addr = %api_addr, "API listening");
-    parkmesh_api::serve(listener, AppState::new(manager.clone(), settings), shutdown_signal()).await;
+    parkmesh_api::serve(
+        listener,
+        AppState::new(manager.clone(), settings),
+        shutdown_signal(),
+    )
+    .await;
     manager.stop().await;
     tracing::info!("stopped");
     Ok(())

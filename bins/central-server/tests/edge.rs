@@ -8,7 +8,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 fn now_secs() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 fn event(kind: &str, plate: &str, ts: f64, event_id: Option<&str>) -> Value {
@@ -31,7 +34,12 @@ fn start() -> common::Central {
 fn entry_then_exit_two_hours_later_costs_50000() {
     let c = start();
     let t0 = now_secs() - 2.0 * 3600.0;
-    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(&event("ENTRY", "30A-123.45", t0, Some("edge-1_1_30A12345"))));
+    let (status, v) = common::json(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        Some(&event("ENTRY", "30A-123.45", t0, Some("edge-1_1_30A12345"))),
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["success"], true);
     assert_eq!(v["action"], "ENTRY");
@@ -45,12 +53,27 @@ fn entry_then_exit_two_hours_later_costs_50000() {
     assert_eq!(state["stats"]["vehicles_in_parking"], 1);
 
     // A second entry of a car that is inside is refused with the seed's failure shape.
-    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(&event("ENTRY", "30A12345", t0 + 60.0, Some("edge-1_2_30A12345"))));
+    let (status, v) = common::json(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        Some(&event(
+            "ENTRY",
+            "30A12345",
+            t0 + 60.0,
+            Some("edge-1_2_30A12345"),
+        )),
+    );
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["success"], false);
     assert_eq!(v["already_inside"], true);
 
-    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(&event("EXIT", "30A12345", t0 + 7200.0, Some("exit-1"))));
+    let (status, v) = common::json(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        Some(&event("EXIT", "30A12345", t0 + 7200.0, Some("exit-1"))),
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["action"], "EXIT");
     assert_eq!(v["fee"], 50_000);
@@ -70,9 +93,19 @@ fn entry_then_exit_two_hours_later_costs_50000() {
     assert_eq!(s["exits_today"], 1);
     assert_eq!(s["revenue_today"], 50_000);
 
-    let (_, h) = common::json(c.api_port, "GET", "/api/parking/history?search=30a-123&status=OUT", None);
+    let (_, h) = common::json(
+        c.api_port,
+        "GET",
+        "/api/parking/history?search=30a-123&status=OUT",
+        None,
+    );
     assert_eq!(h["count"], 1);
-    let (_, h) = common::json(c.api_port, "GET", "/api/parking/history?in_parking_only=true", None);
+    let (_, h) = common::json(
+        c.api_port,
+        "GET",
+        "/api/parking/history?in_parking_only=true",
+        None,
+    );
     assert_eq!(h["count"], 0);
 }
 
@@ -107,7 +140,12 @@ fn repeated_event_id_creates_nothing_and_auto_exit_with_entry_id_closes_the_sess
 #[test]
 fn exit_without_entry_is_kept_as_an_exception() {
     let c = start();
-    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(&event("EXIT", "29B99999", now_secs(), None)));
+    let (status, v) = common::json(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        Some(&event("EXIT", "29B99999", now_secs(), None)),
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["exception"], true);
     let (_, h) = common::json(c.api_port, "GET", "/api/parking/history", None);
@@ -134,25 +172,43 @@ fn bad_input_gets_a_4xx_naming_the_problem_and_changes_nothing() {
         (serde_json::to_vec(&json!({"type": "ENTRY", "camera_id": 1, "timestamp": "soon", "data": {"plate_text": "30A12345"}})).unwrap(), "timestamp"),
     ];
     for (body, needle) in &cases {
-        let (status, answer) = common::request(c.api_port, "POST", "/api/edge/event", Some(body), &[]).unwrap();
+        let (status, answer) =
+            common::request(c.api_port, "POST", "/api/edge/event", Some(body), &[]).unwrap();
         let text = String::from_utf8_lossy(&answer);
-        assert!((400..500).contains(&status), "{needle}: got {status} {text}");
+        assert!(
+            (400..500).contains(&status),
+            "{needle}: got {status} {text}"
+        );
         let v: Value = serde_json::from_slice(&answer).unwrap();
         assert_eq!(v["success"], false, "{needle}");
         assert!(text.contains(needle), "expected {needle:?} in {text}");
     }
     // A 1 MB plate is refused by the body limit before parsing.
-    let huge = serde_json::to_vec(&json!({"type": "ENTRY", "camera_id": 1, "data": {"plate_text": big_plate}})).unwrap();
-    let (status, _) = common::request(c.api_port, "POST", "/api/edge/event", Some(&huge), &[]).unwrap();
+    let huge = serde_json::to_vec(
+        &json!({"type": "ENTRY", "camera_id": 1, "data": {"plate_text": big_plate}}),
+    )
+    .unwrap();
+    let (status, _) =
+        common::request(c.api_port, "POST", "/api/edge/event", Some(&huge), &[]).unwrap();
     assert_eq!(status, 413);
     // An absurd timestamp is clamped to server time, not rejected, and flagged in storage.
-    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(&event("ENTRY", "30A55555", 1e15, None)));
+    let (status, v) = common::json(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        Some(&event("ENTRY", "30A55555", 1e15, None)),
+    );
     assert_eq!(status, 200, "{v}");
 
     // Nothing from the rejected requests was stored, and the next valid event is served.
     let (_, h) = common::json(c.api_port, "GET", "/api/parking/history", None);
     assert_eq!(h["count"], 1);
-    let (status, _) = common::json(c.api_port, "POST", "/api/edge/event", Some(&event("ENTRY", "30A66666", now_secs(), None)));
+    let (status, _) = common::json(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        Some(&event("ENTRY", "30A66666", now_secs(), None)),
+    );
     assert_eq!(status, 200);
     let (status, v) = common::json(c.api_port, "GET", "/api/parking/history?limit=100000", None);
     assert_eq!(status, 400, "{v}");

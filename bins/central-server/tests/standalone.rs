@@ -47,10 +47,24 @@ fn put_config_validates_and_saves_atomically() {
     });
     let (status, v) = common::json(c.api_port, "PUT", "/api/p2p/config", Some(&bad));
     assert_eq!(status, 400, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("peer_centrals"), "{v}");
-    assert_eq!(std::fs::read(&c.config_path).unwrap(), before, "a rejected config must leave the file untouched");
+    assert!(
+        v["error"].as_str().unwrap().contains("peer_centrals"),
+        "{v}"
+    );
+    assert_eq!(
+        std::fs::read(&c.config_path).unwrap(),
+        before,
+        "a rejected config must leave the file untouched"
+    );
 
-    let (status, v) = common::request(c.api_port, "PUT", "/api/p2p/config", Some(b"{not json"), &[]).unwrap();
+    let (status, v) = common::request(
+        c.api_port,
+        "PUT",
+        "/api/p2p/config",
+        Some(b"{not json"),
+        &[],
+    )
+    .unwrap();
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&v));
 
     let good = json!({
@@ -59,7 +73,8 @@ fn put_config_validates_and_saves_atomically() {
     });
     let (status, v) = common::json(c.api_port, "PUT", "/api/p2p/config", Some(&good));
     assert_eq!(status, 200, "{v}");
-    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&c.config_path).unwrap()).unwrap();
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&c.config_path).unwrap()).unwrap();
     assert_eq!(saved["peer_centrals"][0]["id"], "central-2");
     let (_, v) = common::json(c.api_port, "GET", "/api/p2p/status", None);
     assert_eq!(v["standalone_mode"], false);
@@ -79,7 +94,11 @@ fn duplicate_peer_id_exits_naming_peer_centrals() {
             { "id": "central-2", "ip": "127.0.0.1", "p2p_port": 9003 }
         ]}),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_central-server")).arg("--config").arg(&path).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_central-server"))
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("peer_centrals"), "{stderr}");

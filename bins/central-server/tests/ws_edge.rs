@@ -10,11 +10,16 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(port: u16, edge_id: i64) -> Ws {
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/edge")).await.unwrap();
-    ws.send(Message::text(json!({ "edge_id": edge_id }).to_string())).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws/edge"))
+        .await
+        .unwrap();
+    ws.send(Message::text(json!({ "edge_id": edge_id }).to_string()))
+        .await
+        .unwrap();
     let hello = next_json(&mut ws).await;
     assert_eq!(hello["type"], "connected", "{hello}");
     ws
@@ -22,7 +27,11 @@ async fn connect(port: u16, edge_id: i64) -> Ws {
 
 async fn next_json(ws: &mut Ws) -> Value {
     loop {
-        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.expect("a frame in time").unwrap().unwrap();
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("a frame in time")
+            .unwrap()
+            .unwrap();
         if let Message::Text(t) = msg {
             return serde_json::from_str(t.as_str()).unwrap();
         }
@@ -44,13 +53,22 @@ async fn edge_socket_processes_events_and_pushes_to_sibling_edges() {
     let mut gate_in = connect(c.api_port, 1).await;
     let mut gate_out = connect(c.api_port, 2).await;
 
-    gate_in.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+    gate_in
+        .send(Message::text(r#"{"type":"ping"}"#))
+        .await
+        .unwrap();
     assert_eq!(next_json(&mut gate_in).await["type"], "pong");
 
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let entry = json!({"type": "ENTRY", "camera_id": 1, "camera_name": "In", "camera_type": "ENTRY", "timestamp": now,
                        "event_id": "edge-1_1_29A12345", "data": {"plate_text": "29A12345", "confidence": 0.9, "source": "auto"}});
-    gate_in.send(Message::text(entry.to_string())).await.unwrap();
+    gate_in
+        .send(Message::text(entry.to_string()))
+        .await
+        .unwrap();
     let result = next_of_type(&mut gate_in, "event_result").await;
     assert_eq!(result["result"]["success"], true, "{result}");
     assert_eq!(result["result"]["action"], "ENTRY");
@@ -61,16 +79,25 @@ async fn edge_socket_processes_events_and_pushes_to_sibling_edges() {
 
     let exit = json!({"type": "EXIT", "camera_id": 2, "camera_name": "Out", "camera_type": "EXIT", "timestamp": now + 60.0,
                       "event_id": "edge-1_1_29A12345", "data": {"plate_text": "29A12345", "confidence": 0.9, "source": "auto"}});
-    gate_out.send(Message::text(exit.to_string())).await.unwrap();
+    gate_out
+        .send(Message::text(exit.to_string()))
+        .await
+        .unwrap();
     let result = next_of_type(&mut gate_out, "event_result").await;
     assert_eq!(result["result"]["action"], "EXIT", "{result}");
     let push = next_of_type(&mut gate_in, "EXIT").await;
-    assert_eq!(push["event_id"], "edge-1_1_29A12345", "exits are pushed with the entry's id");
+    assert_eq!(
+        push["event_id"], "edge-1_1_29A12345",
+        "exits are pushed with the entry's id"
+    );
 
     // Garbage on the socket gets an error frame, and the socket keeps working.
     gate_in.send(Message::text("{nope")).await.unwrap();
     assert_eq!(next_of_type(&mut gate_in, "error").await["type"], "error");
-    gate_in.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+    gate_in
+        .send(Message::text(r#"{"type":"ping"}"#))
+        .await
+        .unwrap();
     assert_eq!(next_of_type(&mut gate_in, "pong").await["type"], "pong");
 
     let (_, h) = common::json(c.api_port, "GET", "/api/parking/history", None);
@@ -81,9 +108,14 @@ async fn edge_socket_processes_events_and_pushes_to_sibling_edges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_socket_without_edge_id_is_closed_with_1008() {
     let c = common::start("central-1", json!({}));
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/edge", c.api_port)).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/edge", c.api_port))
+            .await
+            .unwrap();
     ws.send(Message::text(r#"{"hello": 1}"#)).await.unwrap();
-    let msg = tokio::time::timeout(Duration::from_secs(30), ws.next()).await.unwrap();
+    let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+        .await
+        .unwrap();
     match msg {
         Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1008),
         other => panic!("expected close 1008, got {other:?}"),

@@ -62,13 +62,18 @@ pub(crate) struct EdgeEvent {
 }
 
 /// Validates the seed envelope and turns it into a storage intent.
-pub(crate) fn parse_event(state: &AppState, map: &Map<String, Value>, now_ms: i64) -> Result<EdgeEvent, ApiError> {
+pub(crate) fn parse_event(
+    state: &AppState,
+    map: &Map<String, Value>,
+    now_ms: i64,
+) -> Result<EdgeEvent, ApiError> {
     let edge_type = EdgeType::parse(&req_str(map, "", "type")?)?;
     let camera_id = req_i64(map, "", "camera_id")?;
     let camera = CameraInfo {
         id: camera_id,
         name: opt_str(map, "", "camera_name")?.unwrap_or_else(|| format!("camera-{camera_id}")),
-        camera_type: opt_str(map, "", "camera_type")?.unwrap_or_else(|| edge_type.as_str().to_owned()),
+        camera_type: opt_str(map, "", "camera_type")?
+            .unwrap_or_else(|| edge_type.as_str().to_owned()),
     };
     let edge_event_id = opt_str(map, "", "event_id")?.filter(|s| !s.is_empty());
     let (at_ms, time_clamped) = match opt_f64(map, "", "timestamp")? {
@@ -78,7 +83,11 @@ pub(crate) fn parse_event(state: &AppState, map: &Map<String, Value>, now_ms: i6
             if ms.is_finite() && (ms as i64 - now_ms).abs() <= state.settings.max_skew_ms {
                 (ms as i64, false)
             } else {
-                tracing::warn!(camera_id, timestamp = secs, "edge timestamp outside the allowed skew; using server time");
+                tracing::warn!(
+                    camera_id,
+                    timestamp = secs,
+                    "edge timestamp outside the allowed skew; using server time"
+                );
                 (now_ms, true)
             }
         }
@@ -93,10 +102,14 @@ pub(crate) fn parse_event(state: &AppState, map: &Map<String, Value>, now_ms: i6
         .map_err(|e| ApiError::BadRequest(format!("data.plate_text: {e}")))?;
     let confidence = opt_f64(data, "data", "confidence")?.unwrap_or(0.0);
     if !(0.0..=1.0).contains(&confidence) && !(0.0..=100.0).contains(&confidence) {
-        return Err(ApiError::BadRequest(format!("field data.confidence must be between 0 and 1, got {confidence}")));
+        return Err(ApiError::BadRequest(format!(
+            "field data.confidence must be between 0 and 1, got {confidence}"
+        )));
     }
     let source = opt_str(data, "data", "source")?.unwrap_or_else(|| "auto".to_owned());
-    let request_key = edge_event_id.as_ref().map(|id| format!("{}:{id}", edge_type.as_str()));
+    let request_key = edge_event_id
+        .as_ref()
+        .map(|id| format!("{}:{id}", edge_type.as_str()));
     let edge_id = Some(camera_id.to_string());
     let intent = match edge_type {
         EdgeType::Entry => Intent::Entry {
@@ -118,7 +131,9 @@ pub(crate) fn parse_event(state: &AppState, map: &Map<String, Value>, now_ms: i6
         EdgeType::Exit => {
             // The seed's edge puts the entry's id on automatic exits (as event_id) and may send
             // data.entry_id; either names the session to close.
-            let entry_ref = opt_str(data, "data", "entry_id")?.filter(|s| !s.is_empty()).or_else(|| edge_event_id.clone());
+            let entry_ref = opt_str(data, "data", "entry_id")?
+                .filter(|s| !s.is_empty())
+                .or_else(|| edge_event_id.clone());
             Intent::Exit {
                 payload: ExitPayload {
                     plate_id: plate.id,
@@ -140,7 +155,8 @@ pub(crate) fn parse_event(state: &AppState, map: &Map<String, Value>, now_ms: i6
             }
         }
         EdgeType::Location => {
-            let location = opt_str(data, "data", "location")?.unwrap_or_else(|| camera.name.clone());
+            let location =
+                opt_str(data, "data", "location")?.unwrap_or_else(|| camera.name.clone());
             Intent::Location {
                 payload: LocationPayload {
                     plate_id: plate.id,
@@ -155,22 +171,31 @@ pub(crate) fn parse_event(state: &AppState, map: &Map<String, Value>, now_ms: i6
             }
         }
     };
-    Ok(EdgeEvent { edge_type, camera, edge_event_id, intent })
+    Ok(EdgeEvent {
+        edge_type,
+        camera,
+        edge_event_id,
+        intent,
+    })
 }
 
 /// Processes one edge event and returns the seed's answer object (and whether it succeeded).
 pub(crate) async fn process(state: &AppState, map: &Map<String, Value>) -> Result<Value, ApiError> {
     let now = parkmesh_storage::now_ms();
     let ev = parse_event(state, map, now)?;
-    let (edge_type, camera, edge_event_id) = (ev.edge_type, ev.camera.clone(), ev.edge_event_id.clone());
+    let (edge_type, camera, edge_event_id) =
+        (ev.edge_type, ev.camera.clone(), ev.edge_event_id.clone());
     let renderer: parkmesh_storage::Renderer = {
         let (camera, edge_event_id) = (camera.clone(), edge_event_id.clone());
-        Box::new(move |outcome: &Ingested| render::edge_answer(edge_type, &camera, edge_event_id.as_deref(), outcome).to_string())
+        Box::new(move |outcome: &Ingested| {
+            render::edge_answer(edge_type, &camera, edge_event_id.as_deref(), outcome).to_string()
+        })
     };
     let outcome = state.storage().ingest(ev.intent, Some(renderer)).await?;
     Ok(match &outcome {
         Ingested::Duplicate { answer } => {
-            let mut v: Value = serde_json::from_str(answer).unwrap_or_else(|_| json!({ "success": true }));
+            let mut v: Value =
+                serde_json::from_str(answer).unwrap_or_else(|_| json!({ "success": true }));
             if let Value::Object(m) = &mut v {
                 m.insert("deduped".into(), Value::Bool(true));
             }

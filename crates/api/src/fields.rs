@@ -13,16 +13,25 @@ fn get<'a>(map: &'a Map<String, Value>, path: &str, key: &str) -> Option<&'a Val
 }
 
 fn name(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// A required string field, non-empty, at most `MAX_TEXT` characters.
 pub(crate) fn req_str(map: &Map<String, Value>, path: &str, key: &str) -> Result<String, ApiError> {
-    opt_str(map, path, key)?.ok_or_else(|| ApiError::BadRequest(format!("missing field {}", name(path, key))))
+    opt_str(map, path, key)?
+        .ok_or_else(|| ApiError::BadRequest(format!("missing field {}", name(path, key))))
 }
 
 /// An optional string field (numbers are accepted and turned into text).
-pub(crate) fn opt_str(map: &Map<String, Value>, path: &str, key: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn opt_str(
+    map: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<String>, ApiError> {
     match get(map, path, key) {
         None => Ok(None),
         Some(Value::String(s)) => {
@@ -36,20 +45,32 @@ pub(crate) fn opt_str(map: &Map<String, Value>, path: &str, key: &str) -> Result
             Ok(Some(s.clone()))
         }
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(other) => {
-            Err(ApiError::BadRequest(format!("field {} must be a string, got {}", name(path, key), kind_name(other))))
-        }
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "field {} must be a string, got {}",
+            name(path, key),
+            kind_name(other)
+        ))),
     }
 }
 
 /// A required integer field (integral numbers or numeric strings).
 pub(crate) fn req_i64(map: &Map<String, Value>, path: &str, key: &str) -> Result<i64, ApiError> {
-    opt_i64(map, path, key)?.ok_or_else(|| ApiError::BadRequest(format!("missing field {}", name(path, key))))
+    opt_i64(map, path, key)?
+        .ok_or_else(|| ApiError::BadRequest(format!("missing field {}", name(path, key))))
 }
 
 /// An optional integer field.
-pub(crate) fn opt_i64(map: &Map<String, Value>, path: &str, key: &str) -> Result<Option<i64>, ApiError> {
-    let bad = |what: &str| ApiError::BadRequest(format!("field {} must be an integer, got {what}", name(path, key)));
+pub(crate) fn opt_i64(
+    map: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<i64>, ApiError> {
+    let bad = |what: &str| {
+        ApiError::BadRequest(format!(
+            "field {} must be an integer, got {what}",
+            name(path, key)
+        ))
+    };
     match get(map, path, key) {
         None => Ok(None),
         Some(Value::Number(n)) => match n.as_i64() {
@@ -59,14 +80,27 @@ pub(crate) fn opt_i64(map: &Map<String, Value>, path: &str, key: &str) -> Result
                 _ => Err(bad(&n.to_string())),
             },
         },
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| bad("a non-numeric string")),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| bad("a non-numeric string")),
         Some(other) => Err(bad(kind_name(other))),
     }
 }
 
 /// An optional finite number field.
-pub(crate) fn opt_f64(map: &Map<String, Value>, path: &str, key: &str) -> Result<Option<f64>, ApiError> {
-    let bad = |what: &str| ApiError::BadRequest(format!("field {} must be a number, got {what}", name(path, key)));
+pub(crate) fn opt_f64(
+    map: &Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<Option<f64>, ApiError> {
+    let bad = |what: &str| {
+        ApiError::BadRequest(format!(
+            "field {} must be a number, got {what}",
+            name(path, key)
+        ))
+    };
     match get(map, path, key) {
         None => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
@@ -82,10 +116,21 @@ pub(crate) fn opt_f64(map: &Map<String, Value>, path: &str, key: &str) -> Result
 }
 
 /// A required object field.
-pub(crate) fn req_obj<'a>(map: &'a Map<String, Value>, path: &str, key: &str) -> Result<&'a Map<String, Value>, ApiError> {
+pub(crate) fn req_obj<'a>(
+    map: &'a Map<String, Value>,
+    path: &str,
+    key: &str,
+) -> Result<&'a Map<String, Value>, ApiError> {
     match get(map, path, key) {
-        None => Err(ApiError::BadRequest(format!("missing field {}", name(path, key)))),
+        None => Err(ApiError::BadRequest(format!(
+            "missing field {}",
+            name(path, key)
+        ))),
         Some(Value::Object(m)) => Ok(m),
-        Some(other) => Err(ApiError::BadRequest(format!("field {} must be an object, got {}", name(path, key), kind_name(other)))),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "field {} must be an object, got {}",
+            name(path, key),
+            kind_name(other)
+        ))),
     }
 }

@@ -19,7 +19,9 @@ fn today(state: &AppState) -> (i64, i64) {
 
 /// `GET /`.
 pub(crate) fn root() -> JsonReply {
-    ok(json!({ "service": "parkmesh central", "version": env!("CARGO_PKG_VERSION"), "status": "running" }))
+    ok(
+        json!({ "service": "parkmesh central", "version": env!("CARGO_PKG_VERSION"), "status": "running" }),
+    )
 }
 
 /// `GET /api/stats`.
@@ -34,14 +36,26 @@ pub(crate) async fn stats(state: AppState) -> Result<JsonReply, ApiError> {
 pub(crate) async fn status(state: AppState) -> Result<JsonReply, ApiError> {
     let s = state.storage().stats(today(&state)).await?;
     let cams = state.storage().cameras().await?;
-    let cameras = render::camera_list(&cams, parkmesh_storage::now_ms(), crate::CAMERA_TIMEOUT_MS, &state.settings.tz);
-    Ok(ok(json!({ "success": true, "cameras": cameras, "parking": render::stats(&s) })))
+    let cameras = render::camera_list(
+        &cams,
+        parkmesh_storage::now_ms(),
+        crate::CAMERA_TIMEOUT_MS,
+        &state.settings.tz,
+    );
+    Ok(ok(
+        json!({ "success": true, "cameras": cameras, "parking": render::stats(&s) }),
+    ))
 }
 
 /// `GET /api/cameras`.
 pub(crate) async fn cameras(state: AppState) -> Result<JsonReply, ApiError> {
     let cams = state.storage().cameras().await?;
-    let mut v = render::camera_list(&cams, parkmesh_storage::now_ms(), crate::CAMERA_TIMEOUT_MS, &state.settings.tz);
+    let mut v = render::camera_list(
+        &cams,
+        parkmesh_storage::now_ms(),
+        crate::CAMERA_TIMEOUT_MS,
+        &state.settings.tz,
+    );
     v["success"] = json!(true);
     Ok(ok(v))
 }
@@ -51,7 +65,9 @@ pub(crate) async fn parking_state(state: AppState) -> Result<JsonReply, ApiError
     let rows = state.storage().in_parking().await?;
     let s = state.storage().stats(today(&state)).await?;
     let vehicles: Vec<Value> = rows.iter().map(render::history_row).collect();
-    Ok(ok(json!({ "success": true, "vehicles_in_parking": vehicles, "stats": render::stats(&s) })))
+    Ok(ok(
+        json!({ "success": true, "vehicles_in_parking": vehicles, "stats": render::stats(&s) }),
+    ))
 }
 
 fn flag(q: &HashMap<String, String>, key: &str) -> Result<bool, ApiError> {
@@ -59,7 +75,9 @@ fn flag(q: &HashMap<String, String>, key: &str) -> Result<bool, ApiError> {
         None => Ok(false),
         Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
         Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "") => Ok(false),
-        Some(v) => Err(ApiError::BadRequest(format!("query parameter {key} must be true or false, got {v:?}"))),
+        Some(v) => Err(ApiError::BadRequest(format!(
+            "query parameter {key} must be true or false, got {v:?}"
+        ))),
     }
 }
 
@@ -68,28 +86,46 @@ fn int(q: &HashMap<String, String>, key: &str, default: i64, max: i64) -> Result
         None => Ok(default),
         Some(v) => match v.trim().parse::<i64>() {
             Ok(n) if (0..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::BadRequest(format!("query parameter {key} must be an integer from 0 to {max}, got {v:?}"))),
+            _ => Err(ApiError::BadRequest(format!(
+                "query parameter {key} must be an integer from 0 to {max}, got {v:?}"
+            ))),
         },
     }
 }
 
 /// `GET /api/parking/history` with the seed's filters; `limit` is bounded, "today" is the site's
 /// local day and rows are ordered by entry time (newest first).
-pub(crate) async fn history(state: AppState, q: HashMap<String, String>) -> Result<JsonReply, ApiError> {
+pub(crate) async fn history(
+    state: AppState,
+    q: HashMap<String, String>,
+) -> Result<JsonReply, ApiError> {
     let status = match q.get("status").map(|s| s.to_ascii_uppercase()) {
         None => None,
         Some(s) if s.is_empty() || s == "ALL" => None,
         Some(s) if s == "IN" || s == "OUT" => Some(s),
-        Some(s) => return Err(ApiError::BadRequest(format!("query parameter status must be IN or OUT, got {s:?}"))),
+        Some(s) => {
+            return Err(ApiError::BadRequest(format!(
+                "query parameter status must be IN or OUT, got {s:?}"
+            )));
+        }
     };
-    let search = q.get("search").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let search = q
+        .get("search")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
     if search.as_ref().is_some_and(|s| s.chars().count() > 64) {
-        return Err(ApiError::BadRequest("query parameter search is too long (at most 64 characters)".into()));
+        return Err(ApiError::BadRequest(
+            "query parameter search is too long (at most 64 characters)".into(),
+        ));
     }
     let query = HistoryQuery {
         limit: int(&q, "limit", 100, MAX_HISTORY_LIMIT)?,
         offset: int(&q, "offset", 0, i64::from(i32::MAX))?,
-        day: if flag(&q, "today_only")? { Some(today(&state)) } else { None },
+        day: if flag(&q, "today_only")? {
+            Some(today(&state))
+        } else {
+            None
+        },
         status,
         search,
         // `entries_only` is accepted for compatibility: every session is an entry.
@@ -98,13 +134,18 @@ pub(crate) async fn history(state: AppState, q: HashMap<String, String>) -> Resu
     let rows = state.storage().history(&query).await?;
     let s = state.storage().stats(today(&state)).await?;
     let history: Vec<Value> = rows.iter().map(render::history_row).collect();
-    Ok(ok(json!({ "success": true, "count": history.len(), "stats": render::stats(&s), "history": history })))
+    Ok(ok(
+        json!({ "success": true, "count": history.len(), "stats": render::stats(&s), "history": history }),
+    ))
 }
 
 /// `GET /api/parking/fees`.
 pub(crate) async fn get_fees(state: AppState) -> Result<JsonReply, ApiError> {
     let (tariff, source) = match state.storage().setting("fees").await? {
-        Some((v, _)) => (serde_json::from_value::<Tariff>(v).unwrap_or_default(), "database"),
+        Some((v, _)) => (
+            serde_json::from_value::<Tariff>(v).unwrap_or_default(),
+            "database",
+        ),
         None => (Tariff::default(), "default"),
     };
     Ok(ok(json!({
@@ -125,10 +166,22 @@ pub(crate) async fn put_fees(state: AppState, body: bytes::Bytes) -> Result<Json
     };
     let tariff = Tariff {
         fee_base: crate::fields::opt_f64(fees, "fees", "fee_base")?.unwrap_or(current.fee_base),
-        fee_per_hour: crate::fields::opt_i64(fees, "fees", "fee_per_hour")?.unwrap_or(current.fee_per_hour),
+        fee_per_hour: crate::fields::opt_i64(fees, "fees", "fee_per_hour")?
+            .unwrap_or(current.fee_per_hour),
     };
-    tariff.validate().map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let payload = serde_json::to_value(&tariff).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    state.storage().ingest(Intent::Event { kind: EventKind::FeesSet, payload }, None).await?;
+    tariff
+        .validate()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let payload = serde_json::to_value(tariff).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    state
+        .storage()
+        .ingest(
+            Intent::Event {
+                kind: EventKind::FeesSet,
+                payload,
+            },
+            None,
+        )
+        .await?;
     Ok(ok(json!({ "success": true, "message": "Fees updated" })))
 }

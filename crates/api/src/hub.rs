@@ -95,13 +95,21 @@ impl Hubs {
 
     fn forward(&self, commit: &Commit, own: &str) {
         for s in &commit.sessions {
-            let _ = self.history.send(Arc::from(render::history_update(s, own).to_string()));
+            let _ = self
+                .history
+                .send(Arc::from(render::history_update(s, own).to_string()));
         }
         for e in &commit.events {
             let id = e.id.to_string();
             let frame = match e.kind {
-                EventKind::VehicleEntry => find(&commit.sessions, |s| s.entry_event_id.as_deref() == Some(&id)).map(entry_push),
-                EventKind::VehicleExit => find(&commit.sessions, |s| s.exit_event_id.as_deref() == Some(&id)).map(exit_push),
+                EventKind::VehicleEntry => find(&commit.sessions, |s| {
+                    s.entry_event_id.as_deref() == Some(&id)
+                })
+                .map(entry_push),
+                EventKind::VehicleExit => find(&commit.sessions, |s| {
+                    s.exit_event_id.as_deref() == Some(&id)
+                })
+                .map(exit_push),
                 EventKind::VehicleLocation => Some(json!({
                     "type": "LOCATION_UPDATE",
                     "event_id": e.payload.get("edge_event_id").cloned().unwrap_or_else(|| json!(id)),
@@ -112,8 +120,13 @@ impl Hubs {
                     },
                 })),
                 EventKind::HistoryEdit | EventKind::HistoryDelete => {
-                    let session = e.payload.get("session").and_then(Value::as_str).unwrap_or_default();
-                    find(&commit.sessions, |s| s.session_id == session).map(|s| admin_push(s, e.kind == EventKind::HistoryDelete))
+                    let session = e
+                        .payload
+                        .get("session")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    find(&commit.sessions, |s| s.session_id == session)
+                        .map(|s| admin_push(s, e.kind == EventKind::HistoryDelete))
                 }
                 _ => None,
             };

@@ -67,7 +67,11 @@ impl AppState {
     pub fn new(manager: P2PManager, settings: ApiSettings) -> Self {
         let hubs = hub::Hubs::new();
         hubs.spawn_forwarder(manager.storage());
-        Self { manager, settings, hubs }
+        Self {
+            manager,
+            settings,
+            hubs,
+        }
     }
 
     fn storage(&self) -> &Storage {
@@ -115,7 +119,9 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// All routes of the API, with CORS for a browser frontend on another origin and the
 /// rejection handler.
-pub fn routes(state: AppState) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
+pub fn routes(
+    state: AppState,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = Infallible> + Clone {
     let st = || with_state(state.clone());
     let adm = || admin(state.clone());
 
@@ -130,9 +136,18 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl warp::Reply,), Err
         .and(st())
         .and(body())
         .then(|s, b| async move { reply::finish(edge::heartbeat(s, b).await) });
-    let stats = warp::path!("api" / "stats").and(warp::get()).and(st()).then(|s| async move { reply::finish(frontend::stats(s).await) });
-    let status = warp::path!("api" / "status").and(warp::get()).and(st()).then(|s| async move { reply::finish(frontend::status(s).await) });
-    let cameras = warp::path!("api" / "cameras").and(warp::get()).and(st()).then(|s| async move { reply::finish(frontend::cameras(s).await) });
+    let stats = warp::path!("api" / "stats")
+        .and(warp::get())
+        .and(st())
+        .then(|s| async move { reply::finish(frontend::stats(s).await) });
+    let status = warp::path!("api" / "status")
+        .and(warp::get())
+        .and(st())
+        .then(|s| async move { reply::finish(frontend::status(s).await) });
+    let cameras = warp::path!("api" / "cameras")
+        .and(warp::get())
+        .and(st())
+        .then(|s| async move { reply::finish(frontend::cameras(s).await) });
     let state_r = warp::path!("api" / "parking" / "state")
         .and(warp::get())
         .and(st())
@@ -153,29 +168,45 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl warp::Reply,), Err
         .and(body())
         .then(|s, b| async move { reply::finish(frontend::put_fees(s, b).await) });
 
-    let p2p_status = warp::path!("api" / "p2p" / "status").and(warp::get()).and(st()).map(|s: AppState| p2p::status(&s));
-    let p2p_get_config =
-        warp::path!("api" / "p2p" / "config").and(warp::get()).and(st()).map(|s: AppState| p2p::get_config(&s));
+    let p2p_status = warp::path!("api" / "p2p" / "status")
+        .and(warp::get())
+        .and(st())
+        .map(|s: AppState| p2p::status(&s));
+    let p2p_get_config = warp::path!("api" / "p2p" / "config")
+        .and(warp::get())
+        .and(st())
+        .map(|s: AppState| p2p::get_config(&s));
     let p2p_put_config = warp::path!("api" / "p2p" / "config")
         .and(warp::put())
         .and(adm())
         .and(st())
         .and(body())
         .then(|s, b| async move { reply::finish(p2p::put_config(s, b).await) });
-    let p2p_info = warp::path!("api" / "p2p" / "info").and(warp::get()).and(st()).map(|s: AppState| p2p::info(&s));
+    let p2p_info = warp::path!("api" / "p2p" / "info")
+        .and(warp::get())
+        .and(st())
+        .map(|s: AppState| p2p::info(&s));
 
-    let ws_history = warp::path!("ws" / "history")
-        .and(warp::ws())
-        .and(st())
-        .map(|w: warp::ws::Ws, s: AppState| w.max_message_size(ws::MAX_WS_FRAME).on_upgrade(move |sock| ws::history(sock, s)));
-    let ws_cameras = warp::path!("ws" / "cameras")
-        .and(warp::ws())
-        .and(st())
-        .map(|w: warp::ws::Ws, s: AppState| w.max_message_size(ws::MAX_WS_FRAME).on_upgrade(move |sock| ws::cameras(sock, s)));
-    let ws_edge = warp::path!("ws" / "edge")
-        .and(warp::ws())
-        .and(st())
-        .map(|w: warp::ws::Ws, s: AppState| w.max_message_size(ws::MAX_WS_FRAME).on_upgrade(move |sock| ws::edge(sock, s)));
+    let ws_history = warp::path!("ws" / "history").and(warp::ws()).and(st()).map(
+        |w: warp::ws::Ws, s: AppState| {
+            w.max_message_size(ws::MAX_WS_FRAME)
+                .on_upgrade(move |sock| ws::history(sock, s))
+        },
+    );
+    let ws_cameras = warp::path!("ws" / "cameras").and(warp::ws()).and(st()).map(
+        |w: warp::ws::Ws, s: AppState| {
+            w.max_message_size(ws::MAX_WS_FRAME)
+                .on_upgrade(move |sock| ws::cameras(sock, s))
+        },
+    );
+    let ws_edge =
+        warp::path!("ws" / "edge")
+            .and(warp::ws())
+            .and(st())
+            .map(|w: warp::ws::Ws, s: AppState| {
+                w.max_message_size(ws::MAX_WS_FRAME)
+                    .on_upgrade(move |sock| ws::edge(sock, s))
+            });
 
     let cors = warp::cors()
         .allow_any_origin()
@@ -199,10 +230,21 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl warp::Reply,), Err
         .or(ws_history)
         .or(ws_cameras)
         .or(ws_edge);
-    api.with(cors).with(warp::trace::request()).recover(reply::recover).map(|r| r)
+    api.with(cors)
+        .with(warp::trace::request())
+        .recover(reply::recover)
+        .map(|r| r)
 }
 
 /// Serves the API on an already-bound listener until `shutdown` completes.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) {
-    warp::serve(routes(state)).incoming(listener).graceful(shutdown).run().await;
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    warp::serve(routes(state))
+        .incoming(listener)
+        .graceful(shutdown)
+        .run()
+        .await;
 }

@@ -2,8 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::reply::{ApiError, JsonReply, ok, parse_object};
 use crate::AppState;
+use crate::reply::{ApiError, JsonReply, ok, parse_object};
 
 /// `GET /api/p2p/status`: one entry per configured peer with real liveness.
 pub(crate) fn status(state: &AppState) -> JsonReply {
@@ -66,7 +66,11 @@ pub(crate) async fn put_config(state: AppState, body: bytes::Bytes) -> Result<Js
         .apply_update(&Value::Object(map), parkmesh_config::process_env)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?
         .config;
-    state.manager.update_config(new).await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    state
+        .manager
+        .update_config(new)
+        .await
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     Ok(ok(json!({
         "success": true,
         "message": "Configuration saved and applied",

@@ -51,7 +51,12 @@ pub(crate) fn stats(s: &Stats) -> Value {
 }
 
 /// The answer to an edge event (seed `process_edge_event` result shape).
-pub(crate) fn edge_answer(edge_type: EdgeType, camera: &CameraInfo, edge_event_id: Option<&str>, outcome: &Ingested) -> Value {
+pub(crate) fn edge_answer(
+    edge_type: EdgeType,
+    camera: &CameraInfo,
+    edge_event_id: Option<&str>,
+    outcome: &Ingested,
+) -> Value {
     let Ingested::Stored { event, session } = outcome else {
         return json!({ "success": true });
     };
@@ -69,9 +74,16 @@ pub(crate) fn edge_answer(edge_type: EdgeType, camera: &CameraInfo, edge_event_i
     };
     let message = match edge_type {
         EdgeType::Entry => format!("Vehicle {} entered", s.plate_view),
-        EdgeType::Exit if s.exception => format!("Vehicle {} exited without a recorded entry (exception)", s.plate_view),
+        EdgeType::Exit if s.exception => format!(
+            "Vehicle {} exited without a recorded entry (exception)",
+            s.plate_view
+        ),
         EdgeType::Exit => format!("Vehicle {} exited, fee {} VND", s.plate_view, s.fee),
-        EdgeType::Location => format!("Vehicle {} seen at {}", s.plate_view, s.last_location.as_deref().unwrap_or("")),
+        EdgeType::Location => format!(
+            "Vehicle {} seen at {}",
+            s.plate_view,
+            s.last_location.as_deref().unwrap_or("")
+        ),
     };
     if let Value::Object(m) = &mut v {
         m.insert("message".into(), json!(message));
@@ -95,8 +107,15 @@ pub(crate) fn edge_answer(edge_type: EdgeType, camera: &CameraInfo, edge_event_i
 }
 
 /// A camera in the seed's `/api/cameras` shape. Online = a heartbeat within `timeout_ms`.
-pub(crate) fn camera(c: &CameraRow, now_ms: i64, timeout_ms: i64, tz: &jiff::tz::TimeZone) -> Value {
-    let online = c.last_heartbeat_ms.is_some_and(|t| now_ms - t <= timeout_ms);
+pub(crate) fn camera(
+    c: &CameraRow,
+    now_ms: i64,
+    timeout_ms: i64,
+    tz: &jiff::tz::TimeZone,
+) -> Value {
+    let online = c
+        .last_heartbeat_ms
+        .is_some_and(|t| now_ms - t <= timeout_ms);
     let local = |ms: i64| parkmesh_parking::time::format_local(ms, tz);
     json!({
         "id": c.id,
@@ -114,8 +133,16 @@ pub(crate) fn camera(c: &CameraRow, now_ms: i64, timeout_ms: i64, tz: &jiff::tz:
 }
 
 /// The camera list object used by `/api/cameras`, `/api/status` and `/ws/cameras`.
-pub(crate) fn camera_list(cams: &[CameraRow], now_ms: i64, timeout_ms: i64, tz: &jiff::tz::TimeZone) -> Value {
-    let cameras: Vec<Value> = cams.iter().map(|c| camera(c, now_ms, timeout_ms, tz)).collect();
+pub(crate) fn camera_list(
+    cams: &[CameraRow],
+    now_ms: i64,
+    timeout_ms: i64,
+    tz: &jiff::tz::TimeZone,
+) -> Value {
+    let cameras: Vec<Value> = cams
+        .iter()
+        .map(|c| camera(c, now_ms, timeout_ms, tz))
+        .collect();
     let online = cameras.iter().filter(|c| c["status"] == "online").count();
     json!({ "total": cameras.len(), "online": online, "offline": cameras.len() - online, "cameras": cameras })
 }
@@ -123,7 +150,13 @@ pub(crate) fn camera_list(cams: &[CameraRow], now_ms: i64, timeout_ms: i64, tz: 
 /// The `/ws/history` payload for a changed session.
 pub(crate) fn history_update(r: &HistoryRow, own_origin: &str) -> Value {
     let remote = r.source_central.as_deref().is_some_and(|s| s != own_origin);
-    let event_type = if r.status == "OUT" { "EXIT" } else if r.last_location.is_some() && r.is_anomaly { "LOCATION_UPDATE" } else { "ENTRY" };
+    let event_type = if r.status == "OUT" {
+        "EXIT"
+    } else if r.last_location.is_some() && r.is_anomaly {
+        "LOCATION_UPDATE"
+    } else {
+        "ENTRY"
+    };
     let mut data = history_row(r);
     if let Value::Object(m) = &mut data {
         m.insert("event_type".into(), json!(event_type));
@@ -132,7 +165,11 @@ pub(crate) fn history_update(r: &HistoryRow, own_origin: &str) -> Value {
         if r.deleted {
             m.insert("type".into(), json!("deleted"));
         } else if remote {
-            let t = if event_type == "EXIT" { "p2p_exit_synced" } else { "p2p_entry_synced" };
+            let t = if event_type == "EXIT" {
+                "p2p_exit_synced"
+            } else {
+                "p2p_entry_synced"
+            };
             m.insert("type".into(), json!(t));
         }
     }

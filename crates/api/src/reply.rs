@@ -62,7 +62,14 @@ impl ApiError {
     /// The JSON body of this error.
     pub(crate) fn body(&self) -> Value {
         let mut body = json!({ "success": false, "error": self.to_string() });
-        if let (Self::Rejected { extra: Value::Object(extra), .. }, Value::Object(map)) = (self, &mut body) {
+        if let (
+            Self::Rejected {
+                extra: Value::Object(extra),
+                ..
+            },
+            Value::Object(map),
+        ) = (self, &mut body)
+        {
             for (k, v) in extra {
                 map.insert(k.clone(), v.clone());
             }
@@ -80,7 +87,11 @@ impl From<parkmesh_storage::StorageError> for ApiError {
     fn from(e: parkmesh_storage::StorageError) -> Self {
         use parkmesh_storage::StorageError as S;
         match e {
-            S::AlreadyInside { plate_id, entry_time, event_id } => Self::Rejected {
+            S::AlreadyInside {
+                plate_id,
+                entry_time,
+                event_id,
+            } => Self::Rejected {
                 message: format!("vehicle {plate_id} is already inside since {entry_time}"),
                 extra: json!({ "already_inside": true, "entry_time": entry_time, "event_id": event_id }),
             },
@@ -106,38 +117,65 @@ pub(crate) async fn recover(rej: warp::Rejection) -> Result<JsonReply, Infallibl
     } else if let Some(e) = rej.find::<ApiError>() {
         return Ok(e.reply());
     } else if rej.find::<warp::reject::PayloadTooLarge>().is_some() {
-        (StatusCode::PAYLOAD_TOO_LARGE, format!("request body too large (limit {} bytes)", crate::MAX_BODY))
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body too large (limit {} bytes)", crate::MAX_BODY),
+        )
     } else if rej.find::<warp::reject::LengthRequired>().is_some() {
-        (StatusCode::LENGTH_REQUIRED, "a Content-Length header is required".to_owned())
+        (
+            StatusCode::LENGTH_REQUIRED,
+            "a Content-Length header is required".to_owned(),
+        )
     } else if rej.find::<warp::reject::MethodNotAllowed>().is_some() {
-        (StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this endpoint".to_owned())
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed on this endpoint".to_owned(),
+        )
     } else if let Some(e) = rej.find::<warp::reject::InvalidQuery>() {
-        (StatusCode::BAD_REQUEST, format!("invalid query string: {e}"))
+        (
+            StatusCode::BAD_REQUEST,
+            format!("invalid query string: {e}"),
+        )
     } else if let Some(e) = rej.find::<warp::reject::InvalidHeader>() {
         (StatusCode::BAD_REQUEST, format!("invalid header: {e}"))
     } else if let Some(e) = rej.find::<warp::reject::MissingHeader>() {
         (StatusCode::BAD_REQUEST, format!("missing header: {e}"))
     } else if rej.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type".to_owned())
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported media type".to_owned(),
+        )
     } else {
         tracing::warn!(rejection = ?rej, "unhandled rejection");
         (StatusCode::BAD_REQUEST, format!("bad request: {rej:?}"))
     };
-    Ok(json_reply(status, &json!({ "success": false, "error": msg })))
+    Ok(json_reply(
+        status,
+        &json!({ "success": false, "error": msg }),
+    ))
 }
 
 impl warp::reject::Reject for ApiError {}
 
 /// Parses a request body as a JSON object, naming what is wrong with it.
 pub(crate) fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let text = std::str::from_utf8(body)
-        .map_err(|e| ApiError::BadRequest(format!("request body is not valid UTF-8 (at byte {})", e.valid_up_to())))?;
+    let text = std::str::from_utf8(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "request body is not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        ))
+    })?;
     if text.trim().is_empty() {
-        return Err(ApiError::BadRequest("request body is empty; expected a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "request body is empty; expected a JSON object".into(),
+        ));
     }
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(ApiError::BadRequest(format!("expected a JSON object, got {}", kind_name(&other)))),
+        Ok(other) => Err(ApiError::BadRequest(format!(
+            "expected a JSON object, got {}",
+            kind_name(&other)
+        ))),
         Err(e) => Err(ApiError::BadRequest(format!("malformed JSON: {e}"))),
     }
 }

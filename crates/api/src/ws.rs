@@ -44,7 +44,12 @@ pub(crate) async fn history(socket: WebSocket, state: AppState) {
 
 async fn cameras_frame(state: &AppState) -> Option<String> {
     let cams = state.storage().cameras().await.ok()?;
-    let data = crate::render::camera_list(&cams, parkmesh_storage::now_ms(), crate::CAMERA_TIMEOUT_MS, &state.settings.tz);
+    let data = crate::render::camera_list(
+        &cams,
+        parkmesh_storage::now_ms(),
+        crate::CAMERA_TIMEOUT_MS,
+        &state.settings.tz,
+    );
     Some(json!({ "type": "cameras_update", "data": data }).to_string())
 }
 
@@ -53,10 +58,10 @@ async fn cameras_frame(state: &AppState) -> Option<String> {
 pub(crate) async fn cameras(socket: WebSocket, state: AppState) {
     let (mut tx, mut rx) = socket.split();
     let mut changes = state.hubs.cameras.subscribe();
-    if let Some(frame) = cameras_frame(&state).await {
-        if tx.send(Message::text(frame)).await.is_err() {
-            return;
-        }
+    if let Some(frame) = cameras_frame(&state).await
+        && tx.send(Message::text(frame)).await.is_err()
+    {
+        return;
     }
     loop {
         tokio::select! {
@@ -76,10 +81,10 @@ pub(crate) async fn cameras(socket: WebSocket, state: AppState) {
             },
             ch = changes.recv() => match ch {
                 Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    if let Some(frame) = cameras_frame(&state).await {
-                        if tx.send(Message::text(frame)).await.is_err() {
-                            break;
-                        }
+                    if let Some(frame) = cameras_frame(&state).await
+                        && tx.send(Message::text(frame)).await.is_err()
+                    {
+                        break;
                     }
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
@@ -107,7 +112,9 @@ pub(crate) async fn edge(socket: WebSocket, state: AppState) {
         _ => None,
     };
     let Some(edge_id) = edge_id else {
-        let _ = tx.send(Message::close_with(1008u16, "No edge_id provided")).await;
+        let _ = tx
+            .send(Message::close_with(1008u16, "No edge_id provided"))
+            .await;
         return;
     };
     let (generation, mut pushes) = state.hubs.register_edge(&edge_id);
@@ -123,10 +130,10 @@ pub(crate) async fn edge(socket: WebSocket, state: AppState) {
                     }
                     let Ok(text) = m.to_str() else { continue };
                     let reply = edge_frame(&state, &edge_id, text).await;
-                    if let Some(reply) = reply {
-                        if tx.send(Message::text(reply.to_string())).await.is_err() {
-                            break;
-                        }
+                    if let Some(reply) = reply
+                        && tx.send(Message::text(reply.to_string())).await.is_err()
+                    {
+                        break;
                     }
                 }
                 push = pushes.recv() => {

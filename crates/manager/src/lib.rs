@@ -29,7 +29,9 @@ pub enum ManagerError {
     #[error(transparent)]
     Config(#[from] parkmesh_config::ConfigError),
     /// The configuration tries to change this central's id while it runs.
-    #[error("this_central.id cannot change while the central runs (from {from:?} to {to:?}); restart with a new data_dir")]
+    #[error(
+        "this_central.id cannot change while the central runs (from {from:?} to {to:?}); restart with a new data_dir"
+    )]
     IdChange {
         /// Current id.
         from: String,
@@ -59,11 +61,21 @@ pub struct P2PManager {
 impl P2PManager {
     /// Starts the manager for `storage` with `config`. `config_path`, when given, is where
     /// configuration changes are saved.
-    pub async fn start(config: Config, config_path: Option<PathBuf>, storage: Storage) -> Result<Self, ManagerError> {
+    pub async fn start(
+        config: Config,
+        config_path: Option<PathBuf>,
+        storage: Storage,
+    ) -> Result<Self, ManagerError> {
         if config.is_standalone() {
             tracing::info!(central = %config.this_central().id, "no peers configured: standalone mode");
         }
-        Ok(Self { inner: Arc::new(Inner { storage, config: RwLock::new(config), config_path }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                storage,
+                config: RwLock::new(config),
+                config_path,
+            }),
+        })
     }
 
     /// Stops the mesh; local storage stays usable.
@@ -78,7 +90,11 @@ impl P2PManager {
 
     /// A copy of the configuration in force.
     pub fn config(&self) -> Config {
-        self.inner.config.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Validates nothing further (the caller passes a validated [`Config`]), saves it atomically
@@ -106,7 +122,11 @@ impl P2PManager {
             this_central: config.this_central().id.to_string(),
             running: true,
             standalone: config.is_standalone(),
-            peers: config.peer_centrals().iter().map(PeerStatus::disconnected).collect(),
+            peers: config
+                .peer_centrals()
+                .iter()
+                .map(PeerStatus::disconnected)
+                .collect(),
             messages_sent: 0,
             messages_received: 0,
         }

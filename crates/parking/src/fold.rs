@@ -151,8 +151,6 @@ fn side(
     camera_name: &str,
     confidence: f64,
     source: &str,
-    edge_id: Option<String>,
-    edge_event_id: Option<String>,
 ) -> Side {
     Side {
         event_id: e.id.to_string(),
@@ -162,8 +160,8 @@ fn side(
         confidence,
         source: source.to_owned(),
         origin: e.id.origin.clone(),
-        edge_id,
-        edge_event_id,
+        edge_id: None,
+        edge_event_id: None,
     }
 }
 
@@ -245,16 +243,18 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
         let id = e.id.to_string();
         match &item.what {
             Vehicle::Entry(p) => {
-                let entry = side(
-                    e,
-                    p.at_ms,
-                    p.camera_id,
-                    &p.camera_name,
-                    p.confidence,
-                    &p.source,
-                    p.edge_id.clone(),
-                    p.edge_event_id.clone(),
-                );
+                let entry = Side {
+                    edge_id: p.edge_id.clone(),
+                    edge_event_id: p.edge_event_id.clone(),
+                    ..side(
+                        e,
+                        p.at_ms,
+                        p.camera_id,
+                        &p.camera_name,
+                        p.confidence,
+                        &p.source,
+                    )
+                };
                 let waiter = waiting
                     .remove(&id)
                     .or_else(|| p.edge_event_id.as_ref().and_then(|r| waiting.remove(r)));
@@ -313,16 +313,18 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
                 open = Some(out.sessions.len() - 1);
             }
             Vehicle::Exit(p) => {
-                let exit = side(
-                    e,
-                    p.at_ms,
-                    p.camera_id,
-                    &p.camera_name,
-                    p.confidence,
-                    &p.source,
-                    p.edge_id.clone(),
-                    p.edge_event_id.clone(),
-                );
+                let exit = Side {
+                    edge_id: p.edge_id.clone(),
+                    edge_event_id: p.edge_event_id.clone(),
+                    ..side(
+                        e,
+                        p.at_ms,
+                        p.camera_id,
+                        &p.camera_name,
+                        p.confidence,
+                        &p.source,
+                    )
+                };
                 let by_ref = p.entry_ref.as_ref().and_then(|r| {
                     out.sessions.iter().position(|s| {
                         s.entry.as_ref().is_some_and(|en| {
@@ -386,16 +388,17 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
                         id: id.clone(),
                         plate_id: p.plate_id.clone(),
                         plate_view: p.plate_view.clone(),
-                        entry: Some(side(
-                            e,
-                            p.at_ms,
-                            p.camera_id,
-                            &p.camera_name,
-                            0.0,
-                            "parking_lot_auto",
-                            None,
-                            p.edge_event_id.clone(),
-                        )),
+                        entry: Some(Side {
+                            edge_event_id: p.edge_event_id.clone(),
+                            ..side(
+                                e,
+                                p.at_ms,
+                                p.camera_id,
+                                &p.camera_name,
+                                0.0,
+                                "parking_lot_auto",
+                            )
+                        }),
                         exit: None,
                         status: SessionStatus::In,
                         fee: 0,

@@ -76,10 +76,10 @@ impl Subscription {
             }
             _ => None,
         };
-        if let (Some(s), Some(e)) = (start, end) {
-            if s > e {
-                return Err(field(&at("end_date"), "must not be before start_date"));
-            }
+        if let (Some(s), Some(e)) = (start, end)
+            && s > e
+        {
+            return Err(field(&at("end_date"), "must not be before start_date"));
         }
         Ok(())
     }

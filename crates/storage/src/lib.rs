@@ -31,7 +31,9 @@ use tokio::sync::{broadcast, mpsc};
 
 pub use crate::error::StorageError;
 pub use crate::read::HistoryQuery;
-pub use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow};
+pub use crate::rows::{
+    CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow,
+};
 pub use crate::writer::{Ingested, Intent, Renderer};
 
 /// Milliseconds since the Unix epoch, from the system clock.
@@ -74,7 +76,9 @@ pub struct Storage {
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Storage").field("stream", &self.stream).finish_non_exhaustive()
+        f.debug_struct("Storage")
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,7 +129,13 @@ impl Storage {
         let (commits, _) = broadcast::channel(1024);
         let writer = writer::spawn(conn, stream.clone(), opts.tz.clone(), commits.clone()).await?;
         tracing::info!(origin = %stream.origin, incarnation = stream.incarnation, db = %opts.db_path.display(), "storage open");
-        Ok(Self { pool, writer, commits, stream, tz: opts.tz })
+        Ok(Self {
+            pool,
+            writer,
+            commits,
+            stream,
+            tz: opts.tz,
+        })
     }
 
     /// This central's own stream (origin id and incarnation).
@@ -146,10 +156,18 @@ impl Storage {
 
     /// Runs a local mutation (edge event or operator change) through the parking rules, appends
     /// its event and updates projections in one transaction; answers after commit.
-    pub async fn ingest(&self, intent: Intent, render: Option<Renderer>) -> Result<Ingested, StorageError> {
+    pub async fn ingest(
+        &self,
+        intent: Intent,
+        render: Option<Renderer>,
+    ) -> Result<Ingested, StorageError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.writer
-            .send(writer::Command::Local { intent, render, reply })
+            .send(writer::Command::Local {
+                intent: Box::new(intent),
+                render,
+                reply,
+            })
             .await
             .map_err(|_| StorageError::Closed)?;
         rx.await.map_err(|_| StorageError::Closed)?

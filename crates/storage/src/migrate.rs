@@ -8,8 +8,11 @@ use sqlx::{Connection, SqliteConnection};
 use crate::StorageError;
 
 /// Every migration, in order: (version, name, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "0001_init", include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "0001_init",
+    include_str!("../../../migrations/0001_init.sql"),
+)];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the
 /// schema was already current).
@@ -23,14 +26,17 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<Vec<String>, Stor
     let mut applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         let mut tx = conn.begin().await?;
-        let done: Option<i64> = sqlx::query_scalar("SELECT version FROM _migrations WHERE version = ?")
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM _migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
         if done.is_some() {
             continue;
         }
-        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO _migrations (version, name, applied_at_ms) VALUES (?, ?, ?)")
             .bind(version)
             .bind(name)

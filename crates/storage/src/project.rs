@@ -52,7 +52,9 @@ pub(crate) async fn insert_event(
         EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation => {
             (str_field(event, "plate_id").map(str::to_owned), None)
         }
-        EventKind::HistoryEdit | EventKind::HistoryDelete => (None, str_field(event, "session").map(str::to_owned)),
+        EventKind::HistoryEdit | EventKind::HistoryDelete => {
+            (None, str_field(event, "session").map(str::to_owned))
+        }
         _ => (None, None),
     };
     let id_text = event.id.to_string();
@@ -117,23 +119,25 @@ async fn advance_head(conn: &mut SqliteConnection, id: &EventId) -> Result<(), S
         .bind(inc)
         .execute(&mut *conn)
         .await?;
-    let mut head: i64 = sqlx::query_scalar("SELECT head_seq FROM streams WHERE origin = ? AND incarnation = ?")
-        .bind(origin)
-        .bind(inc)
-        .fetch_one(&mut *conn)
-        .await?;
+    let mut head: i64 =
+        sqlx::query_scalar("SELECT head_seq FROM streams WHERE origin = ? AND incarnation = ?")
+            .bind(origin)
+            .bind(inc)
+            .fetch_one(&mut *conn)
+            .await?;
     if id.seq as i64 != head + 1 {
         return Ok(());
     }
     head += 1;
     loop {
-        let next: Option<i64> =
-            sqlx::query_scalar("SELECT seq FROM events WHERE origin = ? AND incarnation = ? AND seq = ?")
-                .bind(origin)
-                .bind(inc)
-                .bind(head + 1)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT seq FROM events WHERE origin = ? AND incarnation = ? AND seq = ?",
+        )
+        .bind(origin)
+        .bind(inc)
+        .bind(head + 1)
+        .fetch_optional(&mut *conn)
+        .await?;
         match next {
             Some(_) => head += 1,
             None => break,
@@ -148,7 +152,11 @@ async fn advance_head(conn: &mut SqliteConnection, id: &EventId) -> Result<(), S
     Ok(())
 }
 
-async fn set_setting(conn: &mut SqliteConnection, key: &str, event: &Event) -> Result<(), StorageError> {
+async fn set_setting(
+    conn: &mut SqliteConnection,
+    key: &str,
+    event: &Event,
+) -> Result<(), StorageError> {
     sqlx::query(
         "INSERT INTO settings (key, value, order_key, event_id) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value, order_key = excluded.order_key,
@@ -191,7 +199,11 @@ async fn set_zone(conn: &mut SqliteConnection, event: &Event) -> Result<(), Stor
 
 /// Records an operator change in `history_changes`, with the session's plate as this central
 /// holds it when the change arrives.
-async fn audit(conn: &mut SqliteConnection, event: &Event, target: &str) -> Result<(), StorageError> {
+async fn audit(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    target: &str,
+) -> Result<(), StorageError> {
     let old = sqlx::query("SELECT plate_id, plate_view FROM history WHERE session_id = ?")
         .bind(target)
         .fetch_optional(&mut *conn)
@@ -247,7 +259,8 @@ pub(crate) fn event_from_row(r: &SqliteRow) -> Result<Event, StorageError> {
     })
 }
 
-pub(crate) const EVENT_COLUMNS: &str = "origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload";
+pub(crate) const EVENT_COLUMNS: &str =
+    "origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload";
 
 /// Re-folds every dirty plate and writes the sessions and conflicts that changed.
 pub(crate) async fn refold(
@@ -268,15 +281,28 @@ pub(crate) async fn refold(
         .bind(&plate)
         .fetch_all(&mut *conn)
         .await?;
-        let events = rows.iter().map(event_from_row).collect::<Result<Vec<_>, _>>()?;
+        let events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let edge_ids: BTreeMap<String, Option<String>> = events
             .iter()
             .filter(|e| e.kind == EventKind::VehicleEntry)
-            .map(|e| (e.id.to_string(), EntryPayload::from_event(e).ok().and_then(|p| p.edge_event_id)))
+            .map(|e| {
+                (
+                    e.id.to_string(),
+                    EntryPayload::from_event(e)
+                        .ok()
+                        .and_then(|p| p.edge_event_id),
+                )
+            })
             .collect();
         let fold = parkmesh_parking::fold::fold_plate(&events);
 
-        let existing = sqlx::query("SELECT * FROM history WHERE plate_key = ?").bind(&plate).fetch_all(&mut *conn).await?;
+        let existing = sqlx::query("SELECT * FROM history WHERE plate_key = ?")
+            .bind(&plate)
+            .fetch_all(&mut *conn)
+            .await?;
         let mut existing: BTreeMap<String, HistoryRow> = existing
             .iter()
             .map(|r| history_row(r).map(|h| (h.session_id.clone(), h)))
@@ -298,9 +324,15 @@ pub(crate) async fn refold(
             dirty.changed_sessions.push(row);
         }
         for (session_id, _) in existing {
-            sqlx::query("DELETE FROM history WHERE session_id = ?").bind(&session_id).execute(&mut *conn).await?;
+            sqlx::query("DELETE FROM history WHERE session_id = ?")
+                .bind(&session_id)
+                .execute(&mut *conn)
+                .await?;
         }
-        sqlx::query("DELETE FROM conflicts WHERE plate_key = ?").bind(&plate).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM conflicts WHERE plate_key = ?")
+            .bind(&plate)
+            .execute(&mut *conn)
+            .await?;
         for c in &fold.conflicts {
             sqlx::query("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?, ?, ?, ?, ?)")
                 .bind(&plate)
@@ -364,7 +396,12 @@ fn to_row(
             SessionStatus::In => "IN".to_owned(),
             SessionStatus::Out => "OUT".to_owned(),
         },
-        sync_status: if s.source_central == own.origin { "LOCAL" } else { "SYNCED" }.to_owned(),
+        sync_status: if s.source_central == own.origin {
+            "LOCAL"
+        } else {
+            "SYNCED"
+        }
+        .to_owned(),
         exception: s.exception,
         exempt: s.exempt.clone(),
         is_anomaly: s.is_anomaly,
@@ -377,7 +414,11 @@ fn to_row(
     }
 }
 
-async fn write_row(conn: &mut SqliteConnection, r: &HistoryRow, exists: bool) -> Result<i64, StorageError> {
+async fn write_row(
+    conn: &mut SqliteConnection,
+    r: &HistoryRow,
+    exists: bool,
+) -> Result<i64, StorageError> {
     let sql = if exists {
         "UPDATE history SET plate_key=?2, entry_event_id=?3, exit_event_id=?4, event_id=?5, source_central=?6,
             edge_id=?7, plate_id=?8, plate_view=?9, entry_ms=?10, entry_time=?11, entry_camera_id=?12,
@@ -437,7 +478,10 @@ async fn write_row(conn: &mut SqliteConnection, r: &HistoryRow, exists: bool) ->
 }
 
 /// The open (IN, not deleted, not an anomaly) session of a plate, if any.
-pub(crate) async fn open_session(conn: &mut SqliteConnection, plate: &str) -> Result<Option<HistoryRow>, StorageError> {
+pub(crate) async fn open_session(
+    conn: &mut SqliteConnection,
+    plate: &str,
+) -> Result<Option<HistoryRow>, StorageError> {
     let row = sqlx::query(
         "SELECT * FROM history WHERE plate_key = ? AND status = 'IN' AND deleted = 0 AND is_anomaly = 0
          ORDER BY entry_ms DESC LIMIT 1",
@@ -449,11 +493,15 @@ pub(crate) async fn open_session(conn: &mut SqliteConnection, plate: &str) -> Re
 }
 
 /// The session an event opened or closed, if any.
-pub(crate) async fn session_of_event(conn: &mut SqliteConnection, id_text: &str) -> Result<Option<HistoryRow>, StorageError> {
-    let row = sqlx::query("SELECT * FROM history WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1")
-        .bind(id_text)
-        .fetch_optional(&mut *conn)
-        .await?;
+pub(crate) async fn session_of_event(
+    conn: &mut SqliteConnection,
+    id_text: &str,
+) -> Result<Option<HistoryRow>, StorageError> {
+    let row =
+        sqlx::query("SELECT * FROM history WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1")
+            .bind(id_text)
+            .fetch_optional(&mut *conn)
+            .await?;
     row.as_ref().map(history_row).transpose()
 }
 
@@ -469,10 +517,13 @@ pub(crate) async fn tariff(conn: &mut SqliteConnection) -> Result<Tariff, Storag
 }
 
 /// The replicated subscription list (empty when never set).
-pub(crate) async fn subscriptions(conn: &mut SqliteConnection) -> Result<Vec<Subscription>, StorageError> {
-    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'subscriptions'")
-        .fetch_optional(&mut *conn)
-        .await?;
+pub(crate) async fn subscriptions(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<Subscription>, StorageError> {
+    let v: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'subscriptions'")
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(match v {
         Some(v) => serde_json::from_str::<SubscriptionsPayload>(&v)?.subscriptions,
         None => Vec::new(),

@@ -5,7 +5,9 @@ use parkmesh_protocol::{CentralId, Event, StreamId, VersionVector};
 use sqlx::Row;
 
 use crate::project::{EVENT_COLUMNS, event_from_row};
-use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow, history_row};
+use crate::rows::{
+    CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow, history_row,
+};
 use crate::{Storage, StorageError};
 
 /// Filters of `GET /api/parking/history` (seed semantics, with "today" in the site time zone).
@@ -46,10 +48,16 @@ impl Storage {
             sql.push_str(" AND status = ?1");
         }
         if q.day.is_some() {
-            sql.push_str(" AND COALESCE(entry_ms, exit_ms) >= ?2 AND COALESCE(entry_ms, exit_ms) < ?3");
+            sql.push_str(
+                " AND COALESCE(entry_ms, exit_ms) >= ?2 AND COALESCE(entry_ms, exit_ms) < ?3",
+            );
         }
         let search = q.search.as_ref().map(|s| {
-            let n: String = s.to_uppercase().chars().filter(|c| !matches!(c, ' ' | '-' | '.')).collect();
+            let n: String = s
+                .to_uppercase()
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '-' | '.'))
+                .collect();
             format!("%{}%", escape_like(&n))
         });
         if search.is_some() {
@@ -74,17 +82,28 @@ impl Storage {
 
     /// Open sessions (vehicles in the lot), newest first.
     pub async fn in_parking(&self) -> Result<Vec<HistoryRow>, StorageError> {
-        self.history(&HistoryQuery { limit: i64::MAX, in_parking_only: true, ..Default::default() }).await
+        self.history(&HistoryQuery {
+            limit: i64::MAX,
+            in_parking_only: true,
+            ..Default::default()
+        })
+        .await
     }
 
     /// One session by its local history id (tombstoned ones included).
     pub async fn session(&self, id: i64) -> Result<Option<HistoryRow>, StorageError> {
-        let row = sqlx::query("SELECT * FROM history WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM history WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(history_row).transpose()
     }
 
     /// One session by its global session id.
-    pub async fn session_by_session_id(&self, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {
+    pub async fn session_by_session_id(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<HistoryRow>, StorageError> {
         let row = sqlx::query("SELECT * FROM history WHERE session_id = ?")
             .bind(session_id)
             .fetch_optional(&self.pool)
@@ -135,7 +154,12 @@ impl Storage {
     }
 
     /// Audit rows of operator changes, newest first, optionally for one local history id.
-    pub async fn changes(&self, limit: i64, offset: i64, history_id: Option<i64>) -> Result<Vec<ChangeRow>, StorageError> {
+    pub async fn changes(
+        &self,
+        limit: i64,
+        offset: i64,
+        history_id: Option<i64>,
+    ) -> Result<Vec<ChangeRow>, StorageError> {
         let rows = sqlx::query(
             "SELECT c.*, h.id AS history_id FROM history_changes c LEFT JOIN history h ON h.session_id = c.session_id
               WHERE ?1 IS NULL OR h.id = ?1
@@ -167,7 +191,10 @@ impl Storage {
 
     /// The payload of the newest `fees.set` / `subscriptions.set` / `staff.set` event, by key
     /// (`fees`, `subscriptions`, `staff`), with the id of that event.
-    pub async fn setting(&self, key: &str) -> Result<Option<(serde_json::Value, String)>, StorageError> {
+    pub async fn setting(
+        &self,
+        key: &str,
+    ) -> Result<Option<(serde_json::Value, String)>, StorageError> {
         let row = sqlx::query("SELECT value, event_id FROM settings WHERE key = ?")
             .bind(key)
             .fetch_optional(&self.pool)
@@ -183,7 +210,9 @@ impl Storage {
 
     /// In-lot zones by name.
     pub async fn zones(&self) -> Result<Vec<ZoneRow>, StorageError> {
-        let rows = sqlx::query("SELECT * FROM zones ORDER BY location_name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM zones ORDER BY location_name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(ZoneRow {
@@ -199,7 +228,9 @@ impl Storage {
 
     /// Edge cameras known from heartbeats, by id.
     pub async fn cameras(&self) -> Result<Vec<CameraRow>, StorageError> {
-        let rows = sqlx::query("SELECT * FROM cameras ORDER BY id").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM cameras ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(CameraRow {
@@ -218,7 +249,9 @@ impl Storage {
 
     /// This central's version vector: per stream, the highest contiguous seq held.
     pub async fn vector(&self) -> Result<VersionVector, StorageError> {
-        let rows = sqlx::query("SELECT origin, incarnation, head_seq FROM streams").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT origin, incarnation, head_seq FROM streams")
+            .fetch_all(&self.pool)
+            .await?;
         let mut v = VersionVector::default();
         for r in rows {
             let origin: String = r.try_get(0)?;
@@ -232,7 +265,12 @@ impl Storage {
     }
 
     /// Up to `limit` events of `stream` with seq >= `from_seq`, oldest first (catch-up pages).
-    pub async fn read_stream(&self, stream: &StreamId, from_seq: u64, limit: usize) -> Result<Vec<Event>, StorageError> {
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StorageError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE origin = ? AND incarnation = ? AND seq >= ?
               ORDER BY seq LIMIT ?"
@@ -248,15 +286,19 @@ impl Storage {
 
     /// Every stored event in storage order (for verification and rebuilds; not for hot paths).
     pub async fn all_events(&self) -> Result<Vec<Event>, StorageError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY pk")))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events ORDER BY pk"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(event_from_row).collect()
     }
 
     /// Number of stored events.
     pub async fn event_count(&self) -> Result<i64, StorageError> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// What each peer acknowledged holding, per stream.

@@ -88,7 +88,7 @@ pub enum Ingested {
         /// The appended event.
         event: Event,
         /// The session after the fold.
-        session: Option<HistoryRow>,
+        session: Option<Box<HistoryRow>>,
     },
     /// A repeat of an earlier request: the first answer, nothing changed.
     Duplicate {
@@ -100,17 +100,33 @@ pub enum Ingested {
 }
 
 pub(crate) enum Command {
-    Local { intent: Intent, render: Option<Renderer>, reply: oneshot::Sender<Result<Ingested, StorageError>> },
-    Remote { events: Vec<Event>, reply: oneshot::Sender<Result<Vec<Event>, StorageError>> },
+    Local {
+        intent: Box<Intent>,
+        render: Option<Renderer>,
+        reply: oneshot::Sender<Result<Ingested, StorageError>>,
+    },
+    Remote {
+        events: Vec<Event>,
+        reply: oneshot::Sender<Result<Vec<Event>, StorageError>>,
+    },
 }
 
 enum Reply {
-    Local(oneshot::Sender<Result<Ingested, StorageError>>, Result<Ingested, StorageError>),
-    Remote(oneshot::Sender<Result<Vec<Event>, StorageError>>, Result<Vec<Event>, StorageError>),
+    Local(
+        oneshot::Sender<Result<Ingested, StorageError>>,
+        Result<Ingested, StorageError>,
+    ),
+    Remote(
+        oneshot::Sender<Result<Vec<Event>, StorageError>>,
+        Result<Vec<Event>, StorageError>,
+    ),
 }
 
 /// Reads or creates the identity of the database (origin and incarnation).
-pub(crate) async fn load_identity(conn: &mut SqliteConnection, opts: &StorageOptions) -> Result<StreamId, StorageError> {
+pub(crate) async fn load_identity(
+    conn: &mut SqliteConnection,
+    opts: &StorageOptions,
+) -> Result<StreamId, StorageError> {
     let origin: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'origin'")
         .fetch_optional(&mut *conn)
         .await?;
@@ -121,11 +137,17 @@ pub(crate) async fn load_identity(conn: &mut SqliteConnection, opts: &StorageOpt
             expected: opts.origin.to_string(),
         }),
         Some(_) => {
-            let inc: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'incarnation'")
-                .fetch_one(&mut *conn)
-                .await?;
-            let incarnation = inc.parse().map_err(|_| StorageError::Corrupt(format!("meta.incarnation {inc:?}")))?;
-            Ok(StreamId { origin: opts.origin.clone(), incarnation })
+            let inc: String =
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = 'incarnation'")
+                    .fetch_one(&mut *conn)
+                    .await?;
+            let incarnation = inc
+                .parse()
+                .map_err(|_| StorageError::Corrupt(format!("meta.incarnation {inc:?}")))?;
+            Ok(StreamId {
+                origin: opts.origin.clone(),
+                incarnation,
+            })
         }
         None => {
             // A new database is a new incarnation: its stream starts at seq 1 and can never
@@ -137,7 +159,10 @@ pub(crate) async fn load_identity(conn: &mut SqliteConnection, opts: &StorageOpt
                 .execute(&mut *conn)
                 .await?;
             tracing::info!(origin = %opts.origin, incarnation, "new database: new incarnation");
-            Ok(StreamId { origin: opts.origin.clone(), incarnation })
+            Ok(StreamId {
+                origin: opts.origin.clone(),
+                incarnation,
+            })
         }
     }
 }
@@ -157,20 +182,33 @@ pub(crate) async fn spawn(
     tz: jiff::tz::TimeZone,
     commits: broadcast::Sender<Arc<Commit>>,
 ) -> Result<mpsc::Sender<Command>, StorageError> {
-    let head: Option<i64> = sqlx::query_scalar("SELECT head_seq FROM streams WHERE origin = ? AND incarnation = ?")
-        .bind(stream.origin.as_str())
-        .bind(stream.incarnation as i64)
-        .fetch_optional(&mut conn)
-        .await?;
-    let row = sqlx::query("SELECT hlc_ms, hlc_counter FROM events ORDER BY hlc_ms DESC, hlc_counter DESC LIMIT 1")
-        .fetch_optional(&mut conn)
-        .await?;
+    let head: Option<i64> =
+        sqlx::query_scalar("SELECT head_seq FROM streams WHERE origin = ? AND incarnation = ?")
+            .bind(stream.origin.as_str())
+            .bind(stream.incarnation as i64)
+            .fetch_optional(&mut conn)
+            .await?;
+    let row = sqlx::query(
+        "SELECT hlc_ms, hlc_counter FROM events ORDER BY hlc_ms DESC, hlc_counter DESC LIMIT 1",
+    )
+    .fetch_optional(&mut conn)
+    .await?;
     let hlc = match row {
-        Some(r) => Hlc { wall_ms: r.try_get::<i64, _>(0)? as u64, counter: r.try_get::<i64, _>(1)? as u32 },
+        Some(r) => Hlc {
+            wall_ms: r.try_get::<i64, _>(0)? as u64,
+            counter: r.try_get::<i64, _>(1)? as u32,
+        },
         None => Hlc::default(),
     };
     let (tx, rx) = mpsc::channel(4096);
-    let writer = Writer { conn, stream, tz, next_seq: head.unwrap_or(0) as u64 + 1, hlc, commits };
+    let writer = Writer {
+        conn,
+        stream,
+        tz,
+        next_seq: head.unwrap_or(0) as u64 + 1,
+        hlc,
+        commits,
+    };
     tokio::spawn(writer.run(rx));
     Ok(tx)
 }
@@ -193,9 +231,15 @@ impl Writer {
     fn tick(&mut self, now: i64) -> Hlc {
         let wall = now.max(0) as u64;
         self.hlc = if wall > self.hlc.wall_ms {
-            Hlc { wall_ms: wall, counter: 0 }
+            Hlc {
+                wall_ms: wall,
+                counter: 0,
+            }
         } else {
-            Hlc { wall_ms: self.hlc.wall_ms, counter: self.hlc.counter.saturating_add(1) }
+            Hlc {
+                wall_ms: self.hlc.wall_ms,
+                counter: self.hlc.counter.saturating_add(1),
+            }
         };
         self.hlc
     }
@@ -203,11 +247,16 @@ impl Writer {
     async fn run_batch(&mut self, batch: Vec<Command>) {
         let seq_at_start = self.next_seq;
         let mut replies = Vec::with_capacity(batch.len());
-        let mut commit = Commit { events: Vec::new(), sessions: Vec::new() };
+        let mut commit = Commit {
+            events: Vec::new(),
+            sessions: Vec::new(),
+        };
         if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await {
             tracing::error!(error = %e, "cannot begin write transaction");
             for cmd in batch {
-                fail(cmd, || StorageError::Db(sqlx::Error::Protocol(format!("begin failed: {e}"))));
+                fail(cmd, || {
+                    StorageError::Db(sqlx::Error::Protocol(format!("begin failed: {e}")))
+                });
             }
             return;
         }
@@ -221,8 +270,12 @@ impl Writer {
             }
             let mut dirty = Dirty::default();
             let (reply, ok) = match cmd {
-                Command::Local { intent, render, reply } => {
-                    let res = self.local(intent, render, &mut dirty).await;
+                Command::Local {
+                    intent,
+                    render,
+                    reply,
+                } => {
+                    let res = self.local(*intent, render, &mut dirty).await;
                     let ok = res.is_ok();
                     (Reply::Local(reply, res), ok)
                 }
@@ -235,7 +288,10 @@ impl Writer {
             let end = if ok { "RELEASE cmd" } else { "ROLLBACK TO cmd" };
             let mut res = sqlx::query(end).execute(&mut self.conn).await.map(|_| ());
             if !ok && res.is_ok() {
-                res = sqlx::query("RELEASE cmd").execute(&mut self.conn).await.map(|_| ());
+                res = sqlx::query("RELEASE cmd")
+                    .execute(&mut self.conn)
+                    .await
+                    .map(|_| ());
             }
             if ok {
                 commit.events.append(&mut dirty.new_events);
@@ -270,7 +326,8 @@ impl Writer {
                 self.next_seq = seq_at_start;
                 let msg = e.to_string();
                 for r in replies {
-                    let err = || StorageError::Db(sqlx::Error::Protocol(format!("commit failed: {msg}")));
+                    let err =
+                        || StorageError::Db(sqlx::Error::Protocol(format!("commit failed: {msg}")));
                     match r {
                         Reply::Local(tx, _) => {
                             let _ = tx.send(Err(err()));
@@ -284,26 +341,33 @@ impl Writer {
         }
     }
 
-    async fn local(&mut self, intent: Intent, render: Option<Renderer>, dirty: &mut Dirty) -> Result<Ingested, StorageError> {
+    async fn local(
+        &mut self,
+        intent: Intent,
+        render: Option<Renderer>,
+        dirty: &mut Dirty,
+    ) -> Result<Ingested, StorageError> {
         let now = now_ms();
         let request_key = match &intent {
-            Intent::Entry { request_key, .. } | Intent::Exit { request_key, .. } | Intent::Location { request_key, .. } => {
-                request_key.clone()
-            }
+            Intent::Entry { request_key, .. }
+            | Intent::Exit { request_key, .. }
+            | Intent::Location { request_key, .. } => request_key.clone(),
             _ => None,
         };
         if let Some(key) = &request_key {
-            let answer: Option<String> = sqlx::query_scalar("SELECT answer FROM edge_requests WHERE request_key = ?")
-                .bind(key)
-                .fetch_optional(&mut self.conn)
-                .await?;
+            let answer: Option<String> =
+                sqlx::query_scalar("SELECT answer FROM edge_requests WHERE request_key = ?")
+                    .bind(key)
+                    .fetch_optional(&mut self.conn)
+                    .await?;
             if let Some(answer) = answer {
                 return Ok(Ingested::Duplicate { answer });
             }
         }
         let (kind, payload) = match intent {
             Intent::Entry { payload, .. } => {
-                if let Some(open) = project::open_session(&mut self.conn, &payload.plate_id).await? {
+                if let Some(open) = project::open_session(&mut self.conn, &payload.plate_id).await?
+                {
                     return Err(StorageError::AlreadyInside {
                         plate_id: payload.plate_id,
                         entry_time: open.entry_time.unwrap_or_default(),
@@ -315,12 +379,25 @@ impl Writer {
             Intent::Exit { mut payload, .. } => {
                 payload.tariff = project::tariff(&mut self.conn).await?;
                 let subs = project::subscriptions(&mut self.conn).await?;
-                payload.exempt = parkmesh_parking::subscription::exemption(&subs, &payload.plate_id, payload.at_ms, &self.tz);
+                payload.exempt = parkmesh_parking::subscription::exemption(
+                    &subs,
+                    &payload.plate_id,
+                    payload.at_ms,
+                    &self.tz,
+                );
                 (ExitPayload::KIND, serde_json::to_value(&payload)?)
             }
-            Intent::Location { payload, .. } => (LocationPayload::KIND, serde_json::to_value(&payload)?),
+            Intent::Location { payload, .. } => {
+                (LocationPayload::KIND, serde_json::to_value(&payload)?)
+            }
             Intent::Event { kind, payload } => (kind, payload),
-            Intent::Heartbeat { camera_id, name, camera_type, events_sent, events_failed } => {
+            Intent::Heartbeat {
+                camera_id,
+                name,
+                camera_type,
+                events_sent,
+                events_failed,
+            } => {
                 sqlx::query(
                     "INSERT INTO cameras (id, name, type, status, last_heartbeat_ms, events_sent, events_failed,
                                           created_at_ms, updated_at_ms)
@@ -358,7 +435,11 @@ impl Writer {
             }
         };
         let event = Event {
-            id: EventId { origin: self.stream.origin.clone(), incarnation: self.stream.incarnation, seq: self.next_seq },
+            id: EventId {
+                origin: self.stream.origin.clone(),
+                incarnation: self.stream.incarnation,
+                seq: self.next_seq,
+            },
             hlc: self.tick(now),
             schema: 1,
             kind,
@@ -372,8 +453,10 @@ impl Writer {
             s.session_id == id_text || s.exit_event_id.as_deref() == Some(id_text.as_str())
         });
         let session = match session {
-            Some(s) => Some(s.clone()),
-            None => project::session_of_event(&mut self.conn, &id_text).await?,
+            Some(s) => Some(Box::new(s.clone())),
+            None => project::session_of_event(&mut self.conn, &id_text)
+                .await?
+                .map(Box::new),
         };
         let outcome = Ingested::Stored { event, session };
         if let (Some(key), Some(render)) = (request_key, render) {
@@ -391,10 +474,16 @@ impl Writer {
         Ok(outcome)
     }
 
-    async fn remote(&mut self, events: Vec<Event>, dirty: &mut Dirty) -> Result<Vec<Event>, StorageError> {
+    async fn remote(
+        &mut self,
+        events: Vec<Event>,
+        dirty: &mut Dirty,
+    ) -> Result<Vec<Event>, StorageError> {
         let now = now_ms();
         for event in events {
-            if event.id.origin == self.stream.origin && event.id.incarnation == self.stream.incarnation {
+            if event.id.origin == self.stream.origin
+                && event.id.incarnation == self.stream.incarnation
+            {
                 // Our own events coming back through a relay: already held.
                 continue;
             }

@@ -1,7 +1,7 @@
 //! Test support: start a real `central-server` process on loopback with temp dirs and free
 //! ports, and talk to it over plain HTTP/1.1 (no client library needed).
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,7 +13,10 @@ use serde_json::Value;
 
 /// A free loopback port (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
 }
 
 /// A running central-server process; killed on drop.
@@ -54,7 +57,13 @@ pub fn start(id: &str, extra: Value) -> Central {
     let (api_port, p2p_port) = (free_port(), free_port());
     let config_path = write_config(dir.path(), id, api_port, p2p_port, extra);
     let child = spawn(&config_path);
-    let c = Central { child, api_port, p2p_port, dir, config_path };
+    let c = Central {
+        child,
+        api_port,
+        p2p_port,
+        dir,
+        config_path,
+    };
     wait_ready(c.api_port);
     c
 }
@@ -84,7 +93,13 @@ pub fn wait_ready(port: u16) {
 }
 
 /// One HTTP/1.1 request; returns (status, body).
-pub fn request(port: u16, method: &str, path: &str, body: Option<&[u8]>, headers: &[(&str, &str)]) -> std::io::Result<(u16, Vec<u8>)> {
+pub fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    headers: &[(&str, &str)],
+) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
@@ -92,7 +107,10 @@ pub fn request(port: u16, method: &str, path: &str, body: Option<&[u8]>, headers
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     if let Some(b) = body {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", b.len()));
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
@@ -101,11 +119,21 @@ pub fn request(port: u16, method: &str, path: &str, body: Option<&[u8]>, headers
     }
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
-    let text_end = buf.windows(4).position(|w| w == b"\r\n\r\n").ok_or(std::io::ErrorKind::InvalidData)?;
+    let text_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or(std::io::ErrorKind::InvalidData)?;
     let head = String::from_utf8_lossy(&buf[..text_end]).to_string();
-    let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or(std::io::ErrorKind::InvalidData)?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or(std::io::ErrorKind::InvalidData)?;
     let mut body = buf[text_end + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         body = dechunk(&body);
     }
     Ok((status, body))
@@ -113,9 +141,9 @@ pub fn request(port: u16, method: &str, path: &str, body: Option<&[u8]>, headers
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(pos) = b.windows(2).position(|w| w == b"\r\n") else { break };
-        let size = usize::from_str_radix(String::from_utf8_lossy(&b[..pos]).trim(), 16).unwrap_or(0);
+    while let Some(pos) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..pos]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -129,6 +157,11 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 pub fn json(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
     let (status, body) = request(port, method, path, bytes.as_deref(), &[]).unwrap();
-    let v = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("non-JSON answer {status}: {}", String::from_utf8_lossy(&body)));
+    let v = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        panic!(
+            "non-JSON answer {status}: {}",
+            String::from_utf8_lossy(&body)
+        )
+    });
     (status, v)
 }
