@@ -188,8 +188,18 @@ fn bad_input_gets_a_4xx_naming_the_problem_and_changes_nothing() {
         &json!({"type": "ENTRY", "camera_id": 1, "data": {"plate_text": big_plate}}),
     )
     .unwrap();
-    let (status, _) =
-        common::request(c.api_port, "POST", "/api/edge/event", Some(&huge), &[]).unwrap();
+    // Only the first KiB is sent: the limit is enforced on Content-Length, before reading or parsing.
+    let (status, _) = common::request(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        None,
+        &[
+            ("Content-Type", "application/json"),
+            ("Content-Length", &huge.len().to_string()),
+        ],
+    )
+    .unwrap();
     assert_eq!(status, 413);
     // An absurd timestamp is clamped to server time, not rejected, and flagged in storage.
     let (status, v) = common::json(

@@ -115,7 +115,9 @@ pub fn request(
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
     if let Some(b) = body {
-        s.write_all(b)?;
+        // The server may answer (e.g. 413) and close before reading a large body; the answer
+        // is what the test checks, so a failed write of the rest is not an error.
+        let _ = s.write_all(b);
     }
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
