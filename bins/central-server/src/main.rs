@@ -6,6 +6,9 @@
 //! A bad or missing configuration ends the process with exit code 2 and one line naming the file
 //! and the field.
 
+// warp route trees are deep generic types; release builds need more room to evaluate them.
+#![recursion_limit = "512"]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

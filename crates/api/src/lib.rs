@@ -14,6 +14,9 @@
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
 //! - `render`: the seed's JSON shapes.
 
+// warp route trees are deep generic types; release builds need more room to evaluate them.
+#![recursion_limit = "512"]
+
 mod edge;
 mod fields;
 mod frontend;
