@@ -94,7 +94,7 @@ CREATE TABLE history (
     created_at        TEXT    NOT NULL,
     updated_at        TEXT    NOT NULL
 );
-CREATE INDEX history_plate_key ON history (plate_key);
+CREATE INDEX history_plate_key ON history (plate_key, status, deleted);
 CREATE INDEX history_status ON history (status, deleted);
 CREATE INDEX history_entry_ms ON history (entry_ms);
 CREATE INDEX history_exit_ms ON history (exit_ms);

@@ -8,6 +8,9 @@ pub enum StorageError {
     /// The database could not be opened, read or written.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    /// The writer's database connection failed.
+    #[error("database error: {0}")]
+    Write(#[from] rusqlite::Error),
     /// A stored row could not be decoded (corrupt or written by a newer version).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

@@ -6,12 +6,14 @@
 //!
 //! # Layout
 //! - `migrate`: embedded schema migrations (`migrations/` at the workspace root).
-//! - `writer`: the single writer task with group commit; every mutation goes through it.
+//! - `writer`: the single writer thread (rusqlite) with group commit; every mutation goes
+//!   through it.
 //! - `project`: re-folds one plate's sessions and applies settings/zone/audit projections.
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
 //! - `rows`: plain row types handed to the API and manager.
 //!
-//! Reads go through a small connection pool and never wait for the writer (SQLite WAL).
+//! Reads go through a small sqlx connection pool and never wait for the writer (SQLite WAL);
+//! migrations also run through sqlx. Both drivers link the same bundled SQLite.
 
 mod error;
 mod migrate;
@@ -122,12 +124,18 @@ impl Storage {
         let mut conn = SqliteConnection::connect_with(&conn_opts).await?;
         migrate::run(&mut conn).await?;
         let stream = writer::load_identity(&mut conn, &opts).await?;
+        conn.close().await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(conn_opts.read_only(true))
             .await?;
         let (commits, _) = broadcast::channel(1024);
-        let writer = writer::spawn(conn, stream.clone(), opts.tz.clone(), commits.clone()).await?;
+        let writer = writer::spawn(
+            &opts.db_path,
+            stream.clone(),
+            opts.tz.clone(),
+            commits.clone(),
+        )?;
         tracing::info!(origin = %stream.origin, incarnation = stream.incarnation, db = %opts.db_path.display(), "storage open");
         Ok(Self {
             pool,

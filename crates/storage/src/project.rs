@@ -5,7 +5,10 @@
 //! marked dirty and, before the command finishes, all events of that plate are loaded and folded
 //! again with `parkmesh_parking::fold::fold_plate`, which is a deterministic function of the
 //! event set. The resulting rows are compared with what is stored and only real changes are
-//! written (and reported to `/ws/history` subscribers). So two centrals that hold the same
+//! written (and reported to `/ws/history` subscribers).
+//!
+//! These functions run on the writer thread inside its open transaction (rusqlite, cached
+//! prepared statements); see `writer`. So two centrals that hold the same
 //! events hold the same sessions, whatever order the events arrived in.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,11 +17,12 @@ use parkmesh_parking::fold::{Session, SessionStatus};
 use parkmesh_parking::payload::{EntryPayload, Payload, SubscriptionsPayload, Tariff};
 use parkmesh_parking::subscription::Subscription;
 use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, StreamId};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
 
 use crate::StorageError;
-use crate::rows::{HistoryRow, history_row};
+use crate::rows::{HistoryRow, history_row_w};
 
 /// What the current command touched.
 #[derive(Debug, Default)]
@@ -42,8 +46,8 @@ fn str_field<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
 
 /// Stores one event (ignoring it when already held), advances the stream head and applies the
 /// settings, zone and audit projections; vehicle plates are marked dirty for [`refold`].
-pub(crate) async fn insert_event(
-    conn: &mut SqliteConnection,
+pub(crate) fn insert_event(
+    conn: &Connection,
     event: &Event,
     now: i64,
     dirty: &mut Dirty,
@@ -58,30 +62,30 @@ pub(crate) async fn insert_event(
         _ => (None, None),
     };
     let id_text = event.id.to_string();
-    let inserted = sqlx::query(
-        "INSERT OR IGNORE INTO events (origin, incarnation, seq, id_text, hlc_ms, hlc_counter, kind, schema,
-                                       payload, plate_key, session_ref, received_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(event.id.origin.as_str())
-    .bind(event.id.incarnation as i64)
-    .bind(event.id.seq as i64)
-    .bind(&id_text)
-    .bind(event.hlc.wall_ms as i64)
-    .bind(event.hlc.counter as i64)
-    .bind(event.kind.as_str())
-    .bind(event.schema as i64)
-    .bind(serde_json::to_string(&event.payload)?)
-    .bind(&plate_key)
-    .bind(&session_ref)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (origin, incarnation, seq, id_text, hlc_ms, hlc_counter, kind, schema,
+                                           payload, plate_key, session_ref, received_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )?
+        .execute(params![
+            event.id.origin.as_str(),
+            event.id.incarnation as i64,
+            event.id.seq as i64,
+            id_text,
+            event.hlc.wall_ms as i64,
+            i64::from(event.hlc.counter),
+            event.kind.as_str(),
+            i64::from(event.schema),
+            serde_json::to_string(&event.payload)?,
+            plate_key,
+            session_ref,
+            now,
+        ])?;
     if inserted == 0 {
         return Ok(());
     }
-    advance_head(conn, &event.id).await?;
+    advance_head(conn, &event.id)?;
     dirty.new_events.push(event.clone());
     if let Some(plate) = plate_key {
         dirty.plates.insert(plate);
@@ -89,21 +93,20 @@ pub(crate) async fn insert_event(
     match &event.kind {
         EventKind::HistoryEdit | EventKind::HistoryDelete => {
             if let Some(target) = &session_ref {
-                audit(conn, event, target).await?;
-                let plate: Option<Option<String>> =
-                    sqlx::query_scalar("SELECT plate_key FROM events WHERE id_text = ?")
-                        .bind(target)
-                        .fetch_optional(&mut *conn)
-                        .await?;
+                audit(conn, event, target)?;
+                let plate: Option<Option<String>> = conn
+                    .prepare_cached("SELECT plate_key FROM events WHERE id_text = ?1")?
+                    .query_row([target], |r| r.get(0))
+                    .optional()?;
                 if let Some(Some(plate)) = plate {
                     dirty.plates.insert(plate);
                 }
             }
         }
-        EventKind::FeesSet => set_setting(conn, "fees", event).await?,
-        EventKind::SubscriptionsSet => set_setting(conn, "subscriptions", event).await?,
-        EventKind::StaffSet => set_setting(conn, "staff", event).await?,
-        EventKind::ZoneConfig => set_zone(conn, event).await?,
+        EventKind::FeesSet => set_setting(conn, "fees", event)?,
+        EventKind::SubscriptionsSet => set_setting(conn, "subscriptions", event)?,
+        EventKind::StaffSet => set_setting(conn, "staff", event)?,
+        EventKind::ZoneConfig => set_zone(conn, event)?,
         _ => {}
     }
     Ok(())
@@ -111,151 +114,163 @@ pub(crate) async fn insert_event(
 
 /// Moves the stream's contiguous head forward over `id` and any already-held successors. A
 /// gap keeps the head where it is, so the vector never claims an event that is missing.
-async fn advance_head(conn: &mut SqliteConnection, id: &EventId) -> Result<(), StorageError> {
-    let origin = id.origin.as_str();
-    let inc = id.incarnation as i64;
-    sqlx::query("INSERT OR IGNORE INTO streams (origin, incarnation, head_seq) VALUES (?, ?, 0)")
-        .bind(origin)
-        .bind(inc)
-        .execute(&mut *conn)
-        .await?;
-    let mut head: i64 =
-        sqlx::query_scalar("SELECT head_seq FROM streams WHERE origin = ? AND incarnation = ?")
-            .bind(origin)
-            .bind(inc)
-            .fetch_one(&mut *conn)
-            .await?;
+fn advance_head(conn: &Connection, id: &EventId) -> Result<(), StorageError> {
+    let (origin, inc) = (id.origin.as_str(), id.incarnation as i64);
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO streams (origin, incarnation, head_seq) VALUES (?1, ?2, 0)",
+    )?
+    .execute(params![origin, inc])?;
+    let mut head: i64 = conn
+        .prepare_cached("SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2")?
+        .query_row(params![origin, inc], |r| r.get(0))?;
     if id.seq as i64 != head + 1 {
         return Ok(());
     }
     head += 1;
-    loop {
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT seq FROM events WHERE origin = ? AND incarnation = ? AND seq = ?",
-        )
-        .bind(origin)
-        .bind(inc)
-        .bind(head + 1)
-        .fetch_optional(&mut *conn)
-        .await?;
-        match next {
-            Some(_) => head += 1,
-            None => break,
-        }
+    let mut next = conn.prepare_cached(
+        "SELECT 1 FROM events WHERE origin = ?1 AND incarnation = ?2 AND seq = ?3",
+    )?;
+    while next.exists(params![origin, inc, head + 1])? {
+        head += 1;
     }
-    sqlx::query("UPDATE streams SET head_seq = ? WHERE origin = ? AND incarnation = ?")
-        .bind(head)
-        .bind(origin)
-        .bind(inc)
-        .execute(&mut *conn)
-        .await?;
+    conn.prepare_cached("UPDATE streams SET head_seq = ?1 WHERE origin = ?2 AND incarnation = ?3")?
+        .execute(params![head, origin, inc])?;
     Ok(())
 }
 
-async fn set_setting(
-    conn: &mut SqliteConnection,
-    key: &str,
-    event: &Event,
-) -> Result<(), StorageError> {
-    sqlx::query(
+fn set_setting(conn: &Connection, key: &str, event: &Event) -> Result<(), StorageError> {
+    conn.prepare_cached(
         "INSERT INTO settings (key, value, order_key, event_id) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value, order_key = excluded.order_key,
             event_id = excluded.event_id
          WHERE excluded.order_key > settings.order_key",
-    )
-    .bind(key)
-    .bind(serde_json::to_string(&event.payload)?)
-    .bind(order_key(event))
-    .bind(event.id.to_string())
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        key,
+        serde_json::to_string(&event.payload)?,
+        order_key(event),
+        event.id.to_string()
+    ])?;
     Ok(())
 }
 
-async fn set_zone(conn: &mut SqliteConnection, event: &Event) -> Result<(), StorageError> {
+fn set_zone(conn: &Connection, event: &Event) -> Result<(), StorageError> {
     let Some(name) = str_field(event, "location_name") else {
         tracing::warn!(event_id = %event.id, "zone.config without location_name ignored");
         return Ok(());
     };
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO zones (location_name, capacity, camera_id, camera_type, edge_id, order_key, event_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(location_name) DO UPDATE SET capacity = excluded.capacity, camera_id = excluded.camera_id,
             camera_type = excluded.camera_type, edge_id = excluded.edge_id, order_key = excluded.order_key,
             event_id = excluded.event_id
          WHERE excluded.order_key > zones.order_key",
-    )
-    .bind(name)
-    .bind(event.payload.get("capacity").and_then(|v| v.as_i64()).unwrap_or(0))
-    .bind(event.payload.get("camera_id").and_then(|v| v.as_i64()))
-    .bind(str_field(event, "camera_type"))
-    .bind(str_field(event, "edge_id"))
-    .bind(order_key(event))
-    .bind(event.id.to_string())
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        name,
+        event.payload.get("capacity").and_then(|v| v.as_i64()).unwrap_or(0),
+        event.payload.get("camera_id").and_then(|v| v.as_i64()),
+        str_field(event, "camera_type"),
+        str_field(event, "edge_id"),
+        order_key(event),
+        event.id.to_string(),
+    ])?;
     Ok(())
 }
 
 /// Records an operator change in `history_changes`, with the session's plate as this central
 /// holds it when the change arrives.
-async fn audit(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    target: &str,
-) -> Result<(), StorageError> {
-    let old = sqlx::query("SELECT plate_id, plate_view FROM history WHERE session_id = ?")
-        .bind(target)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let (old_id, old_view): (Option<String>, Option<String>) = match old {
-        Some(r) => (Some(r.try_get(0)?), Some(r.try_get(1)?)),
-        None => (None, None),
-    };
+fn audit(conn: &Connection, event: &Event, target: &str) -> Result<(), StorageError> {
+    let old: Option<(String, String)> = conn
+        .prepare_cached("SELECT plate_id, plate_view FROM history WHERE session_id = ?1")?
+        .query_row([target], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (old_id, old_view) = old.map_or((None, None), |(a, b)| (Some(a), Some(b)));
     let (change_type, new_id, new_view) = match event.kind {
         EventKind::HistoryEdit => (
             "UPDATE",
-            str_field(event, "plate_id").map(str::to_owned),
-            str_field(event, "plate_view").map(str::to_owned),
+            str_field(event, "plate_id"),
+            str_field(event, "plate_view"),
         ),
         _ => ("DELETE", None, None),
     };
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT OR IGNORE INTO history_changes (change_event, session_id, change_type, old_plate_id, old_plate_view,
                                                 new_plate_id, new_plate_view, changed_at_ms, changed_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(event.id.to_string())
-    .bind(target)
-    .bind(change_type)
-    .bind(old_id)
-    .bind(old_view)
-    .bind(new_id)
-    .bind(new_view)
-    .bind(event.hlc.wall_ms as i64)
-    .bind(str_field(event, "changed_by").unwrap_or("system"))
-    .execute(&mut *conn)
-    .await?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        event.id.to_string(),
+        target,
+        change_type,
+        old_id,
+        old_view,
+        new_id,
+        new_view,
+        event.hlc.wall_ms as i64,
+        str_field(event, "changed_by").unwrap_or("system"),
+    ])?;
     Ok(())
 }
 
+/// One event's stored columns, as read by either driver.
+pub(crate) struct EventParts {
+    pub(crate) origin: String,
+    pub(crate) incarnation: i64,
+    pub(crate) seq: i64,
+    pub(crate) hlc_ms: i64,
+    pub(crate) hlc_counter: i64,
+    pub(crate) kind: String,
+    pub(crate) schema: i64,
+    pub(crate) payload: String,
+}
+
+impl EventParts {
+    pub(crate) fn into_event(self) -> Result<Event, StorageError> {
+        Ok(Event {
+            id: EventId {
+                origin: CentralId::new(self.origin)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                incarnation: self.incarnation as u64,
+                seq: self.seq as u64,
+            },
+            hlc: Hlc {
+                wall_ms: self.hlc_ms as u64,
+                counter: self.hlc_counter as u32,
+            },
+            kind: EventKind::from(self.kind),
+            payload: serde_json::from_str(&self.payload)?,
+            schema: self.schema as u16,
+        })
+    }
+}
+
+/// An event from a read-pool (sqlx) row selected with [`EVENT_COLUMNS`].
 pub(crate) fn event_from_row(r: &SqliteRow) -> Result<Event, StorageError> {
-    let origin: String = r.try_get("origin")?;
-    let payload: String = r.try_get("payload")?;
-    let kind: String = r.try_get("kind")?;
-    Ok(Event {
-        id: EventId {
-            origin: CentralId::new(origin).map_err(|e| StorageError::Corrupt(e.to_string()))?,
-            incarnation: r.try_get::<i64, _>("incarnation")? as u64,
-            seq: r.try_get::<i64, _>("seq")? as u64,
-        },
-        hlc: Hlc {
-            wall_ms: r.try_get::<i64, _>("hlc_ms")? as u64,
-            counter: r.try_get::<i64, _>("hlc_counter")? as u32,
-        },
-        kind: EventKind::from(kind),
-        payload: serde_json::from_str(&payload)?,
-        schema: r.try_get::<i64, _>("schema")? as u16,
+    EventParts {
+        origin: r.try_get(0)?,
+        incarnation: r.try_get(1)?,
+        seq: r.try_get(2)?,
+        hlc_ms: r.try_get(3)?,
+        hlc_counter: r.try_get(4)?,
+        kind: r.try_get(5)?,
+        schema: r.try_get(6)?,
+        payload: r.try_get(7)?,
+    }
+    .into_event()
+}
+
+fn event_from_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventParts> {
+    Ok(EventParts {
+        origin: r.get(0)?,
+        incarnation: r.get(1)?,
+        seq: r.get(2)?,
+        hlc_ms: r.get(3)?,
+        hlc_counter: r.get(4)?,
+        kind: r.get(5)?,
+        schema: r.get(6)?,
+        payload: r.get(7)?,
     })
 }
 
@@ -263,8 +278,8 @@ pub(crate) const EVENT_COLUMNS: &str =
     "origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload";
 
 /// Re-folds every dirty plate and writes the sessions and conflicts that changed.
-pub(crate) async fn refold(
-    conn: &mut SqliteConnection,
+pub(crate) fn refold(
+    conn: &Connection,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
     now: i64,
@@ -272,18 +287,18 @@ pub(crate) async fn refold(
 ) -> Result<(), StorageError> {
     let plates = std::mem::take(&mut dirty.plates);
     for plate in plates {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE plate_key = ?1
-             UNION ALL
-             SELECT {EVENT_COLUMNS} FROM events
-              WHERE session_ref IN (SELECT id_text FROM events WHERE plate_key = ?1)"
-        )))
-        .bind(&plate)
-        .fetch_all(&mut *conn)
-        .await?;
-        let events = rows
-            .iter()
-            .map(event_from_row)
+        let events = conn
+            .prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE plate_key = ?1
+                 UNION ALL
+                 SELECT {EVENT_COLUMNS} FROM events
+                  WHERE session_ref IN (SELECT id_text FROM events WHERE plate_key = ?1)"
+            ))?
+            .query_map([&plate], event_from_row_w)?
+            .map(|p| {
+                p.map_err(StorageError::from)
+                    .and_then(EventParts::into_event)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let edge_ids: BTreeMap<String, Option<String>> = events
             .iter()
@@ -299,13 +314,10 @@ pub(crate) async fn refold(
             .collect();
         let fold = parkmesh_parking::fold::fold_plate(&events);
 
-        let existing = sqlx::query("SELECT * FROM history WHERE plate_key = ?")
-            .bind(&plate)
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut existing: BTreeMap<String, HistoryRow> = existing
-            .iter()
-            .map(|r| history_row(r).map(|h| (h.session_id.clone(), h)))
+        let mut existing: BTreeMap<String, HistoryRow> = conn
+            .prepare_cached("SELECT * FROM history WHERE plate_key = ?1")?
+            .query_map([&plate], history_row_w)?
+            .map(|r| r.map(|h| (h.session_id.clone(), h)))
             .collect::<Result<_, _>>()?;
         let now_text = parkmesh_parking::time::format_local(now, tz);
         for session in &fold.sessions {
@@ -320,28 +332,18 @@ pub(crate) async fn refold(
                 }
                 row.updated_at = now_text.clone();
             }
-            row.id = write_row(conn, &row, old.is_some()).await?;
+            row.id = write_row(conn, &row, old.is_some())?;
             dirty.changed_sessions.push(row);
         }
         for (session_id, _) in existing {
-            sqlx::query("DELETE FROM history WHERE session_id = ?")
-                .bind(&session_id)
-                .execute(&mut *conn)
-                .await?;
+            conn.prepare_cached("DELETE FROM history WHERE session_id = ?1")?
+                .execute([&session_id])?;
         }
-        sqlx::query("DELETE FROM conflicts WHERE plate_key = ?")
-            .bind(&plate)
-            .execute(&mut *conn)
-            .await?;
+        conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
+            .execute([&plate])?;
         for c in &fold.conflicts {
-            sqlx::query("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?, ?, ?, ?, ?)")
-                .bind(&plate)
-                .bind(&c.kind)
-                .bind(&c.winner)
-                .bind(serde_json::to_string(&c.losers)?)
-                .bind(c.at_ms)
-                .execute(&mut *conn)
-                .await?;
+            conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![plate, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
         }
     }
     Ok(())
@@ -414,11 +416,7 @@ fn to_row(
     }
 }
 
-async fn write_row(
-    conn: &mut SqliteConnection,
-    r: &HistoryRow,
-    exists: bool,
-) -> Result<i64, StorageError> {
+fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<i64, StorageError> {
     let sql = if exists {
         "UPDATE history SET plate_key=?2, entry_event_id=?3, exit_event_id=?4, event_id=?5, source_central=?6,
             edge_id=?7, plate_id=?8, plate_view=?9, entry_ms=?10, entry_time=?11, entry_camera_id=?12,
@@ -437,94 +435,93 @@ async fn write_row(
                  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
          RETURNING id"
     };
-    let id: i64 = sqlx::query_scalar(sql)
-        .bind(&r.session_id)
-        .bind(&r.plate_key)
-        .bind(&r.entry_event_id)
-        .bind(&r.exit_event_id)
-        .bind(&r.event_id)
-        .bind(&r.source_central)
-        .bind(&r.edge_id)
-        .bind(&r.plate_id)
-        .bind(&r.plate_view)
-        .bind(r.entry_ms)
-        .bind(&r.entry_time)
-        .bind(r.entry_camera_id)
-        .bind(&r.entry_camera_name)
-        .bind(r.entry_confidence)
-        .bind(&r.entry_source)
-        .bind(r.exit_ms)
-        .bind(&r.exit_time)
-        .bind(r.exit_camera_id)
-        .bind(&r.exit_camera_name)
-        .bind(r.exit_confidence)
-        .bind(&r.exit_source)
-        .bind(&r.duration)
-        .bind(r.fee)
-        .bind(&r.status)
-        .bind(&r.sync_status)
-        .bind(r.exception)
-        .bind(&r.exempt)
-        .bind(r.is_anomaly)
-        .bind(r.deleted)
-        .bind(&r.last_location)
-        .bind(r.last_location_ms)
-        .bind(&r.last_location_time)
-        .bind(&r.created_at)
-        .bind(&r.updated_at)
-        .fetch_one(&mut *conn)
-        .await?;
+    let id: i64 = conn.prepare_cached(sql)?.query_row(
+        params![
+            r.session_id,
+            r.plate_key,
+            r.entry_event_id,
+            r.exit_event_id,
+            r.event_id,
+            r.source_central,
+            r.edge_id,
+            r.plate_id,
+            r.plate_view,
+            r.entry_ms,
+            r.entry_time,
+            r.entry_camera_id,
+            r.entry_camera_name,
+            r.entry_confidence,
+            r.entry_source,
+            r.exit_ms,
+            r.exit_time,
+            r.exit_camera_id,
+            r.exit_camera_name,
+            r.exit_confidence,
+            r.exit_source,
+            r.duration,
+            r.fee,
+            r.status,
+            r.sync_status,
+            r.exception,
+            r.exempt,
+            r.is_anomaly,
+            r.deleted,
+            r.last_location,
+            r.last_location_ms,
+            r.last_location_time,
+            r.created_at,
+            r.updated_at,
+        ],
+        |row| row.get(0),
+    )?;
     Ok(id)
 }
 
 /// The open (IN, not deleted, not an anomaly) session of a plate, if any.
-pub(crate) async fn open_session(
-    conn: &mut SqliteConnection,
+pub(crate) fn open_session(
+    conn: &Connection,
     plate: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
-    let row = sqlx::query(
-        "SELECT * FROM history WHERE plate_key = ? AND status = 'IN' AND deleted = 0 AND is_anomaly = 0
-         ORDER BY entry_ms DESC LIMIT 1",
-    )
-    .bind(plate)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(history_row).transpose()
+    Ok(conn
+        .prepare_cached(
+            "SELECT * FROM history WHERE plate_key = ?1 AND status = 'IN' AND deleted = 0 AND is_anomaly = 0
+             ORDER BY entry_ms DESC LIMIT 1",
+        )?
+        .query_row([plate], history_row_w)
+        .optional()?)
 }
 
 /// The session an event opened or closed, if any.
-pub(crate) async fn session_of_event(
-    conn: &mut SqliteConnection,
+pub(crate) fn session_of_event(
+    conn: &Connection,
     id_text: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
-    let row =
-        sqlx::query("SELECT * FROM history WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1")
-            .bind(id_text)
-            .fetch_optional(&mut *conn)
-            .await?;
-    row.as_ref().map(history_row).transpose()
+    Ok(conn
+        .prepare_cached(
+            "SELECT * FROM history WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1",
+        )?
+        .query_row([id_text], history_row_w)
+        .optional()?)
+}
+
+fn setting(conn: &Connection, key: &str) -> Result<Option<String>, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
 }
 
 /// The replicated fee table in force, or the seed default (0.5 h free, 25 000 VND per hour).
-pub(crate) async fn tariff(conn: &mut SqliteConnection) -> Result<Tariff, StorageError> {
-    let v: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = 'fees'")
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(match v {
+pub(crate) fn tariff(conn: &Connection) -> Result<Tariff, StorageError> {
+    Ok(match setting(conn, "fees")? {
         Some(v) => serde_json::from_str(&v)?,
         None => Tariff::default(),
     })
 }
 
 /// The replicated subscription list (empty when never set).
-pub(crate) async fn subscriptions(
-    conn: &mut SqliteConnection,
-) -> Result<Vec<Subscription>, StorageError> {
-    let v: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'subscriptions'")
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(match v {
+pub(crate) fn subscriptions(conn: &Connection) -> Result<Vec<Subscription>, StorageError> {
+    Ok(match setting(conn, "subscriptions")? {
         Some(v) => serde_json::from_str::<SubscriptionsPayload>(&v)?.subscriptions,
         None => Vec::new(),
     })

@@ -80,44 +80,56 @@ pub struct HistoryRow {
     pub updated_at: String,
 }
 
+/// Builds a [`HistoryRow`] from a row of either SQLite driver: `$get` is the driver's by-name
+/// getter (`try_get` for sqlx, `get` for rusqlite).
+macro_rules! history_from {
+    ($r:expr, $get:ident) => {
+        HistoryRow {
+            id: $r.$get("id")?,
+            session_id: $r.$get("session_id")?,
+            plate_key: $r.$get("plate_key")?,
+            entry_event_id: $r.$get("entry_event_id")?,
+            exit_event_id: $r.$get("exit_event_id")?,
+            event_id: $r.$get("event_id")?,
+            source_central: $r.$get("source_central")?,
+            edge_id: $r.$get("edge_id")?,
+            plate_id: $r.$get("plate_id")?,
+            plate_view: $r.$get("plate_view")?,
+            entry_ms: $r.$get("entry_ms")?,
+            entry_time: $r.$get("entry_time")?,
+            entry_camera_id: $r.$get("entry_camera_id")?,
+            entry_camera_name: $r.$get("entry_camera_name")?,
+            entry_confidence: $r.$get("entry_confidence")?,
+            entry_source: $r.$get("entry_source")?,
+            exit_ms: $r.$get("exit_ms")?,
+            exit_time: $r.$get("exit_time")?,
+            exit_camera_id: $r.$get("exit_camera_id")?,
+            exit_camera_name: $r.$get("exit_camera_name")?,
+            exit_confidence: $r.$get("exit_confidence")?,
+            exit_source: $r.$get("exit_source")?,
+            duration: $r.$get("duration")?,
+            fee: $r.$get("fee")?,
+            status: $r.$get("status")?,
+            sync_status: $r.$get("sync_status")?,
+            exception: $r.$get("exception")?,
+            exempt: $r.$get("exempt")?,
+            is_anomaly: $r.$get("is_anomaly")?,
+            deleted: $r.$get("deleted")?,
+            last_location: $r.$get("last_location")?,
+            last_location_ms: $r.$get("last_location_ms")?,
+            last_location_time: $r.$get("last_location_time")?,
+            created_at: $r.$get("created_at")?,
+            updated_at: $r.$get("updated_at")?,
+        }
+    };
+}
 pub(crate) fn history_row(r: &SqliteRow) -> Result<HistoryRow, StorageError> {
-    Ok(HistoryRow {
-        id: r.try_get("id")?,
-        session_id: r.try_get("session_id")?,
-        plate_key: r.try_get("plate_key")?,
-        entry_event_id: r.try_get("entry_event_id")?,
-        exit_event_id: r.try_get("exit_event_id")?,
-        event_id: r.try_get("event_id")?,
-        source_central: r.try_get("source_central")?,
-        edge_id: r.try_get("edge_id")?,
-        plate_id: r.try_get("plate_id")?,
-        plate_view: r.try_get("plate_view")?,
-        entry_ms: r.try_get("entry_ms")?,
-        entry_time: r.try_get("entry_time")?,
-        entry_camera_id: r.try_get("entry_camera_id")?,
-        entry_camera_name: r.try_get("entry_camera_name")?,
-        entry_confidence: r.try_get("entry_confidence")?,
-        entry_source: r.try_get("entry_source")?,
-        exit_ms: r.try_get("exit_ms")?,
-        exit_time: r.try_get("exit_time")?,
-        exit_camera_id: r.try_get("exit_camera_id")?,
-        exit_camera_name: r.try_get("exit_camera_name")?,
-        exit_confidence: r.try_get("exit_confidence")?,
-        exit_source: r.try_get("exit_source")?,
-        duration: r.try_get("duration")?,
-        fee: r.try_get("fee")?,
-        status: r.try_get("status")?,
-        sync_status: r.try_get("sync_status")?,
-        exception: r.try_get("exception")?,
-        exempt: r.try_get("exempt")?,
-        is_anomaly: r.try_get("is_anomaly")?,
-        deleted: r.try_get("deleted")?,
-        last_location: r.try_get("last_location")?,
-        last_location_ms: r.try_get("last_location_ms")?,
-        last_location_time: r.try_get("last_location_time")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+    Ok(history_from!(r, try_get))
+}
+
+/// The same for the writer's rusqlite connection.
+pub(crate) fn history_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+    Ok(history_from!(r, get))
 }
 
 /// Dashboard counters for one site-local day.

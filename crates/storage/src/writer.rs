@@ -1,6 +1,8 @@
-//! The single writer task: every mutation of the database goes through it.
+//! The single writer: every mutation of the database goes through it.
 //!
-//! Commands queue on a channel; the task takes the first, drains whatever else is already
+//! It is a dedicated OS thread that owns one rusqlite connection with cached prepared
+//! statements (so the async runtime never blocks on SQLite, and no statement pays a thread hop).
+//! Commands queue on a channel; the thread takes the first, drains whatever else is already
 //! waiting (up to [`MAX_BATCH`]) and runs them all in one `BEGIN IMMEDIATE` transaction, each
 //! inside its own savepoint so that one failing command leaves no half-written rows and does not
 //! affect the others (group commit). Replies are sent only after `COMMIT` returned, so an edge
@@ -11,7 +13,8 @@ use std::sync::Arc;
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Payload};
 use parkmesh_protocol::{Event, EventId, EventKind, Hlc, StreamId, VersionVector};
-use sqlx::{Row, SqliteConnection};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::project::{self, Dirty};
@@ -168,7 +171,7 @@ pub(crate) async fn load_identity(
 }
 
 pub(crate) struct Writer {
-    conn: SqliteConnection,
+    conn: Connection,
     stream: StreamId,
     tz: jiff::tz::TimeZone,
     next_seq: u64,
@@ -176,30 +179,40 @@ pub(crate) struct Writer {
     commits: broadcast::Sender<Arc<Commit>>,
 }
 
-pub(crate) async fn spawn(
-    mut conn: SqliteConnection,
+/// Opens the writer's connection on `db_path` (already migrated) and starts its thread.
+pub(crate) fn spawn(
+    db_path: &std::path::Path,
     stream: StreamId,
     tz: jiff::tz::TimeZone,
     commits: broadcast::Sender<Arc<Commit>>,
 ) -> Result<mpsc::Sender<Command>, StorageError> {
-    let head: Option<i64> =
-        sqlx::query_scalar("SELECT head_seq FROM streams WHERE origin = ? AND incarnation = ?")
-            .bind(stream.origin.as_str())
-            .bind(stream.incarnation as i64)
-            .fetch_optional(&mut conn)
-            .await?;
-    let row = sqlx::query(
-        "SELECT hlc_ms, hlc_counter FROM events ORDER BY hlc_ms DESC, hlc_counter DESC LIMIT 1",
-    )
-    .fetch_optional(&mut conn)
-    .await?;
-    let hlc = match row {
-        Some(r) => Hlc {
-            wall_ms: r.try_get::<i64, _>(0)? as u64,
-            counter: r.try_get::<i64, _>(1)? as u32,
-        },
-        None => Hlc::default(),
-    };
+    let conn = Connection::open(db_path)?;
+    // FULL: a commit is on disk before the edge gets its answer; group commit amortises it.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let head: Option<i64> = conn
+        .query_row(
+            "SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2",
+            params![stream.origin.as_str(), stream.incarnation as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let hlc = conn
+        .query_row(
+            "SELECT hlc_ms, hlc_counter FROM events ORDER BY hlc_ms DESC, hlc_counter DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Hlc {
+                    wall_ms: r.get::<_, i64>(0)? as u64,
+                    counter: r.get::<_, i64>(1)? as u32,
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default();
     let (tx, rx) = mpsc::channel(4096);
     let writer = Writer {
         conn,
@@ -209,13 +222,16 @@ pub(crate) async fn spawn(
         hlc,
         commits,
     };
-    tokio::spawn(writer.run(rx));
+    std::thread::Builder::new()
+        .name("parkmesh-writer".into())
+        .spawn(move || writer.run(rx))
+        .map_err(|e| StorageError::Corrupt(format!("cannot start the writer thread: {e}")))?;
     Ok(tx)
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        while let Some(first) = rx.recv().await {
+    fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(first) = rx.blocking_recv() {
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -223,7 +239,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.run_batch(batch).await;
+            self.run_batch(batch);
         }
         tracing::debug!("storage writer stopped");
     }
@@ -244,28 +260,30 @@ impl Writer {
         self.hlc
     }
 
-    async fn run_batch(&mut self, batch: Vec<Command>) {
+    fn run_batch(&mut self, batch: Vec<Command>) {
         let seq_at_start = self.next_seq;
         let mut replies = Vec::with_capacity(batch.len());
         let mut commit = Commit {
             events: Vec::new(),
             sessions: Vec::new(),
         };
-        if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await {
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin write transaction");
+            let msg = e.to_string();
             for cmd in batch {
                 fail(cmd, || {
-                    StorageError::Db(sqlx::Error::Protocol(format!("begin failed: {e}")))
+                    StorageError::Corrupt(format!("begin failed: {msg}"))
                 });
             }
             return;
         }
         for cmd in batch {
             let seq_before = self.next_seq;
-            let sp = sqlx::query("SAVEPOINT cmd").execute(&mut self.conn).await;
-            if let Err(e) = sp {
+            if let Err(e) = self.conn.execute_batch("SAVEPOINT cmd") {
                 let msg = e.to_string();
-                fail(cmd, || StorageError::Db(sqlx::Error::Protocol(msg.clone())));
+                fail(cmd, || {
+                    StorageError::Corrupt(format!("savepoint failed: {msg}"))
+                });
                 continue;
             }
             let mut dirty = Dirty::default();
@@ -275,23 +293,23 @@ impl Writer {
                     render,
                     reply,
                 } => {
-                    let res = self.local(*intent, render, &mut dirty).await;
+                    let res = self.local(*intent, render, &mut dirty);
                     let ok = res.is_ok();
                     (Reply::Local(reply, res), ok)
                 }
                 Command::Remote { events, reply } => {
-                    let res = self.remote(events, &mut dirty).await;
+                    let res = self.remote(events, &mut dirty);
                     let ok = res.is_ok();
                     (Reply::Remote(reply, res), ok)
                 }
             };
-            let end = if ok { "RELEASE cmd" } else { "ROLLBACK TO cmd" };
-            let mut res = sqlx::query(end).execute(&mut self.conn).await.map(|_| ());
-            if !ok && res.is_ok() {
-                res = sqlx::query("RELEASE cmd")
-                    .execute(&mut self.conn)
-                    .await
-                    .map(|_| ());
+            let end = if ok {
+                "RELEASE cmd"
+            } else {
+                "ROLLBACK TO cmd; RELEASE cmd"
+            };
+            if let Err(e) = self.conn.execute_batch(end) {
+                tracing::error!(error = %e, "savepoint handling failed");
             }
             if ok {
                 commit.events.append(&mut dirty.new_events);
@@ -299,13 +317,10 @@ impl Writer {
             } else {
                 self.next_seq = seq_before;
             }
-            if let Err(e) = res {
-                tracing::error!(error = %e, "savepoint handling failed");
-            }
             replies.push(reply);
         }
-        match sqlx::query("COMMIT").execute(&mut self.conn).await {
-            Ok(_) => {
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
                 for r in replies {
                     match r {
                         Reply::Local(tx, res) => {
@@ -322,12 +337,11 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; batch rolled back");
-                let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+                let _ = self.conn.execute_batch("ROLLBACK");
                 self.next_seq = seq_at_start;
                 let msg = e.to_string();
                 for r in replies {
-                    let err =
-                        || StorageError::Db(sqlx::Error::Protocol(format!("commit failed: {msg}")));
+                    let err = || StorageError::Corrupt(format!("commit failed: {msg}"));
                     match r {
                         Reply::Local(tx, _) => {
                             let _ = tx.send(Err(err()));
@@ -341,7 +355,7 @@ impl Writer {
         }
     }
 
-    async fn local(
+    fn local(
         &mut self,
         intent: Intent,
         render: Option<Renderer>,
@@ -355,19 +369,18 @@ impl Writer {
             _ => None,
         };
         if let Some(key) = &request_key {
-            let answer: Option<String> =
-                sqlx::query_scalar("SELECT answer FROM edge_requests WHERE request_key = ?")
-                    .bind(key)
-                    .fetch_optional(&mut self.conn)
-                    .await?;
+            let answer: Option<String> = self
+                .conn
+                .prepare_cached("SELECT answer FROM edge_requests WHERE request_key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()?;
             if let Some(answer) = answer {
                 return Ok(Ingested::Duplicate { answer });
             }
         }
         let (kind, payload) = match intent {
             Intent::Entry { payload, .. } => {
-                if let Some(open) = project::open_session(&mut self.conn, &payload.plate_id).await?
-                {
+                if let Some(open) = project::open_session(&self.conn, &payload.plate_id)? {
                     return Err(StorageError::AlreadyInside {
                         plate_id: payload.plate_id,
                         entry_time: open.entry_time.unwrap_or_default(),
@@ -377,8 +390,8 @@ impl Writer {
                 (EntryPayload::KIND, serde_json::to_value(&payload)?)
             }
             Intent::Exit { mut payload, .. } => {
-                payload.tariff = project::tariff(&mut self.conn).await?;
-                let subs = project::subscriptions(&mut self.conn).await?;
+                payload.tariff = project::tariff(&self.conn)?;
+                let subs = project::subscriptions(&self.conn)?;
                 payload.exempt = parkmesh_parking::subscription::exemption(
                     &subs,
                     &payload.plate_id,
@@ -398,38 +411,32 @@ impl Writer {
                 events_sent,
                 events_failed,
             } => {
-                sqlx::query(
-                    "INSERT INTO cameras (id, name, type, status, last_heartbeat_ms, events_sent, events_failed,
-                                          created_at_ms, updated_at_ms)
-                     VALUES (?1, ?2, ?3, 'online', ?4, ?5, ?6, ?4, ?4)
-                     ON CONFLICT(id) DO UPDATE SET name = ?2, type = ?3, status = 'online', last_heartbeat_ms = ?4,
-                        events_sent = ?5, events_failed = ?6, updated_at_ms = ?4",
-                )
-                .bind(camera_id)
-                .bind(name)
-                .bind(camera_type)
-                .bind(now)
-                .bind(events_sent)
-                .bind(events_failed)
-                .execute(&mut self.conn)
-                .await?;
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO cameras (id, name, type, status, last_heartbeat_ms, events_sent, events_failed,
+                                              created_at_ms, updated_at_ms)
+                         VALUES (?1, ?2, ?3, 'online', ?4, ?5, ?6, ?4, ?4)
+                         ON CONFLICT(id) DO UPDATE SET name = ?2, type = ?3, status = 'online', last_heartbeat_ms = ?4,
+                            events_sent = ?5, events_failed = ?6, updated_at_ms = ?4",
+                    )?
+                    .execute(params![camera_id, name, camera_type, now, events_sent, events_failed])?;
                 return Ok(Ingested::Done);
             }
             Intent::PeerAck { peer, vector } => {
+                let mut stmt = self.conn.prepare_cached(
+                    "INSERT INTO peer_cursors (peer_id, origin, incarnation, acked_seq, updated_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(peer_id, origin, incarnation) DO UPDATE SET
+                        acked_seq = MAX(acked_seq, ?4), updated_at_ms = ?5",
+                )?;
                 for (stream, seq) in &vector.0 {
-                    sqlx::query(
-                        "INSERT INTO peer_cursors (peer_id, origin, incarnation, acked_seq, updated_at_ms)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT(peer_id, origin, incarnation) DO UPDATE SET
-                            acked_seq = MAX(acked_seq, ?4), updated_at_ms = ?5",
-                    )
-                    .bind(&peer)
-                    .bind(stream.origin.as_str())
-                    .bind(stream.incarnation as i64)
-                    .bind(*seq as i64)
-                    .bind(now)
-                    .execute(&mut self.conn)
-                    .await?;
+                    stmt.execute(params![
+                        peer,
+                        stream.origin.as_str(),
+                        stream.incarnation as i64,
+                        *seq as i64,
+                        now
+                    ])?;
                 }
                 return Ok(Ingested::Done);
             }
@@ -446,35 +453,29 @@ impl Writer {
             payload,
         };
         self.next_seq += 1;
-        project::insert_event(&mut self.conn, &event, now, dirty).await?;
-        project::refold(&mut self.conn, &self.stream, &self.tz, now, dirty).await?;
+        project::insert_event(&self.conn, &event, now, dirty)?;
+        project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {
             s.session_id == id_text || s.exit_event_id.as_deref() == Some(id_text.as_str())
         });
         let session = match session {
             Some(s) => Some(Box::new(s.clone())),
-            None => project::session_of_event(&mut self.conn, &id_text)
-                .await?
-                .map(Box::new),
+            None => project::session_of_event(&self.conn, &id_text)?.map(Box::new),
         };
         let outcome = Ingested::Stored { event, session };
-        if let (Some(key), Some(render)) = (request_key, render) {
+        if let (Some(key), Some(render), Ingested::Stored { event, .. }) =
+            (request_key, render, &outcome)
+        {
             let answer = render(&outcome);
-            if let Ingested::Stored { event, .. } = &outcome {
-                sqlx::query("INSERT INTO edge_requests (request_key, event_id, answer, created_at_ms) VALUES (?, ?, ?, ?)")
-                    .bind(key)
-                    .bind(event.id.to_string())
-                    .bind(answer)
-                    .bind(now)
-                    .execute(&mut self.conn)
-                    .await?;
-            }
+            self.conn
+                .prepare_cached("INSERT INTO edge_requests (request_key, event_id, answer, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![key, event.id.to_string(), answer, now])?;
         }
         Ok(outcome)
     }
 
-    async fn remote(
+    fn remote(
         &mut self,
         events: Vec<Event>,
         dirty: &mut Dirty,
@@ -490,9 +491,9 @@ impl Writer {
             if event.hlc > self.hlc {
                 self.hlc = event.hlc;
             }
-            project::insert_event(&mut self.conn, &event, now, dirty).await?;
+            project::insert_event(&self.conn, &event, now, dirty)?;
         }
-        project::refold(&mut self.conn, &self.stream, &self.tz, now, dirty).await?;
+        project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         Ok(dirty.new_events.clone())
     }
 }
