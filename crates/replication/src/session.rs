@@ -1,0 +1,120 @@
+//! Per-connection state: the handshake phase and, once established, what this node knows the
+//! peer holds (`known`, from its `Vector` and `Ack` frames) and what it has sent it (`sent`).
+
+use std::collections::BTreeMap;
+
+use parkmesh_protocol::{CentralId, Hello, Nonce, StreamId, VersionVector};
+
+use crate::output::{ConnId, Direction, ReadId};
+use crate::plan;
+
+/// Handshake progress of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Our `Hello` is sent; waiting for the peer's.
+    AwaitHello,
+    /// Both `Hello`s exchanged and our proof sent; waiting for the peer's proof.
+    AwaitAuth,
+    /// Authenticated; replicating.
+    Established,
+}
+
+/// One connection.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) conn: ConnId,
+    pub(crate) direction: Direction,
+    pub(crate) phase: Phase,
+    pub(crate) my_nonce: Nonce,
+    pub(crate) hello: Option<Hello>,
+    pub(crate) opened_ms: u64,
+    pub(crate) last_seen_ms: u64,
+    pub(crate) next_ping_ms: u64,
+    pub(crate) ping_nonce: u64,
+    /// The peer's vector (joined over its `Vector` and `Ack` frames). Valid once `has_vector`.
+    pub(crate) known: VersionVector,
+    pub(crate) has_vector: bool,
+    /// Per stream, the highest seq sent on this connection (reset to `known` on retransmit).
+    pub(crate) sent: VersionVector,
+    /// Outstanding log reads, by stream.
+    pub(crate) reading: BTreeMap<StreamId, (ReadId, u64)>,
+    /// Last time `known` advanced or the unacked set became non-empty.
+    pub(crate) last_progress_ms: u64,
+    pub(crate) last_ack_rx_ms: Option<u64>,
+    /// Set when the peer sent events that are not yet acked.
+    pub(crate) ack_due: bool,
+    /// The vector last sent to the peer in an `Ack`/`Vector`, and when.
+    pub(crate) told: VersionVector,
+    pub(crate) last_ack_tx_ms: u64,
+    /// When a gap was first seen in events from this peer.
+    pub(crate) gap_since: Option<u64>,
+    /// Log reads are paused until then (after the driver returned a short read).
+    pub(crate) read_backoff_until: u64,
+    /// Whether the peer said it had more to send (last `Page.more`).
+    pub(crate) peer_has_more: bool,
+}
+
+impl Session {
+    pub(crate) fn new(conn: ConnId, direction: Direction, my_nonce: Nonce, now: u64) -> Self {
+        Self {
+            conn,
+            direction,
+            phase: Phase::AwaitHello,
+            my_nonce,
+            hello: None,
+            opened_ms: now,
+            last_seen_ms: now,
+            next_ping_ms: now,
+            ping_nonce: 0,
+            known: VersionVector::default(),
+            has_vector: false,
+            sent: VersionVector::default(),
+            reading: BTreeMap::new(),
+            last_progress_ms: now,
+            last_ack_rx_ms: None,
+            ack_due: false,
+            told: VersionVector::default(),
+            last_ack_tx_ms: now,
+            gap_since: None,
+            read_backoff_until: 0,
+            peer_has_more: false,
+        }
+    }
+
+    /// The authenticated (or claimed, before auth) peer id.
+    pub(crate) fn peer(&self) -> Option<&CentralId> {
+        self.hello.as_ref().map(|h| &h.node_id)
+    }
+
+    /// Who dialled this connection, given this node's id.
+    pub(crate) fn dialer<'a>(&'a self, me: &'a CentralId) -> Option<&'a CentralId> {
+        match &self.direction {
+            Direction::Outbound { .. } => Some(me),
+            Direction::Inbound => self.peer(),
+        }
+    }
+
+    /// What the peer has or was sent, per stream.
+    pub(crate) fn base(&self) -> VersionVector {
+        plan::join(&self.known, &self.sent)
+    }
+
+    /// Events sent and not yet acknowledged, plus those being read for sending.
+    pub(crate) fn inflight(&self) -> u64 {
+        plan::unacked(&self.sent, &self.known) + self.reading.values().map(|(_, n)| *n).sum::<u64>()
+    }
+
+    /// Forgets what was sent beyond `known` (and outstanding reads) so it is sent again.
+    pub(crate) fn rewind(&mut self, now: u64) {
+        self.sent = self.known.clone();
+        self.reading.clear();
+        self.last_progress_ms = now;
+    }
+
+    /// Joins an ack or vector from the peer; returns whether it advanced anything.
+    pub(crate) fn learn(&mut self, v: &VersionVector) -> bool {
+        let before = self.known.clone();
+        self.known.merge(v);
+        self.known != before
+    }
+}

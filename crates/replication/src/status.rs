@@ -1,0 +1,90 @@
+//! Status snapshot: the local vector and, per configured peer, connection state and lag.
+
+use std::collections::BTreeMap;
+
+use parkmesh_protocol::{CentralId, StreamId, VersionVector};
+
+use crate::engine::Engine;
+use crate::output::ConnId;
+use crate::plan;
+use crate::session::Phase;
+
+/// A point-in-time view of the engine, for `/api/p2p/status`, sync-state and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// What the local log holds.
+    pub local: VersionVector,
+    /// Received events held in memory (out of order or waiting to be applied).
+    pub buffered_events: usize,
+    /// Whether an `Apply` batch is outstanding.
+    pub applying: bool,
+    /// One entry per configured peer, by id.
+    pub peers: Vec<PeerStatus>,
+}
+
+/// Replication state of one peer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerStatus {
+    /// The peer's id.
+    pub peer: CentralId,
+    /// The established connection, if any.
+    pub conn: Option<ConnId>,
+    /// The peer's incarnation, when known.
+    pub incarnation: Option<u64>,
+    /// The peer's vector as last acknowledged (kept across reconnects).
+    pub known: VersionVector,
+    /// Per stream, events this node holds that the peer has not acknowledged.
+    pub lag: BTreeMap<StreamId, u64>,
+    /// Sum of `lag`.
+    pub lag_total: u64,
+    /// When the peer last acknowledged (monotonic ms), if ever.
+    pub last_ack_ms: Option<u64>,
+    /// When a frame last arrived from the peer (monotonic ms), while connected.
+    pub last_seen_ms: Option<u64>,
+    /// Whether this node still has pages to send the peer, or the peer to this node.
+    pub catching_up: bool,
+}
+
+impl Engine {
+    /// A snapshot of replication state.
+    pub fn status(&self) -> Status {
+        let peers = self
+            .cfg
+            .peers
+            .iter()
+            .map(|peer| {
+                let mem = self.memory.get(peer).cloned().unwrap_or_default();
+                let session = self
+                    .by_peer
+                    .get(peer)
+                    .and_then(|c| self.sessions.get(c))
+                    .filter(|s| s.phase == Phase::Established);
+                let mut known = mem.known;
+                if let Some(s) = session {
+                    known.merge(&s.known);
+                }
+                let lag = plan::lag(&self.local, &known);
+                let lag_total = lag.values().sum();
+                PeerStatus {
+                    peer: peer.clone(),
+                    conn: session.map(|s| s.conn),
+                    incarnation: mem.incarnation,
+                    catching_up: session.is_some_and(|s| s.peer_has_more || !s.reading.is_empty()),
+                    last_ack_ms: session
+                        .and_then(|s| s.last_ack_rx_ms)
+                        .or(mem.last_ack_rx_ms),
+                    last_seen_ms: session.map(|s| s.last_seen_ms),
+                    known,
+                    lag,
+                    lag_total,
+                }
+            })
+            .collect();
+        Status {
+            local: self.local.clone(),
+            buffered_events: self.inbox.len(),
+            applying: self.inbox.applying(),
+            peers,
+        }
+    }
+}
