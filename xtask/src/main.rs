@@ -6,12 +6,16 @@
 //!   `data/central.db`, relative to the working directory like the server's `data_dir`) through
 //!   `parkmesh_storage::migrate`, the same path the server runs at start-up.
 //!
+//! - `demo [--exit]`: three centrals from `config/demo/`, a scripted day of traffic, and where
+//!   to look.
+//!
 //! The project's style rules are checked by the `tidy` test module, so plain `cargo test` catches
 //! drift; it is not a subcommand.
 
 // A command-line tool reports to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod demo;
 mod migrate;
 #[cfg(test)]
 mod tidy;
@@ -32,12 +36,15 @@ struct Cli {
 enum Command {
     /// Apply pending schema migrations to `DIR/central.db` and print what was applied.
     Migrate(migrate::Migrate),
+    /// Run three centrals with a scripted day of traffic and print where to look.
+    Demo(demo::Demo),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Migrate(args) => args.run(),
+        Command::Demo(args) => args.run(),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,13 +10,14 @@
 //! - `fields`: typed access to untrusted JSON fields.
 //! - `edge`: `POST /api/edge/event`, `/api/edge/heartbeat`.
 //! - `frontend`: stats, state, history, cameras, fees, status.
-//! - `p2p`: `/api/p2p/*`.
+//! - `p2p`: `/api/p2p/*`; `client`: the small HTTP client for peer membership calls.
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
 //! - `render`: the seed's JSON shapes.
 
 // warp route trees are deep generic types; release builds need more room to evaluate them.
 #![recursion_limit = "512"]
 
+mod client;
 mod edge;
 mod fields;
 mod frontend;
@@ -82,17 +83,19 @@ impl AppState {
     }
 }
 
-fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+pub(crate) fn with_state(
+    state: AppState,
+) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
 
-fn body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+pub(crate) fn body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
     warp::body::content_length_limit(MAX_BODY).and(warp::body::bytes())
 }
 
 /// Admin check: with a token configured, `Authorization: Bearer <token>` from anywhere; without
 /// one, loopback callers only.
-fn admin(state: AppState) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+pub(crate) fn admin(state: AppState) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("authorization")
         .and(warp::addr::remote())
         .and_then(move |auth: Option<String>, remote: Option<SocketAddr>| {
@@ -171,25 +174,6 @@ pub fn routes(
         .and(body())
         .then(|s, b| async move { reply::finish(frontend::put_fees(s, b).await) });
 
-    let p2p_status = warp::path!("api" / "p2p" / "status")
-        .and(warp::get())
-        .and(st())
-        .map(|s: AppState| p2p::status(&s));
-    let p2p_get_config = warp::path!("api" / "p2p" / "config")
-        .and(warp::get())
-        .and(st())
-        .map(|s: AppState| p2p::get_config(&s));
-    let p2p_put_config = warp::path!("api" / "p2p" / "config")
-        .and(warp::put())
-        .and(adm())
-        .and(st())
-        .and(body())
-        .then(|s, b| async move { reply::finish(p2p::put_config(s, b).await) });
-    let p2p_info = warp::path!("api" / "p2p" / "info")
-        .and(warp::get())
-        .and(st())
-        .map(|s: AppState| p2p::info(&s));
-
     let ws_history = warp::path!("ws" / "history").and(warp::ws()).and(st()).map(
         |w: warp::ws::Ws, s: AppState| {
             w.max_message_size(ws::MAX_WS_FRAME)
@@ -226,10 +210,7 @@ pub fn routes(
         .or(history)
         .or(get_fees)
         .or(put_fees)
-        .or(p2p_status)
-        .or(p2p_get_config)
-        .or(p2p_put_config)
-        .or(p2p_info)
+        .or(p2p::routes(state.clone()))
         .or(ws_history)
         .or(ws_cameras)
         .or(ws_edge);

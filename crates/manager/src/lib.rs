@@ -1,25 +1,34 @@
 //! `P2PManager`: the embeddable façade of a parkmesh central's mesh.
 //!
 //! An existing parking backend embeds this crate (with `parkmesh-storage`) to get replication
-//! without the HTTP API: it starts the manager with a validated configuration and an open
-//! storage, appends local events through the storage, and reads the mesh status and peer list
-//! from here. Configuration changes are validated, saved atomically and applied live.
+//! without the HTTP API: it opens the storage, starts the manager with a validated
+//! configuration, appends its local events with [`P2PManager::append`] (or through the storage),
+//! registers callbacks for events from peers, and reads the mesh status. Configuration changes
+//! are saved atomically and applied live: peers are added, removed or re-addressed without a
+//! restart and without losing anything queued (the log is the queue).
 //!
 //! # Layout
-//! - this file: [`P2PManager`] (start/stop, config, status).
-//! - `status`: [`MeshStatus`] and [`PeerStatus`], the snapshot behind `/api/p2p/status`.
+//! - this file: [`P2PManager`] (start/stop, append, config, status, probes, callbacks).
+//! - `mesh`: the driver task that runs the replication engine over real sockets and the log.
+//! - `status`: [`MeshStatus`] and [`PeerStatus`]; `callbacks`: the peer-event callbacks.
 //!
-//! In the crate graph it sits above `storage` and `transport` and below `api`.
+//! In the crate graph it sits above `storage`, `replication` and `transport`, below `api`.
 #![warn(missing_docs)]
 
+mod callbacks;
+mod mesh;
 mod status;
 
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 use parkmesh_config::Config;
-use parkmesh_storage::Storage;
+use parkmesh_protocol::{CentralId, Event};
+use parkmesh_storage::{Ingested, Intent, Storage, StorageError};
+use tokio::sync::{mpsc, oneshot};
 
+pub use crate::callbacks::EventCallback;
 pub use crate::status::{MeshStatus, PeerStatus};
 
 /// Errors of the manager.
@@ -28,6 +37,17 @@ pub enum ManagerError {
     /// The new configuration is invalid or could not be saved.
     #[error(transparent)]
     Config(#[from] parkmesh_config::ConfigError),
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The mesh port could not be bound.
+    #[error("cannot listen for peers on {addr}: {reason}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// Cause.
+        reason: String,
+    },
     /// The configuration tries to change this central's id while it runs.
     #[error(
         "this_central.id cannot change while the central runs (from {from:?} to {to:?}); restart with a new data_dir"
@@ -41,15 +61,21 @@ pub enum ManagerError {
     /// The named peer is not configured.
     #[error("unknown peer {0:?}")]
     UnknownPeer(String),
-    /// The peer is configured but not connected.
-    #[error("peer {0:?} is not connected; it may be offline")]
+    /// The peer is configured but did not answer.
+    #[error("peer {0:?} is not connected or did not answer; it may be offline")]
     NotConnected(String),
+    /// The mesh is stopped.
+    #[error("the mesh is stopped")]
+    Stopped,
 }
 
 struct Inner {
     storage: Storage,
     config: RwLock<Config>,
     config_path: Option<PathBuf>,
+    shared: Arc<Mutex<mesh::Shared>>,
+    mesh: mpsc::Sender<mesh::MeshCmd>,
+    callbacks: callbacks::Callbacks,
 }
 
 /// The mesh façade. Cheap to clone.
@@ -59,8 +85,9 @@ pub struct P2PManager {
 }
 
 impl P2PManager {
-    /// Starts the manager for `storage` with `config`. `config_path`, when given, is where
-    /// configuration changes are saved.
+    /// Starts the mesh for `storage` with `config`: listens on `this_central.p2p_port`, dials the
+    /// configured peers and replicates. `config_path`, when given, is where configuration changes
+    /// are saved. With no peers it runs standalone and can take peers later without a restart.
     pub async fn start(
         config: Config,
         config_path: Option<PathBuf>,
@@ -69,23 +96,59 @@ impl P2PManager {
         if config.is_standalone() {
             tracing::info!(central = %config.this_central().id, "no peers configured: standalone mode");
         }
+        let shared = Arc::new(Mutex::new(mesh::Shared::default()));
+        let callbacks = callbacks::Callbacks::default();
+        let (mesh, _task) = mesh::start(
+            config.clone(),
+            storage.clone(),
+            shared.clone(),
+            callbacks.clone(),
+        )
+        .await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 storage,
                 config: RwLock::new(config),
                 config_path,
+                shared,
+                mesh,
+                callbacks,
             }),
         })
     }
 
-    /// Stops the mesh; local storage stays usable.
+    /// Stops the mesh (closes every peer connection with `shutting_down`); the storage stays
+    /// usable.
     pub async fn stop(&self) {
-        tracing::info!("mesh stopped");
+        let (tx, rx) = oneshot::channel();
+        if self.inner.mesh.send(mesh::MeshCmd::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 
     /// The central's storage.
     pub fn storage(&self) -> &Storage {
         &self.inner.storage
+    }
+
+    /// Appends a local event (the same path the HTTP API uses); it replicates to every peer.
+    pub async fn append(&self, intent: Intent) -> Result<Ingested, ManagerError> {
+        Ok(self.inner.storage.ingest(intent, None).await?)
+    }
+
+    /// Calls `f` for every vehicle entry received from a peer, before it is stored.
+    pub fn on_vehicle_entry_pending(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
+        self.inner.callbacks.add_entry_pending(Arc::new(f));
+    }
+
+    /// Calls `f` for every vehicle entry from a peer once it is stored here.
+    pub fn on_vehicle_entry_confirmed(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
+        self.inner.callbacks.add_entry_confirmed(Arc::new(f));
+    }
+
+    /// Calls `f` for every vehicle exit from a peer once it is stored here.
+    pub fn on_vehicle_exit(&self, f: impl Fn(&Event) + Send + Sync + 'static) {
+        self.inner.callbacks.add_exit(Arc::new(f));
     }
 
     /// A copy of the configuration in force.
@@ -97,8 +160,8 @@ impl P2PManager {
             .clone()
     }
 
-    /// Validates nothing further (the caller passes a validated [`Config`]), saves it atomically
-    /// to the config file and applies it live.
+    /// Saves `new` atomically to the config file (when there is one) and applies it live.
+    /// The caller passes a validated [`Config`]; this central's id cannot change.
     pub async fn update_config(&self, new: Config) -> Result<(), ManagerError> {
         let current = self.config();
         if new.this_central().id != current.this_central().id {
@@ -110,25 +173,63 @@ impl P2PManager {
         if let Some(path) = &self.inner.config_path {
             new.save_atomic(path)?;
         }
-        *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = new;
-        tracing::info!("configuration updated");
+        *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
+        self.inner
+            .mesh
+            .send(mesh::MeshCmd::Reload(Box::new(new)))
+            .await
+            .map_err(|_| ManagerError::Stopped)?;
+        tracing::info!("configuration updated and applied");
         Ok(())
+    }
+
+    /// Measures a real round trip to a connected peer.
+    pub async fn test_connection(&self, peer_id: &str) -> Result<Duration, ManagerError> {
+        let peer =
+            CentralId::new(peer_id).map_err(|_| ManagerError::UnknownPeer(peer_id.to_owned()))?;
+        if self.config().peer(&peer).is_none() {
+            return Err(ManagerError::UnknownPeer(peer_id.to_owned()));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .mesh
+            .send(mesh::MeshCmd::Probe(peer, tx))
+            .await
+            .map_err(|_| ManagerError::Stopped)?;
+        rx.await
+            .ok()
+            .flatten()
+            .ok_or_else(|| ManagerError::NotConnected(peer_id.to_owned()))
     }
 
     /// A snapshot of the mesh: this central and one entry per configured peer.
     pub fn status(&self) -> MeshStatus {
         let config = self.config();
-        MeshStatus {
+        let snapshot = mesh::lock(&self.inner.shared).status.clone();
+        let mut status = snapshot.unwrap_or_else(|| MeshStatus {
             this_central: config.this_central().id.to_string(),
             running: true,
             standalone: config.is_standalone(),
-            peers: config
-                .peer_centrals()
-                .iter()
-                .map(PeerStatus::disconnected)
-                .collect(),
+            peers: Vec::new(),
             messages_sent: 0,
             messages_received: 0,
-        }
+            local: Vec::new(),
+        });
+        // The configuration is the source of truth for which peers exist (a reload may be in
+        // flight to the driver).
+        status.standalone = config.is_standalone();
+        status.peers = config
+            .peer_centrals()
+            .iter()
+            .map(|p| {
+                status
+                    .peers
+                    .iter()
+                    .find(|s| s.peer_id == p.id.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| PeerStatus::disconnected(p))
+            })
+            .collect();
+        status
     }
 }

@@ -21,6 +21,12 @@ pub struct PeerStatus {
     pub rtt_ms: Option<f64>,
     /// Events this central holds that the peer has not acknowledged.
     pub lag_events: u64,
+    /// Per stream (`origin:incarnation`), events the peer has not acknowledged.
+    pub lag_by_stream: Vec<(String, u64)>,
+    /// Per stream, the highest seq the peer acknowledged holding.
+    pub acked: Vec<(String, u64)>,
+    /// Catch-up pages still flow between the two.
+    pub catching_up: bool,
 }
 
 impl PeerStatus {
@@ -35,6 +41,9 @@ impl PeerStatus {
             last_ping_ms: None,
             rtt_ms: None,
             lag_events: 0,
+            lag_by_stream: Vec::new(),
+            acked: Vec::new(),
+            catching_up: false,
         }
     }
 }
@@ -54,4 +63,6 @@ pub struct MeshStatus {
     pub messages_sent: u64,
     /// Frames received from peers.
     pub messages_received: u64,
+    /// This central's version vector: per stream, the highest contiguous seq held.
+    pub local: Vec<(String, u64)>,
 }

@@ -28,6 +28,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 pub use crate::backoff::Backoff;
 pub use crate::socket::{Accepted, MESH_PATH, dial, listen};
 
+/// A dialled mesh connection.
+pub type ClientStream = WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// Errors of the transport.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {

@@ -68,6 +68,79 @@ pub fn start(id: &str, extra: Value) -> Central {
     c
 }
 
+/// Ports of a planned cluster member.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub id: String,
+    pub api_port: u16,
+    pub p2p_port: u16,
+}
+
+/// Plans `ids.len()` centrals on loopback with free ports.
+pub fn plan(ids: &[&str]) -> Vec<Member> {
+    ids.iter()
+        .map(|id| Member {
+            id: (*id).to_owned(),
+            api_port: free_port(),
+            p2p_port: free_port(),
+        })
+        .collect()
+}
+
+/// Starts member `idx` of `members`, peered with the members listed in `peers`, with `secret`.
+pub fn start_member(
+    members: &[Member],
+    idx: usize,
+    peers: &[usize],
+    secret: &str,
+    extra: Value,
+) -> Central {
+    let m = &members[idx];
+    let peer_list: Vec<Value> = peers
+        .iter()
+        .map(|&p| {
+            let p = &members[p];
+            serde_json::json!({ "id": p.id, "ip": "127.0.0.1", "p2p_port": p.p2p_port, "api_port": p.api_port })
+        })
+        .collect();
+    let mut cfg = serde_json::json!({ "peer_centrals": peer_list, "cluster_secret": secret, "max_clock_skew_secs": 86400 });
+    if let (Value::Object(c), Value::Object(e)) = (&mut cfg, extra) {
+        c.extend(e);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(dir.path(), &m.id, m.api_port, m.p2p_port, cfg);
+    let child = spawn(&config_path);
+    let c = Central {
+        child,
+        api_port: m.api_port,
+        p2p_port: m.p2p_port,
+        dir,
+        config_path,
+    };
+    wait_ready(c.api_port);
+    c
+}
+
+/// Restarts a stopped central on its own config and data.
+pub fn restart(c: &mut Central) {
+    let _ = c.child.kill();
+    let _ = c.child.wait();
+    c.child = spawn(&c.config_path);
+    wait_ready(c.api_port);
+}
+
+/// Polls `f` until it returns `Some` or a generous deadline passes.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Spawns the binary with a config file.
 pub fn spawn(config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_central-server"))

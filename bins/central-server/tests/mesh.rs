@@ -1,0 +1,298 @@
+//! Real centrals replicating over loopback: entries and exits across sites, catch-up after an
+//! outage, relay over a line topology, refusal of a wrong secret, concurrent entries during a
+//! partition, and an exit that reaches a central before its entry.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+const SECRET: &str = "test-cluster-secret-0123456789";
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn event(kind: &str, plate: &str, ts: f64) -> Value {
+    json!({ "type": kind, "camera_id": 1, "camera_name": "Gate", "camera_type": kind, "timestamp": ts,
+            "data": { "plate_text": plate, "confidence": 0.9, "source": "auto" } })
+}
+
+fn post(c: &common::Central, ev: &Value) -> Value {
+    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(ev));
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+fn history(c: &common::Central, plate: &str) -> Vec<Value> {
+    let (_, h) = common::json(
+        c.api_port,
+        "GET",
+        &format!("/api/parking/history?search={plate}&limit=1000"),
+        None,
+    );
+    h["history"].as_array().cloned().unwrap_or_default()
+}
+
+fn count(c: &common::Central) -> i64 {
+    let (_, v) = common::json(c.api_port, "GET", "/api/p2p/status", None);
+    v["peers"]
+        .as_array()
+        .map(|p| p.iter().filter(|p| p["connected"] == true).count() as i64)
+        .unwrap_or(0)
+}
+
+#[test]
+fn three_centrals_replicate_entries_and_exits() {
+    let m = common::plan(&["central-a", "central-b", "central-c"]);
+    let a = common::start_member(&m, 0, &[1, 2], SECRET, json!({}));
+    let b = common::start_member(&m, 1, &[0, 2], SECRET, json!({}));
+    let c = common::start_member(&m, 2, &[0, 1], SECRET, json!({}));
+    common::eventually("full mesh connected", || {
+        (count(&a) == 2 && count(&b) == 2 && count(&c) == 2).then_some(())
+    });
+
+    let t0 = now_secs() - 2.0 * 3600.0;
+    post(&a, &event("ENTRY", "30A12345", t0));
+    for node in [&b, &c] {
+        let rows = common::eventually("entry visible on peers", || {
+            let h = history(node, "30A12345");
+            (h.len() == 1).then_some(h)
+        });
+        assert_eq!(rows[0]["status"], "IN");
+        assert_eq!(rows[0]["sync_status"], "SYNCED");
+        assert_eq!(rows[0]["source_central"], "central-a");
+    }
+    let exit = post(&c, &event("EXIT", "30A12345", t0 + 7200.0));
+    assert_eq!(exit["fee"], 50_000, "the fee uses A's entry time: {exit}");
+    for node in [&a, &b] {
+        let rows = common::eventually("exit visible on every node", || {
+            let h = history(node, "30A12345");
+            (h.len() == 1 && h[0]["status"] == "OUT").then_some(h)
+        });
+        assert_eq!(rows[0]["fee"], 50_000);
+    }
+    let (status, rt) = common::json(
+        a.api_port,
+        "POST",
+        "/api/p2p/test-connection?peer_id=central-b",
+        None,
+    );
+    assert_eq!(status, 200, "{rt}");
+    assert!(rt["rtt_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{rt}");
+    let (status, _) = common::json(
+        a.api_port,
+        "POST",
+        "/api/p2p/test-connection?peer_id=central-z",
+        None,
+    );
+    assert_eq!(status, 404);
+    let (_, st) = common::json(a.api_port, "GET", "/api/p2p/status", None);
+    assert_eq!(st["standalone_mode"], false);
+    assert_eq!(st["connected_peers"], 2, "{st}");
+    for p in st["peers"].as_array().unwrap() {
+        assert_eq!(p["status"], "connected");
+    }
+}
+
+#[test]
+fn a_restarted_central_catches_up_everything() {
+    let m = common::plan(&["central-a", "central-b"]);
+    let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
+    let mut b = common::start_member(&m, 1, &[0], SECRET, json!({}));
+    common::eventually("connected", || (count(&a) == 1).then_some(()));
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+
+    let t0 = now_secs() - 3600.0;
+    let n = 1000;
+    for i in 0..n {
+        post(&a, &event("ENTRY", &format!("51F{i:05}"), t0 + i as f64));
+    }
+    for i in 0..n / 5 {
+        post(
+            &a,
+            &event("EXIT", &format!("51F{i:05}"), t0 + 1800.0 + i as f64),
+        );
+    }
+    common::restart(&mut b);
+    let (_, stats_a) = common::json(a.api_port, "GET", "/api/stats", None);
+    common::eventually("b caught up", || {
+        let (_, s) = common::json(b.api_port, "GET", "/api/stats", None);
+        (s["vehicles_in_parking"] == stats_a["vehicles_in_parking"]
+            && s["exits_today"] == stats_a["exits_today"])
+            .then_some(())
+    });
+    let (_, h) = common::json(b.api_port, "GET", "/api/parking/history?limit=1000", None);
+    assert_eq!(h["count"], n);
+}
+
+#[test]
+fn line_topology_converges_through_the_middle() {
+    let m = common::plan(&["central-a", "central-b", "central-c"]);
+    let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
+    let b = common::start_member(&m, 1, &[0, 2], SECRET, json!({}));
+    let c = common::start_member(&m, 2, &[1], SECRET, json!({}));
+    post(&a, &event("ENTRY", "29A11111", now_secs()));
+    post(&c, &event("ENTRY", "29A22222", now_secs()));
+    common::eventually("a's entry reaches c via b", || {
+        (history(&c, "29A11111").len() == 1).then_some(())
+    });
+    common::eventually("c's entry reaches a via b", || {
+        (history(&a, "29A22222").len() == 1).then_some(())
+    });
+    drop(b);
+}
+
+#[test]
+fn a_central_with_the_wrong_secret_is_refused() {
+    let m = common::plan(&["central-a", "central-d"]);
+    let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
+    let d = common::start_member(&m, 1, &[0], "a-different-secret-9876543210", json!({}));
+    post(&d, &event("ENTRY", "99X99999", now_secs()));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(count(&a), 0);
+    assert!(
+        history(&a, "99X99999").is_empty(),
+        "no event from a refused peer is accepted"
+    );
+}
+
+#[test]
+fn concurrent_entries_during_a_partition_give_one_session_and_one_conflict() {
+    let m = common::plan(&["central-a", "central-b"]);
+    let mut a = common::start_member(&m, 0, &[1], SECRET, json!({}));
+    let b = common::start_member(&m, 1, &[0], SECRET, json!({}));
+    // Partition: A is down while B admits the plate; then A admits it too before they meet.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    post(&b, &event("ENTRY", "30G55555", now_secs() - 60.0));
+    // A comes back isolated from B: start it with no peers first.
+    let cfg: Value = serde_json::from_slice(&std::fs::read(&a.config_path).unwrap()).unwrap();
+    let mut isolated = cfg.clone();
+    isolated["peer_centrals"] = json!([]);
+    std::fs::write(&a.config_path, serde_json::to_vec(&isolated).unwrap()).unwrap();
+    common::restart(&mut a);
+    post(&a, &event("ENTRY", "30G55555", now_secs()));
+    // Heal: give A its peer back, live.
+    let (status, v) = common::json(
+        a.api_port,
+        "PUT",
+        "/api/p2p/config",
+        Some(&json!({ "peer_centrals": cfg["peer_centrals"] })),
+    );
+    assert_eq!(status, 200, "{v}");
+    for node in [&a, &b] {
+        common::eventually("one session and one conflict everywhere", || {
+            let h = history(node, "30G55555");
+            let (_, c) = common::json(node.api_port, "GET", "/api/p2p/conflicts", None);
+            let conflicts = c["conflicts"].as_array().cloned().unwrap_or_default();
+            (h.len() == 1 && conflicts.len() == 1).then_some(())
+        });
+    }
+}
+
+#[test]
+fn an_exit_that_arrives_before_its_entry_merges_into_one_closed_session() {
+    let m = common::plan(&["central-a", "central-c"]);
+    // Both start apart (no peers), as if the link between them were down.
+    let a = common::start_member(&m, 0, &[], SECRET, json!({}));
+    let c = common::start_member(&m, 1, &[], SECRET, json!({}));
+    let t0 = now_secs() - 3.0 * 3600.0;
+    post(&a, &event("ENTRY", "43A77777", t0));
+    let exit = post(&c, &event("EXIT", "43A77777", t0 + 7200.0));
+    assert_eq!(
+        exit["exception"], true,
+        "C has not seen the entry yet: {exit}"
+    );
+    // The link comes up (live config change on both sides).
+    let peer = |i: usize| json!({ "peer_centrals": [{ "id": m[i].id, "ip": "127.0.0.1", "p2p_port": m[i].p2p_port, "api_port": m[i].api_port }] });
+    assert_eq!(
+        common::json(a.api_port, "PUT", "/api/p2p/config", Some(&peer(1))).0,
+        200
+    );
+    assert_eq!(
+        common::json(c.api_port, "PUT", "/api/p2p/config", Some(&peer(0))).0,
+        200
+    );
+    for node in [&a, &c] {
+        let rows = common::eventually("one closed session everywhere", || {
+            let h = history(node, "43A77777");
+            (h.len() == 1 && h[0]["status"] == "OUT" && h[0]["exception"] == false).then_some(h)
+        });
+        assert_eq!(rows[0]["fee"], 50_000);
+    }
+}
+
+#[test]
+fn a_central_killed_while_catching_up_resumes_from_what_it_stored() {
+    let m = common::plan(&["central-a", "central-b"]);
+    let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
+    let mut b = common::start_member(&m, 1, &[0], SECRET, json!({}));
+    common::eventually("connected", || (count(&a) == 1).then_some(()));
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+    let n = 2000;
+    let t0 = now_secs() - 3600.0;
+    for i in 0..n {
+        post(&a, &event("ENTRY", &format!("77C{i:05}"), t0 + i as f64));
+    }
+    // B starts catching up; kill it as soon as it has stored part of the backlog.
+    common::restart(&mut b);
+    let partial = common::eventually("b stored part of the backlog", || {
+        let (_, s) = common::json(b.api_port, "GET", "/api/stats", None);
+        let got = s["vehicles_in_parking"].as_i64().unwrap_or(0);
+        (got > 0).then_some(got)
+    });
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+    // What was stored survived the kill: the vector on disk is where catch-up resumes.
+    common::restart(&mut b);
+    let (_, s) = common::json(b.api_port, "GET", "/api/p2p/sync-state", None);
+    let held: i64 = s["local_vector"]
+        .as_object()
+        .map(|v| v.values().filter_map(|x| x.as_i64()).sum())
+        .unwrap_or(0);
+    assert!(
+        held >= partial.min(1),
+        "b resumed from its stored vector ({held} held), not from zero"
+    );
+    common::eventually("b caught up after the second start", || {
+        let (_, s) = common::json(b.api_port, "GET", "/api/stats", None);
+        (s["vehicles_in_parking"] == n).then_some(())
+    });
+}
+
+#[test]
+fn add_peer_by_address_registers_both_sides() {
+    let m = common::plan(&["central-a", "central-b"]);
+    let a = common::start_member(&m, 0, &[], SECRET, json!({}));
+    let b = common::start_member(&m, 1, &[], SECRET, json!({}));
+    let (status, v) = common::json(
+        a.api_port,
+        "POST",
+        "/api/p2p/add-peer",
+        Some(&json!({ "ip": "127.0.0.1", "api_port": b.api_port })),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["peer"]["id"], "central-b");
+    assert_eq!(v["registration_success"], true, "{v}");
+    common::eventually("both sides connected", || {
+        (count(&a) == 1 && count(&b) == 1).then_some(())
+    });
+    let (_, cfg) = common::json(b.api_port, "GET", "/api/p2p/config", None);
+    assert_eq!(cfg["config"]["peer_centrals"][0]["id"], "central-a");
+    // A registration without the secret's proof is refused.
+    let forged = json!({ "id": "central-x", "ip": "127.0.0.1", "api_port": 1, "p2p_port": 2, "ts": 0, "proof": "00".repeat(32) });
+    let (status, v) = common::json(b.api_port, "POST", "/api/p2p/register-peer", Some(&forged));
+    assert!(status == 401 || status == 403, "{status} {v}");
+    let (_, cfg) = common::json(b.api_port, "GET", "/api/p2p/config", None);
+    assert_eq!(
+        cfg["config"]["peer_centrals"].as_array().map(Vec::len),
+        Some(1)
+    );
+}
