@@ -6,6 +6,7 @@
 //!   `data/central.db`, relative to the working directory like the server's `data_dir`) through
 //!   `parkmesh_storage::migrate`, the same path the server runs at start-up.
 //!
+//! - `bench [--quick]`: black-box benchmarks of real centrals, written to `bench/RESULTS.md`.
 //! - `demo [--exit]`: three centrals from `config/demo/`, a scripted day of traffic, and where
 //!   to look.
 //!
@@ -15,6 +16,7 @@
 // A command-line tool reports to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod demo;
 mod migrate;
 #[cfg(test)]
@@ -38,6 +40,8 @@ enum Command {
     Migrate(migrate::Migrate),
     /// Run three centrals with a scripted day of traffic and print where to look.
     Demo(demo::Demo),
+    /// Benchmark real centrals on loopback and write bench/RESULTS.md.
+    Bench(bench::Bench),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Migrate(args) => args.run(),
         Command::Demo(args) => args.run(),
+        Command::Bench(args) => args.run(),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,7 @@
 //! runs until all vectors agree; [`World::check`] then verifies the invariants.
 
 // The harness is shared by several test binaries; not every one uses every item.
-#![allow(unreachable_pub, dead_code)]
+#![allow(unreachable_pub, dead_code, unused_imports)]
 
 mod world;
 

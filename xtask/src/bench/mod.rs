@@ -1,0 +1,353 @@
+//! `cargo xtask bench [--quick]`: black-box benchmarks of real `central-server` processes on
+//! 127.0.0.1, written to `bench/RESULTS.md` with the machine, the command and the figures.
+//!
+//! Each latency figure is measured `runs` times (full 5, quick 2); the report gives, across
+//! runs, min/median/max of each run's p50 and p99. Targets and the original system's figures
+//! (from DESIGN.md) are printed beside the measurements.
+
+mod figures;
+mod net;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use self::figures::{p1_http, p1_ws, p2, p3, p4};
+use self::net::{Central, wait_for};
+
+/// Run the benchmarks and write bench/RESULTS.md.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Bench {
+    /// A reduced run (fewer samples and repeats, a smaller catch-up) for a quick check.
+    #[arg(long)]
+    quick: bool,
+}
+
+struct Sizes {
+    runs: usize,
+    p1: usize,
+    p2: usize,
+    p3_secs: f64,
+    p4: u64,
+    p5_runs: usize,
+}
+
+/// Percentile of sorted samples.
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// (p50, p99) of samples.
+fn p50_p99(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (pct(&v, 0.50), pct(&v, 0.99))
+}
+
+/// "min / median / max" of per-run values.
+fn spread(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    format!(
+        "{:.2} / {:.2} / {:.2}",
+        pct(&v, 0.0),
+        pct(&v, 0.5),
+        pct(&v, 1.0)
+    )
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    format!(
+        "{} cores ({cpu}); {}; load at start: {}",
+        sh("nproc", &[]),
+        mem.split_whitespace().skip(1).collect::<Vec<_>>().join(" "),
+        sh("cat", &["/proc/loadavg"])
+    )
+}
+
+impl Bench {
+    pub(crate) fn run(self) -> anyhow::Result<()> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sizes = if self.quick {
+            Sizes {
+                runs: 2,
+                p1: 300,
+                p2: 100,
+                p3_secs: 1.5,
+                p4: 5_000,
+                p5_runs: 3,
+            }
+        } else {
+            Sizes {
+                runs: 5,
+                p1: 2_000,
+                p2: 500,
+                p3_secs: 5.0,
+                p4: 1_000_000,
+                p5_runs: 10,
+            }
+        };
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "-p", "central-server"])
+            .current_dir(&root)
+            .status()?;
+        if !status.success() {
+            bail!("building central-server failed");
+        }
+        let bin = root.join("target/release/central-server");
+        let tmp = tempfile::tempdir()?;
+        let mut r = String::new();
+        let command = if self.quick {
+            "cargo xtask bench --quick"
+        } else {
+            "cargo xtask bench"
+        };
+        writeln!(r, "# parkmesh benchmark results\n")?;
+        writeln!(r, "- command: `{command}`")?;
+        writeln!(r, "- date: {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]))?;
+        writeln!(
+            r,
+            "- commit: {}",
+            sh("git", &["rev-parse", "--short", "HEAD"])
+        )?;
+        writeln!(r, "- machine: {}", machine())?;
+        writeln!(
+            r,
+            "- method: real `central-server` release processes on 127.0.0.1, temp data dirs, driven like edges (keep-alive HTTP/1.1 and `/ws/edge`); every latency run gives a p50 and a p99; tables show min / median / max over {} runs.\n",
+            sizes.runs
+        )?;
+
+        // P7 first: the limits of this machine, for comparison.
+        println!("P7 machine limits");
+        let (mut f50, mut f99, mut single, mut batched, mut l50, mut l99) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..sizes.runs {
+            let (a, b) = p50_p99(figures::fsync(tmp.path(), 200)?);
+            f50.push(a);
+            f99.push(b);
+            let (s, b) = figures::sqlite(tmp.path(), 20_000)?;
+            single.push(s);
+            batched.push(b);
+            let (a, b) = p50_p99(figures::loopback(5_000)?);
+            l50.push(a * 1000.0);
+            l99.push(b * 1000.0);
+        }
+        writeln!(
+            r,
+            "## P7 — limits of this machine\n\n| figure | min / median / max |\n|---|---|"
+        )?;
+        writeln!(
+            r,
+            "| fsync of a 512 B write, p50 (ms) | {} |\n| fsync, p99 (ms) | {} |",
+            spread(f50),
+            spread(f99)
+        )?;
+        writeln!(
+            r,
+            "| SQLite WAL FULL, one insert per transaction (/s) | {} |\n| SQLite, 20 000 inserts in one transaction (/s) | {} |",
+            spread(single),
+            spread(batched)
+        )?;
+        writeln!(
+            r,
+            "| loopback TCP round trip, p50 (µs) | {} |\n| loopback TCP round trip, p99 (µs) | {} |\n",
+            spread(l50),
+            spread(l99)
+        )?;
+
+        // P1, P3, P6 on one central.
+        println!("P1/P3/P6 single central");
+        let mut c = Central::plan(&bin, tmp.path(), "bench-1", &[])?;
+        c.start()?;
+        std::thread::sleep(Duration::from_secs(2));
+        let idle_rss = c.rss_kb().unwrap_or(0);
+        let (mut h50, mut h99, mut w50, mut w99) = (vec![], vec![], vec![], vec![]);
+        for run in 0..sizes.runs {
+            let (a, b) = p50_p99(p1_http(&c, sizes.p1, &format!("R{run}"))?);
+            h50.push(a);
+            h99.push(b);
+            let (a, b) = p50_p99(p1_ws(&c, sizes.p1, &format!("R{run}"))?);
+            w50.push(a);
+            w99.push(b);
+        }
+        writeln!(
+            r,
+            "## P1 — edge event committed (fsync'd) and answered, one edge\n\n| transport | p50 ms (min / median / max) | p99 ms (min / median / max) | target p99 | original system |\n|---|---|---|---|---|"
+        )?;
+        writeln!(
+            r,
+            "| HTTP `POST /api/edge/event` | {} | {} | ≤ 5 ms | p50 2.9 / p99 4.2 ms |",
+            spread(h50),
+            spread(h99)
+        )?;
+        writeln!(
+            r,
+            "| `/ws/edge` (until `event_result`) | {} | {} | ≤ 5 ms | — |\n",
+            spread(w50),
+            spread(w99)
+        )?;
+
+        writeln!(
+            r,
+            "## P3 — sustained ingestion, concurrent HTTP edges ({} s per step)\n\n| edges | events/s (min / median / max) | p50 ms (median) | p99 ms (min / median / max) |\n|---|---|---|---|",
+            sizes.p3_secs
+        )?;
+        let mut best = 0f64;
+        for edges in [1usize, 2, 4, 8] {
+            let (mut rates, mut q50, mut q99) = (vec![], vec![], vec![]);
+            for run in 0..sizes.runs {
+                let (rate, lat) = p3(&c, edges, sizes.p3_secs, &format!("E{edges}{run}"))?;
+                let (a, b) = p50_p99(lat);
+                rates.push(rate);
+                q50.push(a);
+                q99.push(b);
+                best = best.max(rate);
+            }
+            q50.sort_by(f64::total_cmp);
+            writeln!(
+                r,
+                "| {edges} | {} | {:.2} | {} |",
+                spread(rates),
+                pct(&q50, 0.5),
+                spread(q99)
+            )?;
+        }
+        writeln!(
+            r,
+            "\nTargets: ≥ 20 000 events/s; p99 ≤ 10 ms with 8 edges. Original system: 248 events/s with 8 edges, p99 42 ms.\n"
+        )?;
+        let loaded_rss = c.rss_kb().unwrap_or(0);
+        std::thread::sleep(Duration::from_secs(3));
+        let after_rss = c.rss_kb().unwrap_or(0);
+        writeln!(
+            r,
+            "## P6 — resident memory of `central-server`\n\n| state | RSS |\n|---|---|"
+        )?;
+        writeln!(
+            r,
+            "| idle after start-up | {:.1} MB |\n| right after the P1/P3 load | {:.1} MB |\n| 3 s later | {:.1} MB |\n\nTarget: idle ≤ 30 MB.\n",
+            idle_rss as f64 / 1024.0,
+            loaded_rss as f64 / 1024.0,
+            after_rss as f64 / 1024.0
+        )?;
+        c.kill();
+
+        // P2 on three centrals, full mesh.
+        println!("P2 three centrals");
+        let mut trio: Vec<Central> = (0..3)
+            .map(|i| Central::plan(&bin, tmp.path(), &format!("mesh-{i}"), &[]))
+            .collect::<Result<_, _>>()?;
+        let tuples: Vec<_> = trio.iter().map(Central::peer_tuple).collect();
+        for (i, c) in trio.iter_mut().enumerate() {
+            let others: Vec<_> = tuples
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, t)| t.clone())
+                .collect();
+            c.set_peers(&others)?;
+            c.start()?;
+        }
+        wait_for("full mesh", Duration::from_secs(60), || {
+            trio.iter().all(|c| c.connected_peers() == 2)
+        })?;
+        let (mut v50, mut v99) = (vec![], vec![]);
+        for run in 0..sizes.runs {
+            let (a, b) = p50_p99(p2(&trio[0], &trio[1], sizes.p2, &format!("R{run}"))?);
+            v50.push(a);
+            v99.push(b);
+        }
+        writeln!(
+            r,
+            "## P2 — event visible on a peer (3 centrals, full mesh), edge POST at A → push on B's `/ws/history`\n\n| p50 ms (min / median / max) | p99 ms (min / median / max) | target p99 | original system |\n|---|---|---|---|"
+        )?;
+        writeln!(
+            r,
+            "| {} | {} | ≤ 10 ms | p99 8.6 ms (2 centrals), 19 ms (3 centrals) |\n",
+            spread(v50),
+            spread(v99)
+        )?;
+        drop(trio);
+
+        // P4 catch-up.
+        println!("P4 catch-up of {} events", sizes.p4);
+        let mut a = Central::plan(&bin, tmp.path(), "cu-a", &[])?;
+        let mut b = Central::plan(&bin, tmp.path(), "cu-b", &[])?;
+        a.set_peers(&[b.peer_tuple()])?;
+        b.set_peers(&[a.peer_tuple()])?;
+        a.start()?;
+        let cu = p4(&mut a, &mut b, sizes.p4)?;
+        writeln!(
+            r,
+            "## P4 — catch-up after an outage (2 centrals)\n\n| figure | value |\n|---|---|"
+        )?;
+        writeln!(
+            r,
+            "| events written at A while B was offline | {} (in {:.1} s, {:.0} events/s with 8 edges) |",
+            cu.events,
+            cu.fill_secs,
+            cu.events as f64 / cu.fill_secs
+        )?;
+        writeln!(
+            r,
+            "| time for B to hold all of them after it starts | {:.2} s ({:.0} events/s) |",
+            cu.full_secs,
+            cu.events as f64 / cu.full_secs
+        )?;
+        writeln!(
+            r,
+            "| resume: B killed half-way through a second backlog of {} | held {} at the kill, {} right after restart (resumes from its stored vector, not from zero) |",
+            cu.events, cu.held_at_kill, cu.held_after_restart
+        )?;
+        writeln!(
+            r,
+            "| resume: time from restart to holding everything | {:.2} s |\n\nTarget: 1 000 000 events in ≤ 30 s, resumable, nothing lost. Original system: catch-up loses events.\n",
+            cu.resume_secs
+        )?;
+        drop((a, b));
+
+        println!("P5 convergence simulation");
+        writeln!(
+            r,
+            "## P5 — convergence after a partition heals (in-process deterministic simulation over the real engine, virtual time)\n"
+        )?;
+        for line in figures::p5(&root, sizes.p5_runs)? {
+            writeln!(r, "{line}")?;
+        }
+        writeln!(
+            r,
+            "\nTarget: 50 centrals converge ≤ 5 s after the partition heals."
+        )?;
+
+        let out = root.join("bench/RESULTS.md");
+        std::fs::create_dir_all(root.join("bench"))?;
+        std::fs::write(&out, &r)?;
+        println!("{r}\nwritten to {}", out.display());
+        Ok(())
+    }
+}
