@@ -296,3 +296,48 @@ fn add_peer_by_address_registers_both_sides() {
         Some(1)
     );
 }
+
+#[test]
+fn an_operator_edit_at_one_central_changes_the_same_session_everywhere() {
+    let m = common::plan(&["central-a", "central-b"]);
+    let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
+    let b = common::start_member(&m, 1, &[0], SECRET, json!({}));
+    // Two sessions so that local row ids differ between the centrals.
+    post(&b, &event("ENTRY", "29B00001", now_secs() - 10.0));
+    post(&a, &event("ENTRY", "29B0002", now_secs()));
+    let row_b = common::eventually("a's entry at b", || history(&b, "29B0002").first().cloned());
+    let row_a = history(&a, "29B0002")[0].clone();
+    assert_eq!(row_a["session_id"], row_b["session_id"]);
+    // The operator at B corrects the plate and deletes B's own session.
+    let id_b = row_b["id"].as_i64().unwrap();
+    let (status, v) = common::json(
+        b.api_port,
+        "PUT",
+        &format!("/api/parking/history/{id_b}"),
+        Some(&json!({ "plate_view": "29B-0002" })),
+    );
+    assert_eq!(status, 200, "{v}");
+    common::eventually("the edit reaches a", || {
+        let h = history(&a, "29B0002");
+        (h.len() == 1 && h[0]["plate_view"] == "29B-0002").then_some(())
+    });
+    let own = history(&b, "29B00001")[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        common::json(
+            b.api_port,
+            "DELETE",
+            &format!("/api/parking/history/{own}"),
+            None
+        )
+        .0,
+        200
+    );
+    common::eventually("the delete reaches a", || {
+        history(&a, "29B00001").is_empty().then_some(())
+    });
+    assert_eq!(
+        history(&a, "29B0002").len(),
+        1,
+        "only the targeted session changed"
+    );
+}

@@ -10,6 +10,8 @@
 //! - `fields`: typed access to untrusted JSON fields.
 //! - `edge`: `POST /api/edge/event`, `/api/edge/heartbeat`.
 //! - `frontend`: stats, state, history, cameras, fees, status.
+//! - `operator`: history edits/deletes and their audit, subscriptions, staff.
+//! - `site`: `/api/config`, `/api/edge/sync-config`, `/api/parking/occupancy`.
 //! - `p2p`: `/api/p2p/*`; `client`: the small HTTP client for peer membership calls.
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
 //! - `render`: the seed's JSON shapes.
@@ -22,9 +24,11 @@ mod edge;
 mod fields;
 mod frontend;
 mod hub;
+mod operator;
 mod p2p;
 mod render;
 mod reply;
+mod site;
 mod ws;
 
 use std::collections::HashMap;
@@ -211,6 +215,8 @@ pub fn routes(
         .or(get_fees)
         .or(put_fees)
         .or(p2p::routes(state.clone()))
+        .or(operator::routes(state.clone()))
+        .or(site::routes(state.clone()))
         .or(ws_history)
         .or(ws_cameras)
         .or(ws_edge);

@@ -32,6 +32,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc};
 
 pub use crate::error::StorageError;
+pub use crate::project::CAMERAS_KIND;
 pub use crate::read::HistoryQuery;
 pub use crate::rows::{
     CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow,

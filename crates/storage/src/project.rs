@@ -24,6 +24,10 @@ use sqlx::sqlite::SqliteRow;
 use crate::StorageError;
 use crate::rows::{HistoryRow, history_row_w};
 
+/// Event kind of the replicated edge-camera configuration (`POST /api/config`,
+/// `POST /api/edge/sync-config`); its newest payload is the `edge_cameras` setting.
+pub const CAMERAS_KIND: &str = "config.cameras";
+
 /// What the current command touched.
 #[derive(Debug, Default)]
 pub(crate) struct Dirty {
@@ -107,6 +111,7 @@ pub(crate) fn insert_event(
         EventKind::SubscriptionsSet => set_setting(conn, "subscriptions", event)?,
         EventKind::StaffSet => set_setting(conn, "staff", event)?,
         EventKind::ZoneConfig => set_zone(conn, event)?,
+        EventKind::Other(k) if k == CAMERAS_KIND => set_setting(conn, "edge_cameras", event)?,
         _ => {}
     }
     Ok(())
