@@ -260,7 +260,7 @@ fn site_config_zones_and_occupancy() {
     assert!(!v.to_string().contains(TOKEN), "secrets never appear");
 
     let body = json!({ "parking": { "fee_base": 0.5, "fee_per_hour": 20000 },
-                       "edge_cameras": { "7": { "name": "Zone B", "ip": "10.0.0.7", "camera_type": "PARKING_LOT", "parking_lot_capacity": 2 } } });
+                       "edge_cameras": { "7": { "name": "Zone B", "ip": "127.0.0.1", "camera_type": "PARKING_LOT", "parking_lot_capacity": 2 } } });
     let (status, v) = admin(c.api_port, "POST", "/api/config", &body);
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["sync_results"][0]["camera_id"], 7);
@@ -282,7 +282,7 @@ fn site_config_zones_and_occupancy() {
     assert_eq!(status, 400, "{v}");
 
     // An edge registers its in-lot camera; a car inside is seen there.
-    let sync = json!({ "edge_cameras": { "9": { "name": "Zone C", "ip": "10.0.0.9", "camera_type": "PARKING_LOT", "parking_lot_capacity": 5 } } });
+    let sync = json!({ "edge_cameras": { "9": { "name": "Zone C", "ip": "127.0.0.2", "camera_type": "PARKING_LOT", "parking_lot_capacity": 5 } } });
     assert_eq!(
         common::json(c.api_port, "POST", "/api/edge/sync-config", Some(&sync)).0,
         200

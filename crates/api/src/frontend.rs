@@ -35,13 +35,7 @@ pub(crate) async fn stats(state: AppState) -> Result<JsonReply, ApiError> {
 /// `GET /api/status`.
 pub(crate) async fn status(state: AppState) -> Result<JsonReply, ApiError> {
     let s = state.storage().stats(today(&state)).await?;
-    let cams = state.storage().cameras().await?;
-    let cameras = render::camera_list(
-        &cams,
-        parkmesh_storage::now_ms(),
-        crate::CAMERA_TIMEOUT_MS,
-        &state.settings.tz,
-    );
+    let cameras = crate::cameras::list(&state).await?;
     Ok(ok(
         json!({ "success": true, "cameras": cameras, "parking": render::stats(&s) }),
     ))
@@ -49,13 +43,7 @@ pub(crate) async fn status(state: AppState) -> Result<JsonReply, ApiError> {
 
 /// `GET /api/cameras`.
 pub(crate) async fn cameras(state: AppState) -> Result<JsonReply, ApiError> {
-    let cams = state.storage().cameras().await?;
-    let mut v = render::camera_list(
-        &cams,
-        parkmesh_storage::now_ms(),
-        crate::CAMERA_TIMEOUT_MS,
-        &state.settings.tz,
-    );
+    let mut v = crate::cameras::list(&state).await?;
     v["success"] = json!(true);
     Ok(ok(v))
 }

@@ -100,6 +100,16 @@ impl Hubs {
                 .send(Arc::from(render::history_update(s, own).to_string()));
         }
         for e in &commit.events {
+            if e.kind == EventKind::ZoneConfig {
+                let data = json!({
+                    "event_type": "PARKING_LOT_CONFIG_UPDATE",
+                    "camera_name": e.payload.get("location_name"),
+                    "capacity": e.payload.get("capacity"),
+                });
+                let _ = self.history.send(Arc::from(
+                    json!({ "type": "history_update", "data": data }).to_string(),
+                ));
+            }
             let id = e.id.to_string();
             let frame = match e.kind {
                 EventKind::VehicleEntry => find(&commit.sessions, |s| {

@@ -11,6 +11,7 @@
 //! - `edge`: `POST /api/edge/event`, `/api/edge/heartbeat`.
 //! - `frontend`: stats, state, history, cameras, fees, status.
 //! - `operator`: history edits/deletes and their audit, subscriptions, staff.
+//! - `cameras`: the camera list and the WebRTC offer proxy to edges.
 //! - `site`: `/api/config`, `/api/edge/sync-config`, `/api/parking/occupancy`.
 //! - `p2p`: `/api/p2p/*`; `client`: the small HTTP client for peer membership calls.
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
@@ -19,6 +20,7 @@
 // warp route trees are deep generic types; release builds need more room to evaluate them.
 #![recursion_limit = "512"]
 
+mod cameras;
 mod client;
 mod edge;
 mod fields;
@@ -217,6 +219,7 @@ pub fn routes(
         .or(p2p::routes(state.clone()))
         .or(operator::routes(state.clone()))
         .or(site::routes(state.clone()))
+        .or(cameras::routes(state.clone()))
         .or(ws_history)
         .or(ws_cameras)
         .or(ws_edge);

@@ -1,6 +1,6 @@
 //! The seed's JSON shapes, built by hand from storage rows (only this crate knows them).
 
-use parkmesh_storage::{CameraRow, HistoryRow, Ingested, Stats};
+use parkmesh_storage::{HistoryRow, Ingested, Stats};
 use serde_json::{Value, json};
 
 use crate::edge::{CameraInfo, EdgeType};
@@ -104,47 +104,6 @@ pub(crate) fn edge_answer(
         }
     }
     v
-}
-
-/// A camera in the seed's `/api/cameras` shape. Online = a heartbeat within `timeout_ms`.
-pub(crate) fn camera(
-    c: &CameraRow,
-    now_ms: i64,
-    timeout_ms: i64,
-    tz: &jiff::tz::TimeZone,
-) -> Value {
-    let online = c
-        .last_heartbeat_ms
-        .is_some_and(|t| now_ms - t <= timeout_ms);
-    let local = |ms: i64| parkmesh_parking::time::format_local(ms, tz);
-    json!({
-        "id": c.id,
-        "name": c.name,
-        "type": c.camera_type,
-        "status": if online { "online" } else { "offline" },
-        "last_heartbeat": c.last_heartbeat_ms.map(local),
-        "events_sent": c.events_sent,
-        "events_failed": c.events_failed,
-        "created_at": local(c.created_at_ms),
-        "updated_at": local(c.updated_at_ms),
-        "stream_proxy": { "available": false, "reason": "no stream configured for this camera" },
-        "control_proxy": { "available": false, "reason": "no control endpoint configured for this camera" },
-    })
-}
-
-/// The camera list object used by `/api/cameras`, `/api/status` and `/ws/cameras`.
-pub(crate) fn camera_list(
-    cams: &[CameraRow],
-    now_ms: i64,
-    timeout_ms: i64,
-    tz: &jiff::tz::TimeZone,
-) -> Value {
-    let cameras: Vec<Value> = cams
-        .iter()
-        .map(|c| camera(c, now_ms, timeout_ms, tz))
-        .collect();
-    let online = cameras.iter().filter(|c| c["status"] == "online").count();
-    json!({ "total": cameras.len(), "online": online, "offline": cameras.len() - online, "cameras": cameras })
 }
 
 /// The `/ws/history` payload for a changed session.

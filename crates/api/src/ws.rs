@@ -43,13 +43,7 @@ pub(crate) async fn history(socket: WebSocket, state: AppState) {
 }
 
 async fn cameras_frame(state: &AppState) -> Option<String> {
-    let cams = state.storage().cameras().await.ok()?;
-    let data = crate::render::camera_list(
-        &cams,
-        parkmesh_storage::now_ms(),
-        crate::CAMERA_TIMEOUT_MS,
-        &state.settings.tz,
-    );
+    let data = crate::cameras::list(state).await.ok()?;
     Some(json!({ "type": "cameras_update", "data": data }).to_string())
 }
 

@@ -1,0 +1,166 @@
+//! Edge cameras as the frontend sees them (seed-system.md §2.4, §5.11): the list behind
+//! `/api/cameras`, `/api/status` and `/ws/cameras`, composed from heartbeats and the stored camera
+//! configuration, and the WebRTC offer proxy to an edge.
+//!
+//! A configured camera (with an address) gets the seed's `stream_proxy` and `control_proxy`
+//! descriptors, including the edge's barrier URLs that the original central left out; a camera
+//! known only from configuration is listed offline with `config_only`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+
+use serde_json::{Map, Value, json};
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+
+use crate::reply::{ApiError, JsonReply, finish, json_reply, parse_object};
+use crate::{AppState, body, with_state};
+
+/// Port of the edge's own HTTP API (seed edges listen on 5000).
+const EDGE_PORT: u16 = 5000;
+
+/// The camera list object (`total`, `online`, `offline`, `cameras`).
+pub(crate) async fn list(state: &AppState) -> Result<Value, ApiError> {
+    let rows = state.storage().cameras().await?;
+    let configured = configured(state).await?;
+    let now = parkmesh_storage::now_ms();
+    let local = |ms: i64| parkmesh_parking::time::format_local(ms, &state.settings.tz);
+    let mut cams: BTreeMap<i64, Value> = BTreeMap::new();
+    for c in &rows {
+        let online = c
+            .last_heartbeat_ms
+            .is_some_and(|t| now - t <= crate::CAMERA_TIMEOUT_MS);
+        let mut v = json!({
+            "id": c.id, "name": c.name, "type": c.camera_type,
+            "status": if online { "online" } else { "offline" },
+            "last_heartbeat": c.last_heartbeat_ms.map(local),
+            "events_sent": c.events_sent, "events_failed": c.events_failed,
+            "created_at": local(c.created_at_ms), "updated_at": local(c.updated_at_ms),
+        });
+        decorate(&mut v, configured.get(&c.id));
+        cams.insert(c.id, v);
+    }
+    for (id, cfg) in &configured {
+        cams.entry(*id).or_insert_with(|| {
+            let mut v = json!({
+                "id": id, "name": cfg["name"], "type": cfg["camera_type"], "status": "offline",
+                "last_heartbeat": null, "events_sent": 0, "events_failed": 0, "config_only": true, "location": null,
+            });
+            decorate(&mut v, Some(cfg));
+            v
+        });
+    }
+    let cameras: Vec<Value> = cams.into_values().collect();
+    let online = cameras.iter().filter(|c| c["status"] == "online").count();
+    Ok(
+        json!({ "total": cameras.len(), "online": online, "offline": cameras.len() - online, "cameras": cameras }),
+    )
+}
+
+/// Camera configurations by id (from `POST /api/config` and `POST /api/edge/sync-config`).
+async fn configured(state: &AppState) -> Result<BTreeMap<i64, Value>, ApiError> {
+    let stored: Map<String, Value> = state
+        .storage()
+        .setting("edge_cameras")
+        .await?
+        .and_then(|(v, _)| v.get("cameras").and_then(Value::as_object).cloned())
+        .unwrap_or_default();
+    Ok(stored
+        .into_iter()
+        .filter_map(|(k, v)| k.parse().ok().map(|id| (id, v)))
+        .collect())
+}
+
+fn decorate(v: &mut Value, cfg: Option<&Value>) {
+    let ip = cfg
+        .and_then(|c| c["ip"].as_str())
+        .filter(|ip| !ip.is_empty());
+    match (cfg, ip) {
+        (Some(cfg), Some(ip)) => {
+            let base = format!("http://{ip}:{EDGE_PORT}");
+            v["name"] = cfg["name"].clone();
+            v["type"] = cfg["camera_type"].clone();
+            v["stream_proxy"] =
+                json!({ "available": true, "default_mode": "raw", "supports_annotated": true });
+            v["control_proxy"] = json!({
+                "available": true, "base_url": base, "info_url": format!("{base}/api/camera/info"),
+                "ws_url": format!("ws://{ip}:{EDGE_PORT}/ws/detections"),
+                "open_barrier_url": format!("{base}/api/open-barrier"), "barrier_status_url": format!("{base}/api/barrier/status"),
+            });
+        }
+        (cfg, _) => {
+            let reason = if cfg.is_some() {
+                "camera has no address configured"
+            } else {
+                "camera is not configured on this central"
+            };
+            v["stream_proxy"] = json!({ "available": false, "reason": reason });
+            v["control_proxy"] = json!({ "available": false, "reason": reason });
+            if cfg.is_none() {
+                v["config_missing"] = json!(true);
+            }
+        }
+    }
+}
+
+/// The offer-proxy routes: `POST /api/cameras/{id}/offer[?annotated=bool]` and
+/// `POST /api/cameras/{id}/offer-annotated`.
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallible>,)> {
+    let st = || with_state(state.clone());
+    let plain = warp::path!("api" / "cameras" / i64 / "offer")
+        .and(warp::post())
+        .and(st())
+        .and(warp::query::<HashMap<String, String>>())
+        .and(body())
+        .then(|id, s, q: HashMap<String, String>, b| async move {
+            let annotated = q.get("annotated").is_some_and(|v| v == "true" || v == "1");
+            finish(offer(s, id, annotated, b).await)
+        });
+    let annotated = warp::path!("api" / "cameras" / i64 / "offer-annotated")
+        .and(warp::post())
+        .and(st())
+        .and(body())
+        .then(|id, s, b| async move { finish(offer(s, id, true, b).await) });
+    plain.or(annotated).unify().boxed()
+}
+
+/// Forwards a WebRTC offer to the edge and relays its answer (seed error codes: 404 when the
+/// camera is not configured, 502 when the edge cannot be reached or answers nonsense).
+async fn offer(
+    state: AppState,
+    id: i64,
+    annotated: bool,
+    body: bytes::Bytes,
+) -> Result<JsonReply, ApiError> {
+    let sdp = parse_object(&body)?;
+    let cfg = configured(&state).await?;
+    let Some(ip) = cfg
+        .get(&id)
+        .and_then(|c| c["ip"].as_str())
+        .filter(|ip| !ip.is_empty())
+        .map(str::to_owned)
+    else {
+        return Ok(json_reply(
+            StatusCode::NOT_FOUND,
+            &json!({ "success": false, "error": "edge_camera_not_configured" }),
+        ));
+    };
+    let path = if annotated {
+        "/offer-annotated"
+    } else {
+        "/offer"
+    };
+    let endpoint = format!("http://{ip}:{EDGE_PORT}{path}");
+    match crate::client::call(&ip, EDGE_PORT, "POST", path, Some(&Value::Object(sdp))).await {
+        Ok((status, answer)) if status < 400 => Ok(json_reply(StatusCode::OK, &answer)),
+        Ok((status, answer)) => Ok(json_reply(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+            &answer,
+        )),
+        Err(message) => Ok(json_reply(
+            StatusCode::BAD_GATEWAY,
+            &json!({ "success": false, "error": "edge_unreachable", "message": message, "endpoint": endpoint }),
+        )),
+    }
+}
