@@ -340,3 +340,61 @@ fn cors_allows_a_browser_frontend_on_another_origin() {
     .unwrap();
     assert_eq!(status, 200);
 }
+
+/// A fake edge: answers every request with `{"success": true}` and records the request lines.
+fn fake_edge() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            log.lock().unwrap().push(format!(
+                "{} {}",
+                line.trim(),
+                String::from_utf8_lossy(&body)
+            ));
+            let mut s = stream;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 16\r\nConnection: close\r\n\r\n{\"success\":true}");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn post_config_pushes_camera_config_to_the_edge() {
+    let c = start();
+    let (edge_port, seen) = fake_edge();
+    let body = json!({ "edge_cameras": { "3": { "name": "Exit 3", "ip": format!("127.0.0.1:{edge_port}"), "camera_type": "EXIT" } } });
+    let (status, v) = admin(c.api_port, "POST", "/api/config", &body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["sync_results"][0]["camera_id"], 3);
+    assert_eq!(v["sync_results"][0]["success"], true, "{v}");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|r| r.starts_with("POST /api/config") && r.contains("Exit 3")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|r| r.starts_with("POST /api/edge/init-sync") && r.contains("camera_id")),
+        "{seen:?}"
+    );
+}

@@ -91,6 +91,21 @@ async fn edge_socket_processes_events_and_pushes_to_sibling_edges() {
         "exits are pushed with the entry's id"
     );
 
+    // An operator correction made in the edge's own UI names the entry by its event_id (its
+    // history_id is the edge's own row number and is ignored).
+    let update = json!({"type": "UPDATE", "camera_id": 2, "event_id": "edge-1_1_29A12345",
+                        "data": {"history_id": 999, "plate_text": "29A12345", "plate_view": "29A-123.45"}});
+    gate_out
+        .send(Message::text(update.to_string()))
+        .await
+        .unwrap();
+    let result = next_of_type(&mut gate_out, "event_result").await;
+    assert_eq!(result["result"]["action"], "UPDATE", "{result}");
+    let (_, h) = common::json(c.api_port, "GET", "/api/parking/history", None);
+    assert_eq!(h["history"][0]["plate_view"], "29A-123.45");
+    let (_, ch) = common::json(c.api_port, "GET", "/api/parking/history/changes", None);
+    assert_eq!(ch["changes"][0]["changed_by"], "edge-2");
+
     // Garbage on the socket gets an error frame, and the socket keeps working.
     gate_in.send(Message::text("{nope")).await.unwrap();
     assert_eq!(next_of_type(&mut gate_in, "error").await["type"], "error");

@@ -20,6 +20,21 @@ use crate::{AppState, body, with_state};
 /// Port of the edge's own HTTP API (seed edges listen on 5000).
 const EDGE_PORT: u16 = 5000;
 
+/// Host and port of an edge's API from a configured address: `host` (port 5000, as the seed's
+/// edges) or `host:port`.
+pub(crate) fn edge_addr(ip: &str) -> (String, u16) {
+    match ip.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(p) => (host.to_owned(), p),
+            Err(_) => (ip.to_owned(), EDGE_PORT),
+        },
+        _ => (
+            ip.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            EDGE_PORT,
+        ),
+    }
+}
+
 /// The camera list object (`total`, `online`, `offline`, `cameras`).
 pub(crate) async fn list(state: &AppState) -> Result<Value, ApiError> {
     let rows = state.storage().cameras().await?;
@@ -78,14 +93,15 @@ fn decorate(v: &mut Value, cfg: Option<&Value>) {
         .filter(|ip| !ip.is_empty());
     match (cfg, ip) {
         (Some(cfg), Some(ip)) => {
-            let base = format!("http://{ip}:{EDGE_PORT}");
+            let (host, port) = edge_addr(ip);
+            let base = format!("http://{host}:{port}");
             v["name"] = cfg["name"].clone();
             v["type"] = cfg["camera_type"].clone();
             v["stream_proxy"] =
                 json!({ "available": true, "default_mode": "raw", "supports_annotated": true });
             v["control_proxy"] = json!({
                 "available": true, "base_url": base, "info_url": format!("{base}/api/camera/info"),
-                "ws_url": format!("ws://{ip}:{EDGE_PORT}/ws/detections"),
+                "ws_url": format!("ws://{host}:{port}/ws/detections"),
                 "open_barrier_url": format!("{base}/api/open-barrier"), "barrier_status_url": format!("{base}/api/barrier/status"),
             });
         }
@@ -151,8 +167,9 @@ async fn offer(
     } else {
         "/offer"
     };
-    let endpoint = format!("http://{ip}:{EDGE_PORT}{path}");
-    match crate::client::call(&ip, EDGE_PORT, "POST", path, Some(&Value::Object(sdp))).await {
+    let (host, port) = edge_addr(&ip);
+    let endpoint = format!("http://{host}:{port}{path}");
+    match crate::client::call(&host, port, "POST", path, Some(&Value::Object(sdp))).await {
         Ok((status, answer)) if status < 400 => Ok(json_reply(StatusCode::OK, &answer)),
         Ok((status, answer)) => Ok(json_reply(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),

@@ -8,7 +8,10 @@
 //! without an entry is stored as an exception session; each event sent over the socket gets an
 //! `event_result` frame with the stored answer.
 
-use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Tariff};
+use parkmesh_parking::payload::{
+    EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
+    Tariff,
+};
 use parkmesh_storage::{Ingested, Intent};
 use serde_json::{Map, Value, json};
 
@@ -31,7 +34,7 @@ impl EdgeType {
             "EXIT" => Ok(Self::Exit),
             "LOCATION_UPDATE" => Ok(Self::Location),
             other => Err(ApiError::BadRequest(format!(
-                "unknown event type {other:?}; expected ENTRY, EXIT, DETECTION or LOCATION_UPDATE"
+                "unknown event type {other:?}; expected ENTRY, EXIT, DETECTION, LOCATION_UPDATE, UPDATE or DELETE"
             ))),
         }
     }
@@ -179,8 +182,71 @@ pub(crate) fn parse_event(
     })
 }
 
+/// An operator change made in an edge's own UI (`UPDATE` / `DELETE` frames). The edge's
+/// `history_id` is its own row number and means nothing here (seed defect C1), so the session is
+/// found by the entry's `event_id`, and the change becomes a replicated `history.edit` /
+/// `history.delete` event like one made on the central.
+async fn edge_admin(
+    state: &AppState,
+    map: &Map<String, Value>,
+    delete: bool,
+) -> Result<Value, ApiError> {
+    let data = req_obj(map, "", "data").ok();
+    let event_id = opt_str(map, "", "event_id")?
+        .or(match data {
+            Some(d) => opt_str(d, "data", "event_id")?,
+            None => None,
+        })
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "missing field event_id: an edge change must name the entry's event_id".into(),
+            )
+        })?;
+    let Some(row) = state.storage().session_by_edge_event_id(&event_id).await? else {
+        return Err(ApiError::NotFound(format!(
+            "no session with event_id {event_id:?}"
+        )));
+    };
+    let changed_by = format!("edge-{}", opt_i64(map, "", "camera_id")?.unwrap_or(0));
+    let (kind, payload) = if delete {
+        let p = HistoryDeletePayload {
+            session: row.session_id.clone(),
+            changed_by,
+        };
+        (HistoryDeletePayload::KIND, p.to_value())
+    } else {
+        let data = data.ok_or_else(|| ApiError::BadRequest("missing field data".into()))?;
+        let raw = match opt_str(data, "data", "plate_view")? {
+            Some(v) => v,
+            None => req_str(data, "data", "plate_text")?,
+        };
+        let plate = parkmesh_parking::plate::normalize(&raw, state.settings.plate_policy)
+            .map_err(|e| ApiError::BadRequest(format!("data.plate_view: {e}")))?;
+        let p = HistoryEditPayload {
+            session: row.session_id.clone(),
+            plate_id: plate.id,
+            plate_view: plate.view,
+            changed_by,
+        };
+        (HistoryEditPayload::KIND, p.to_value())
+    };
+    state
+        .storage()
+        .ingest(Intent::Event { kind, payload }, None)
+        .await?;
+    Ok(
+        json!({ "success": true, "action": if delete { "DELETE" } else { "UPDATE" }, "history_id": row.id, "event_id": event_id }),
+    )
+}
+
 /// Processes one edge event and returns the seed's answer object (and whether it succeeded).
 pub(crate) async fn process(state: &AppState, map: &Map<String, Value>) -> Result<Value, ApiError> {
+    match map.get("type").and_then(Value::as_str) {
+        Some("UPDATE") => return edge_admin(state, map, false).await,
+        Some("DELETE") => return edge_admin(state, map, true).await,
+        _ => {}
+    }
     let now = parkmesh_storage::now_ms();
     let ev = parse_event(state, map, now)?;
     let (edge_type, camera, edge_event_id) =

@@ -95,9 +95,10 @@ fn parse_cameras(map: &Map<String, Value>, path: &str) -> Result<BTreeMap<i64, C
             )));
         }
         let ip = opt_str(cam, &at, "ip")?.unwrap_or_default();
-        if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() && !is_hostname(&ip) {
+        let (host, _) = crate::cameras::edge_addr(&ip);
+        if !ip.is_empty() && host.parse::<std::net::IpAddr>().is_err() && !is_hostname(&host) {
             return Err(ApiError::BadRequest(format!(
-                "{at}.ip {ip:?} is not an IP address or host name"
+                "{at}.ip {ip:?} is not an IP address or host name (optionally with :port)"
             )));
         }
         let capacity = opt_i64(cam, &at, "parking_lot_capacity")?.unwrap_or(0);
@@ -207,8 +208,9 @@ async fn get_config(state: AppState) -> Result<JsonReply, ApiError> {
     })))
 }
 
-/// `POST /api/config` (admin): stores fees and edge cameras as data; other sections of the
-/// seed's document are accepted and ignored (they are this build's fixed behaviour).
+/// `POST /api/config` (admin): stores fees and edge cameras as data and pushes each camera's
+/// configuration to its edge (`sync_results`); other sections of the seed's document are
+/// accepted and ignored (they are this build's fixed behaviour).
 async fn post_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, ApiError> {
     let map = parse_object(&body)?;
     let mut changed = Vec::new();
@@ -244,15 +246,44 @@ async fn post_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, A
         let cams = parse_cameras(req_obj(&map, "", "edge_cameras")?, "edge_cameras")?;
         store_cameras(&state, &cams).await?;
         changed.push("edge_cameras");
-        for id in cams.keys() {
-            sync_results.push(json!({ "camera_id": id, "success": false, "error": "push to edges is not enabled: configure the edge itself" }));
-        }
+        let pushes = cams.iter().map(|(id, cam)| push_to_edge(&state, *id, cam));
+        sync_results = futures_util::future::join_all(pushes).await;
     }
     Ok(ok(json!({
         "success": true,
         "message": if changed.is_empty() { "No changes needed".to_owned() } else { format!("Saved: {}", changed.join(", ")) },
         "sync_results": sync_results,
     })))
+}
+
+/// Pushes a camera's configuration to its edge and points the edge's sync at this central, as
+/// the original central did (`POST {edge}/api/config`, then `POST {edge}/api/edge/init-sync`).
+async fn push_to_edge(state: &AppState, id: i64, cam: &Camera) -> Value {
+    if cam.ip.is_empty() {
+        return json!({ "camera_id": id, "success": false, "error": "no address configured for this camera" });
+    }
+    let (host, port) = crate::cameras::edge_addr(&cam.ip);
+    let me = state.manager.config().this_central().clone();
+    let steps = [
+        (
+            "/api/config",
+            json!({ "camera": { "type": cam.camera_type, "name": cam.name } }),
+        ),
+        (
+            "/api/edge/init-sync",
+            json!({ "central_url": me.api_base_url(), "camera_id": id }),
+        ),
+    ];
+    for (path, body) in steps {
+        match crate::client::call(&host, port, "POST", path, Some(&body)).await {
+            Ok((status, _)) if status < 300 => {}
+            Ok((status, answer)) => {
+                return json!({ "camera_id": id, "success": false, "error": format!("edge answered {status} to {path}: {answer}") });
+            }
+            Err(e) => return json!({ "camera_id": id, "success": false, "error": e }),
+        }
+    }
+    json!({ "camera_id": id, "success": true, "message": "configuration pushed and sync enabled" })
 }
 
 /// `POST /api/edge/sync-config` `{edge_cameras: {"<id>": {...}}}` from an edge: merges its

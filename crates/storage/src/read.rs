@@ -111,6 +111,20 @@ impl Storage {
         row.as_ref().map(history_row).transpose()
     }
 
+    /// The live session whose entry carried the edge `event_id` (the seed's cross-node key).
+    pub async fn session_by_edge_event_id(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<HistoryRow>, StorageError> {
+        let row = sqlx::query(
+            "SELECT * FROM history WHERE event_id = ? AND deleted = 0 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(history_row).transpose()
+    }
+
     /// Dashboard counters for the site-local day `[start_ms, end_ms)`.
     pub async fn stats(&self, day: (i64, i64)) -> Result<Stats, StorageError> {
         let r = sqlx::query(
