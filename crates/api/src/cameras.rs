@@ -141,6 +141,61 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallib
     plain.or(annotated).unify().boxed()
 }
 
+/// `GET /api/stream/{raw|annotated}?camera_id=N`: the edge's MJPEG stream. warp 0.4 offers no
+/// public streaming response body, so instead of relaying the endless stream through the central
+/// this answers `307` to the edge's own stream URL (browsers follow it for `<img>` sources); an
+/// unknown or unaddressed camera gets the seed's 404.
+pub(crate) fn stream_route(state: AppState) -> BoxedFilter<(warp::reply::Response,)> {
+    warp::path!("api" / "stream" / String)
+        .and(warp::get())
+        .and(with_state(state))
+        .and(warp::query::<HashMap<String, String>>())
+        .then(
+            |mode: String, s: AppState, q: HashMap<String, String>| async move {
+                use warp::Reply;
+                match stream_location(&s, &mode, &q).await {
+                    Ok(location) => warp::reply::with_header(
+                        warp::reply::with_status(
+                            warp::reply::json(&json!({ "success": true, "location": location })),
+                            StatusCode::TEMPORARY_REDIRECT,
+                        ),
+                        "location",
+                        location,
+                    )
+                    .into_response(),
+                    Err(e) => e.reply().into_response(),
+                }
+            },
+        )
+        .boxed()
+}
+
+async fn stream_location(
+    state: &AppState,
+    mode: &str,
+    q: &HashMap<String, String>,
+) -> Result<String, ApiError> {
+    if mode != "raw" && mode != "annotated" {
+        return Err(ApiError::NotFound(format!(
+            "no stream mode {mode:?}; use raw or annotated"
+        )));
+    }
+    let id: i64 = q
+        .get("camera_id")
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest("query parameter camera_id must be a camera id".into())
+        })?;
+    let cfg = configured(state).await?;
+    let ip = cfg
+        .get(&id)
+        .and_then(|c| c["ip"].as_str())
+        .filter(|ip| !ip.is_empty())
+        .ok_or_else(|| ApiError::NotFound("edge_camera_not_configured".into()))?;
+    let (host, port) = edge_addr(ip);
+    Ok(format!("http://{host}:{port}/api/stream/{mode}"))
+}
+
 /// Forwards a WebRTC offer to the edge and relays its answer (seed error codes: 404 when the
 /// camera is not configured, 502 when the edge cannot be reached or answers nonsense).
 async fn offer(

@@ -220,6 +220,7 @@ pub fn routes(
         .or(operator::routes(state.clone()))
         .or(site::routes(state.clone()))
         .or(cameras::routes(state.clone()))
+        .or(cameras::stream_route(state.clone()))
         .or(ws_history)
         .or(ws_cameras)
         .or(ws_edge);
