@@ -10,7 +10,6 @@
 
 use parkmesh_parking::payload::{
     EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
-    Tariff,
 };
 use parkmesh_storage::{Ingested, Intent};
 use serde_json::{Map, Value, json};
@@ -113,22 +112,22 @@ pub(crate) fn parse_event(
     let request_key = edge_event_id
         .as_ref()
         .map(|id| format!("{}:{id}", edge_type.as_str()));
-    let edge_id = Some(camera_id.to_string());
+    let gate = EntryPayload {
+        plate_id: plate.id.clone(),
+        plate_view: plate.view.clone(),
+        at_ms,
+        time_clamped,
+        camera_id: Some(camera_id),
+        camera_name: camera.name.clone(),
+        camera_type: camera.camera_type.clone(),
+        confidence,
+        source,
+        edge_event_id: edge_event_id.clone(),
+        edge_id: Some(camera_id.to_string()),
+    };
     let intent = match edge_type {
         EdgeType::Entry => Intent::Entry {
-            payload: EntryPayload {
-                plate_id: plate.id,
-                plate_view: plate.view,
-                at_ms,
-                time_clamped,
-                camera_id: Some(camera_id),
-                camera_name: camera.name.clone(),
-                camera_type: camera.camera_type.clone(),
-                confidence,
-                source,
-                edge_event_id: edge_event_id.clone(),
-                edge_id,
-            },
+            payload: gate,
             request_key,
         },
         EdgeType::Exit => {
@@ -138,22 +137,7 @@ pub(crate) fn parse_event(
                 .filter(|s| !s.is_empty())
                 .or_else(|| edge_event_id.clone());
             Intent::Exit {
-                payload: ExitPayload {
-                    plate_id: plate.id,
-                    plate_view: plate.view,
-                    at_ms,
-                    time_clamped,
-                    camera_id: Some(camera_id),
-                    camera_name: camera.name.clone(),
-                    camera_type: camera.camera_type.clone(),
-                    confidence,
-                    source,
-                    edge_event_id: edge_event_id.clone(),
-                    edge_id,
-                    entry_ref,
-                    tariff: Tariff::default(),
-                    exempt: None,
-                },
+                payload: ExitPayload::at_gate(gate, entry_ref),
                 request_key,
             }
         }

@@ -17,19 +17,6 @@ use crate::fields::{opt_i64, req_i64, req_str};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
 use crate::{AppState, admin, body, with_state};
 
-/// Top-level keys of the configuration document.
-const CONFIG_KEYS: &[&str] = &[
-    "this_central",
-    "peer_centrals",
-    "bind",
-    "cluster_secret",
-    "admin_token",
-    "timezone",
-    "data_dir",
-    "plate_policy",
-    "max_clock_skew_secs",
-];
-
 /// How far a membership proof's timestamp may be from this central's clock.
 const PROOF_WINDOW_MS: i64 = 5 * 60 * 1000;
 
@@ -211,10 +198,13 @@ async fn conflicts(state: AppState) -> Result<JsonReply, ApiError> {
 /// untouched.
 async fn put_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, ApiError> {
     let map = parse_object(&body)?;
-    if !map.keys().any(|k| CONFIG_KEYS.contains(&k.as_str())) {
+    if !map
+        .keys()
+        .any(|k| parkmesh_config::TOP_KEYS.contains(&k.as_str()))
+    {
         return Err(ApiError::BadRequest(format!(
             "the body has no configuration keys; expected some of: {}",
-            CONFIG_KEYS.join(", ")
+            parkmesh_config::TOP_KEYS.join(", ")
         )));
     }
     let current = state.manager.config();
@@ -381,6 +371,33 @@ async fn membership_call(
     }
 }
 
+fn peer_json(p: &parkmesh_config::Central) -> Value {
+    json!({ "id": p.id.to_string(), "ip": p.ip.to_string(), "p2p_port": p.p2p_port, "api_port": p.api_port })
+}
+
+/// Replaces the peer list (validated against the configuration in force), saves it and applies
+/// it live.
+async fn set_peers(
+    state: &AppState,
+    peers: Vec<Value>,
+) -> Result<parkmesh_config::Config, ApiError> {
+    let new = state
+        .manager
+        .config()
+        .apply_update(
+            &json!({ "peer_centrals": peers }),
+            parkmesh_config::process_env,
+        )
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?
+        .config;
+    state
+        .manager
+        .update_config(new.clone())
+        .await
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(new)
+}
+
 /// `POST /api/p2p/register-peer` (cluster-secret proof): adds or updates the caller as a peer.
 async fn register_peer(state: AppState, body: bytes::Bytes) -> Result<JsonReply, ApiError> {
     let map = parse_object(&body)?;
@@ -396,23 +413,12 @@ async fn register_peer(state: AppState, body: bytes::Bytes) -> Result<JsonReply,
         .peer_centrals()
         .iter()
         .filter(|p| p.id != id)
-        .map(|p| json!({ "id": p.id.to_string(), "ip": p.ip.to_string(), "p2p_port": p.p2p_port, "api_port": p.api_port }))
+        .map(peer_json)
         .collect();
     peers.push(
         json!({ "id": id.to_string(), "ip": ip, "p2p_port": p2p_port, "api_port": api_port }),
     );
-    let new = current
-        .apply_update(
-            &json!({ "peer_centrals": peers }),
-            parkmesh_config::process_env,
-        )
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?
-        .config;
-    state
-        .manager
-        .update_config(new)
-        .await
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    set_peers(&state, peers).await?;
     let action = if existed { "updated" } else { "added" };
     tracing::info!(peer = %id, action, "peer registered itself");
     Ok(ok(
@@ -441,20 +447,9 @@ async fn unregister_peer(
         .peer_centrals()
         .iter()
         .filter(|p| p.id != id)
-        .map(|p| json!({ "id": p.id.to_string(), "ip": p.ip.to_string(), "p2p_port": p.p2p_port, "api_port": p.api_port }))
+        .map(peer_json)
         .collect();
-    let new = current
-        .apply_update(
-            &json!({ "peer_centrals": peers }),
-            parkmesh_config::process_env,
-        )
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?
-        .config;
-    state
-        .manager
-        .update_config(new)
-        .await
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    set_peers(&state, peers).await?;
     Ok(ok(
         json!({ "success": true, "message": format!("Peer {id} removed") }),
     ))
@@ -485,24 +480,9 @@ async fn add_peer(state: AppState, body: bytes::Bytes) -> Result<JsonReply, ApiE
     if current.peer_centrals().iter().any(|p| p.id.as_str() == id) {
         return Err(ApiError::BadRequest(format!("Peer '{id}' already exists")));
     }
-    let mut peers: Vec<Value> = current
-        .peer_centrals()
-        .iter()
-        .map(|p| json!({ "id": p.id.to_string(), "ip": p.ip.to_string(), "p2p_port": p.p2p_port, "api_port": p.api_port }))
-        .collect();
+    let mut peers: Vec<Value> = current.peer_centrals().iter().map(peer_json).collect();
     peers.push(json!({ "id": id, "ip": ip, "p2p_port": p2p_port, "api_port": api_port }));
-    let new = current
-        .apply_update(
-            &json!({ "peer_centrals": peers }),
-            parkmesh_config::process_env,
-        )
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?
-        .config;
-    state
-        .manager
-        .update_config(new.clone())
-        .await
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let new = set_peers(&state, peers).await?;
     let registered = match new.peer_centrals().iter().find(|p| p.id.as_str() == id) {
         Some(p) => membership_call(&state, p, "register-peer").await,
         None => Err("peer missing after save".to_owned()),

@@ -56,7 +56,7 @@ pub use crate::host::Host;
 pub use crate::model::{Central, Config, Loaded, PlatePolicy};
 pub use crate::raw::{
     DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_MAX_CLOCK_SKEW_SECS,
-    DEFAULT_P2P_PORT, DEFAULT_TIMEZONE, RawCentral, RawConfig,
+    DEFAULT_P2P_PORT, DEFAULT_TIMEZONE, RawCentral, RawConfig, TOP_KEYS,
 };
 
 /// Environment variable that overrides `cluster_secret` from the file.

@@ -52,7 +52,8 @@ fn default_max_clock_skew_secs() -> i64 {
     i64::try_from(DEFAULT_MAX_CLOCK_SKEW_SECS).unwrap_or(i64::MAX)
 }
 
-const TOP_KEYS: &[&str] = &[
+/// Top-level keys of the configuration document.
+pub const TOP_KEYS: &[&str] = &[
     "this_central",
     "peer_centrals",
     "bind",

@@ -120,6 +120,30 @@ impl Payload for ExitPayload {
     const KIND: EventKind = EventKind::VehicleExit;
 }
 
+impl ExitPayload {
+    /// An exit with the gate facts of `gate` (the same fields an entry carries), closing the
+    /// entry named by `entry_ref` if any; the tariff and exemption are filled in by the central
+    /// that records it.
+    pub fn at_gate(gate: EntryPayload, entry_ref: Option<String>) -> Self {
+        Self {
+            plate_id: gate.plate_id,
+            plate_view: gate.plate_view,
+            at_ms: gate.at_ms,
+            time_clamped: gate.time_clamped,
+            camera_id: gate.camera_id,
+            camera_name: gate.camera_name,
+            camera_type: gate.camera_type,
+            confidence: gate.confidence,
+            source: gate.source,
+            edge_event_id: gate.edge_event_id,
+            edge_id: gate.edge_id,
+            entry_ref,
+            tariff: Tariff::default(),
+            exempt: None,
+        }
+    }
+}
+
 /// An in-lot camera saw a vehicle (`vehicle.location`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocationPayload {
