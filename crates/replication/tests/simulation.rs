@@ -36,9 +36,33 @@ fn random_seeds_converge_without_losing_acknowledged_events() {
         Some(seed) => vec![seed],
         None => (0..env_u64("SIM_SEEDS").unwrap_or(200)).collect(),
     };
+    // Seeds are independent worlds: run them on every core, report the lowest failing seed.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(seeds.len().max(1));
+    let results: Vec<(u64, Result<Outcome, String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let seeds = &seeds;
+                scope.spawn(move || {
+                    seeds
+                        .iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|&seed| (seed, run_seed(seed)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
     let mut total = Outcome::default();
-    for &seed in &seeds {
-        match run_seed(seed) {
+    let mut failures: Vec<String> = Vec::new();
+    for (seed, res) in results {
+        match res {
             Ok(o) => {
                 total.minted += o.minted;
                 total.crashes += o.crashes;
@@ -46,11 +70,19 @@ fn random_seeds_converge_without_losing_acknowledged_events() {
                 total.partitions += o.partitions;
                 total.lost_legitimately += o.lost_legitimately;
             }
-            Err(e) => panic!(
+            Err(e) => failures.push(format!(
                 "simulation seed {seed} failed: {e}\n  replay: SIM_SEED={seed} cargo test -p parkmesh-replication --release --test simulation -- --nocapture"
-            ),
+            )),
         }
     }
+    failures.sort();
+    assert!(
+        failures.is_empty(),
+        "{} of {} seeds failed:\n{}",
+        failures.len(),
+        seeds.len(),
+        failures.join("\n")
+    );
     assert!(total.minted > 0, "the simulation minted events");
     tracing::info!(seeds = seeds.len(), ?total, "simulation passed");
 }
