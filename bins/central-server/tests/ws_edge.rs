@@ -136,3 +136,40 @@ async fn edge_socket_without_edge_id_is_closed_with_1008() {
         other => panic!("expected close 1008, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_socket_sends_the_list_and_answers_ping() {
+    let c = common::start("central-1", json!({}));
+    let hb = json!({"camera_id": 4, "camera_name": "Gate D", "camera_type": "ENTRY"});
+    assert_eq!(
+        common::json(c.api_port, "POST", "/api/edge/heartbeat", Some(&hb)).0,
+        200
+    );
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/ws/cameras", c.api_port))
+            .await
+            .unwrap();
+    let first = next_json(&mut ws).await;
+    assert_eq!(first["type"], "cameras_update", "{first}");
+    assert_eq!(first["data"]["total"], 1);
+    assert_eq!(first["data"]["cameras"][0]["name"], "Gate D");
+    ws.send(Message::text("ping")).await.unwrap();
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if msg.to_text().ok() == Some("pong") {
+            break;
+        }
+    }
+    // A new heartbeat pushes a fresh list.
+    let hb = json!({"camera_id": 5, "camera_name": "Gate E", "camera_type": "EXIT"});
+    assert_eq!(
+        common::json(c.api_port, "POST", "/api/edge/heartbeat", Some(&hb)).0,
+        200
+    );
+    let update = next_of_type(&mut ws, "cameras_update").await;
+    assert_eq!(update["data"]["total"], 2);
+}
