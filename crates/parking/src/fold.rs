@@ -1,33 +1,61 @@
 //! The deterministic session projection: one plate's events in, sessions and conflicts out.
 //!
-//! `fold_plate` is a pure function of the *set* of events: it drops duplicate ids, sorts by
-//! `(at_ms, hlc, origin, incarnation, seq)` and folds. Sorting by the business time `at_ms`
-//! first (the gate's own clock, honoured by the central) rather than by HLC means an exit whose
-//! event reached a central before the matching entry still sorts after it, so the two merge into
-//! one closed session whatever the arrival order; the HLC and id only break ties. Two centrals
-//! holding the same events therefore produce identical sessions and conflicts.
+//! # Order
 //!
-//! Rules, in fold order:
+//! [`fold_plate`] is a pure function of the *set* of events: it drops duplicate ids, sorts by
+//! the total order `(at_ms, kind rank, hlc, origin, incarnation, seq)` and folds.
+//!
+//! - Business time `at_ms` (the gate's own timestamp, honoured and clamped by the central) comes
+//!   first rather than the HLC: the HLC says when a *central* recorded an event, so an exit
+//!   recorded at B while A's entry was still in flight (or queued at a disconnected edge) would
+//!   sort before its entry and leave a car inside forever. By business time the entry sorts first
+//!   and the two merge into one closed session whatever the arrival order.
+//! - At equal `at_ms` an entry sorts before a sighting, and a sighting before an exit
+//!   (kind rank 0, 1, 2), so a same-millisecond entry/exit pair never turns into an exception
+//!   plus a ghost.
+//! - The rest of [`Event::order_key`] (`hlc, origin, incarnation, seq`) breaks the remaining
+//!   ties; event ids are unique, so the order is total and two centrals holding the same events
+//!   produce identical sessions and conflicts.
+//!
+//! # Rules, in fold order
+//!
 //! - ENTRY with no open session opens one (id = the entry's event id). ENTRY while a session is
 //!   open keeps the earlier one and records a `concurrent_entry` conflict listing the loser
-//!   (a partition, a misread or a cloned plate) — never silently dropped. An open anomaly or a
-//!   deleted session does not block an entry: it is closed (superseded) instead.
-//! - EXIT with `entry_ref` closes the session whose entry has that edge event id or event id; if
-//!   that entry sorts later (clock skew between sites) the exit waits as an exception session and
-//!   the entry, when folded, completes it — never a car left inside forever. EXIT without a ref
-//!   closes the open session. An EXIT that matches nothing becomes an exception session.
-//! - LOCATION updates the open session's location, or opens an anomaly session.
-//! - `history.edit` overrides a session's plate (newest edit by order wins); `history.delete`
-//!   tombstones it (`deleted`), kept for audit and never matched by later entries.
+//!   (a partition, a misread or a cloned plate) — never silently dropped. An open anomaly does not
+//!   block an entry: it is superseded (set OUT, no exit side) and the entry opens a session.
+//! - EXIT with `entry_ref` closes the session whose entry has that edge event id or event id. If
+//!   that session is already closed the exit is a `duplicate_exit` conflict. If that entry is not
+//!   folded yet (clock skew between sites made it sort later, or it has not arrived) the exit
+//!   waits as an exception session and the entry, when folded, completes it — never a car left
+//!   inside forever. EXIT without a ref closes the open session. An EXIT that matches nothing
+//!   becomes an exception session (status OUT, no entry side).
+//! - LOCATION updates the open session's location, or opens an anomaly session (status IN, id =
+//!   the sighting's event id).
+//! - `history.edit` overrides a session's plate (newest edit by [`Event::order_key`] wins);
+//!   `history.delete` tombstones it (`deleted`). Both name a session by id; an edit or delete also
+//!   applies when it names the session's entry or exit event (an exception session that later
+//!   merged with its entry keeps the edits made while it was an exception). A deleted session is
+//!   kept for audit and never counts as open: later entries, sightings and exits without a ref
+//!   ignore it (such an exit becomes an exception). An exit that names the deleted session's
+//!   entry by `entry_ref` still closes it (it stays deleted) rather than adding an exception.
+//!
+//! A session's id is the id of its entry event when it has one, otherwise the id of the event
+//! that opened it (the exception exit or the anomaly sighting).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use parkmesh_protocol::{CentralId, Event, EventKind, Hlc};
+use parkmesh_protocol::{CentralId, Event, EventKind};
 
+use crate::ParkingError;
 use crate::fee::{Tariff, duration_text};
 use crate::payload::{
     EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
 };
+
+/// Conflict kind: two entries for one plate with no exit between them.
+pub const CONCURRENT_ENTRY: &str = "concurrent_entry";
+/// Conflict kind: an exit naming an entry whose session is already closed.
+pub const DUPLICATE_EXIT: &str = "duplicate_exit";
 
 /// Open or closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +79,7 @@ pub struct Side {
     pub camera_name: String,
     /// OCR confidence.
     pub confidence: f64,
-    /// Source.
+    /// Source (`auto`, `manual`, `parking_lot_auto` for an anomaly sighting).
     pub source: String,
     /// Central that recorded it.
     pub origin: CentralId,
@@ -64,13 +92,13 @@ pub struct Side {
 /// One parking session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
-    /// Id: the event id text of the event that opened it.
+    /// Id: the entry's event id text, else the event that opened it.
     pub id: String,
     /// Plate (after operator edits).
     pub plate_id: String,
     /// Plate as shown (after operator edits).
     pub plate_view: String,
-    /// Entry side.
+    /// Entry side (for an anomaly: the first sighting).
     pub entry: Option<Side>,
     /// Exit side.
     pub exit: Option<Side>,
@@ -90,10 +118,24 @@ pub struct Session {
     pub last_location: Option<String>,
     /// Last in-lot sighting (ms).
     pub last_location_ms: Option<i64>,
-    /// Central whose event opened the session.
+    /// Central whose event opened the session (the entry's origin once the entry is known).
     pub source_central: CentralId,
     /// Subscription type that exempted the fee.
     pub exempt: Option<String>,
+}
+
+impl Session {
+    /// Whether the session counts as "inside": IN, not deleted.
+    pub fn is_open(&self) -> bool {
+        self.status == SessionStatus::In && !self.deleted
+    }
+
+    /// Whether `target` (a session id or event id text) names this session.
+    pub fn is_named_by(&self, target: &str) -> bool {
+        self.id == target
+            || self.entry.as_ref().is_some_and(|s| s.event_id == target)
+            || self.exit.as_ref().is_some_and(|s| s.event_id == target)
+    }
 }
 
 /// A conflict found by the fold.
@@ -101,7 +143,7 @@ pub struct Session {
 pub struct Conflict {
     /// Plate.
     pub plate_id: String,
-    /// `concurrent_entry` or `duplicate_exit`.
+    /// [`CONCURRENT_ENTRY`] or [`DUPLICATE_EXIT`].
     pub kind: String,
     /// Session that stands.
     pub winner: String,
@@ -120,7 +162,14 @@ pub struct PlateFold {
     pub conflicts: Vec<Conflict>,
 }
 
-/// The plate a vehicle event belongs to.
+impl PlateFold {
+    /// The open session (IN, not deleted), if any.
+    pub fn open(&self) -> Option<&Session> {
+        self.sessions.iter().rev().find(|s| s.is_open())
+    }
+}
+
+/// The raw plate a vehicle event belongs to (`plate_id` of its payload); `None` for other kinds.
 pub fn plate_key(event: &Event) -> Option<String> {
     match event.kind {
         EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation => event
@@ -132,33 +181,61 @@ pub fn plate_key(event: &Event) -> Option<String> {
     }
 }
 
+/// Ingestion check: refuses an entry while the plate has an open, non-anomaly session.
+pub fn decide_entry(open: Option<&Session>) -> Result<(), ParkingError> {
+    match open {
+        Some(s) if s.is_open() && !s.is_anomaly => Err(ParkingError::AlreadyInside {
+            plate_id: s.plate_id.clone(),
+            session: s.id.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 enum Vehicle {
     Entry(EntryPayload),
     Exit(ExitPayload),
     Location(LocationPayload),
 }
 
+impl Vehicle {
+    fn at_ms(&self) -> i64 {
+        match self {
+            Self::Entry(p) => p.at_ms,
+            Self::Exit(p) => p.at_ms,
+            Self::Location(p) => p.at_ms,
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Entry(_) => 0,
+            Self::Location(_) => 1,
+            Self::Exit(_) => 2,
+        }
+    }
+}
+
 struct Item<'a> {
     event: &'a Event,
-    at_ms: i64,
     what: Vehicle,
 }
 
-fn side(
-    e: &Event,
-    at_ms: i64,
-    camera_id: Option<i64>,
-    camera_name: &str,
-    confidence: f64,
-    source: &str,
-) -> Side {
+/// An exception exit waiting for the entry it references.
+struct Waiter {
+    session: usize,
+    tariff: Tariff,
+    exempt: Option<String>,
+}
+
+fn side(e: &Event, at_ms: i64, camera_id: Option<i64>, camera_name: &str) -> Side {
     Side {
         event_id: e.id.to_string(),
         at_ms,
         camera_id,
         camera_name: camera_name.to_owned(),
-        confidence,
-        source: source.to_owned(),
+        confidence: 0.0,
+        source: String::new(),
         origin: e.id.origin.clone(),
         edge_id: None,
         edge_event_id: None,
@@ -167,124 +244,163 @@ fn side(
 
 fn close(s: &mut Session, exit: Side, tariff: &Tariff, exempt: Option<String>) {
     if let Some(entry) = &s.entry {
-        let stay = exit.at_ms - entry.at_ms;
         s.fee = if exempt.is_some() {
             0
         } else {
             tariff.fee(entry.at_ms, exit.at_ms)
         };
-        s.duration = Some(duration_text(stay));
+        s.duration = Some(duration_text(exit.at_ms.saturating_sub(entry.at_ms)));
     }
     s.exempt = exempt;
     s.exit = Some(exit);
     s.status = SessionStatus::Out;
 }
 
-/// Folds one plate's events (vehicle events plus operator events targeting its sessions), in
-/// any order and with duplicates, into sessions and conflicts. Malformed payloads are skipped.
-pub fn fold_plate(events: &[Event]) -> PlateFold {
+fn new_session(id: String, plate_id: &str, plate_view: &str, origin: &CentralId) -> Session {
+    Session {
+        id,
+        plate_id: plate_id.to_owned(),
+        plate_view: plate_view.to_owned(),
+        entry: None,
+        exit: None,
+        status: SessionStatus::In,
+        fee: 0,
+        duration: None,
+        exception: false,
+        is_anomaly: false,
+        deleted: false,
+        last_location: None,
+        last_location_ms: None,
+        source_central: origin.clone(),
+        exempt: None,
+    }
+}
+
+/// The decoded input of a fold.
+struct Prepared<'a> {
+    /// Vehicle events, deduplicated, in fold order.
+    items: Vec<Item<'a>>,
+    /// Edits, newest first.
+    edits: Vec<(&'a Event, HistoryEditPayload)>,
+    /// Targets of deletes.
+    deletes: Vec<String>,
+}
+
+/// Decodes, dedups and sorts the vehicle events; collects edits and deletes.
+fn prepare(events: &[Event]) -> Prepared<'_> {
     let mut seen = BTreeSet::new();
     let mut items = Vec::new();
-    let mut edits: BTreeMap<String, (Hlc, &Event, HistoryEditPayload)> = BTreeMap::new();
-    let mut deleted = BTreeSet::new();
+    let mut edits = Vec::new();
+    let mut deletes = Vec::new();
     for e in events {
         if !seen.insert(&e.id) {
             continue;
         }
-        let item = match e.kind {
-            EventKind::VehicleEntry => EntryPayload::from_event(e)
-                .ok()
-                .map(|p| (p.at_ms, Vehicle::Entry(p))),
-            EventKind::VehicleExit => ExitPayload::from_event(e)
-                .ok()
-                .map(|p| (p.at_ms, Vehicle::Exit(p))),
-            EventKind::VehicleLocation => LocationPayload::from_event(e)
-                .ok()
-                .map(|p| (p.at_ms, Vehicle::Location(p))),
+        let what = match e.kind {
+            EventKind::VehicleEntry => EntryPayload::from_event(e).ok().map(Vehicle::Entry),
+            EventKind::VehicleExit => ExitPayload::from_event(e).ok().map(Vehicle::Exit),
+            EventKind::VehicleLocation => {
+                LocationPayload::from_event(e).ok().map(Vehicle::Location)
+            }
             EventKind::HistoryEdit => {
                 if let Ok(p) = HistoryEditPayload::from_event(e) {
-                    let newer = edits
-                        .get(&p.session)
-                        .is_none_or(|(_, old, _)| e.cmp_order(old).is_gt());
-                    if newer {
-                        edits.insert(p.session.clone(), (e.hlc, e, p));
-                    }
+                    edits.push((e, p));
                 }
                 None
             }
             EventKind::HistoryDelete => {
                 if let Ok(p) = HistoryDeletePayload::from_event(e) {
-                    deleted.insert(p.session);
+                    deletes.push(p.session);
                 }
                 None
             }
             _ => None,
         };
-        if let Some((at_ms, what)) = item {
-            items.push(Item {
-                event: e,
-                at_ms,
-                what,
-            });
+        if let Some(what) = what {
+            items.push(Item { event: e, what });
         }
     }
     items.sort_by(|a, b| {
-        a.at_ms
-            .cmp(&b.at_ms)
+        (a.what.at_ms(), a.what.rank())
+            .cmp(&(b.what.at_ms(), b.what.rank()))
             .then_with(|| a.event.cmp_order(b.event))
     });
+    // Newest edit first, so the first match per session wins.
+    edits.sort_by(|a, b| b.0.cmp_order(a.0));
+    Prepared {
+        items,
+        edits,
+        deletes,
+    }
+}
+
+/// Folds one plate's events (vehicle events plus operator events targeting its sessions), in
+/// any order and with duplicates, into sessions and conflicts. Malformed payloads are skipped.
+pub fn fold_plate(events: &[Event]) -> PlateFold {
+    fold_members(events).0
+}
+
+/// [`fold_plate`] plus, per vehicle event id, the index of the session it became part of
+/// (entries and exits of the session, sightings that updated it, duplicate exits of it).
+/// Concurrent-entry losers belong to no session.
+pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usize>) {
+    let Prepared {
+        items,
+        edits,
+        deletes,
+    } = prepare(events);
+    let deleted: BTreeSet<&str> = deletes.iter().map(String::as_str).collect();
+    let is_deleted = |e: &Event| deleted.contains(e.id.to_string().as_str());
 
     let mut out = PlateFold::default();
+    // Index of the open session (IN, not deleted), if any.
     let mut open: Option<usize> = None;
-    // Exception exits waiting for the entry they reference: ref -> session index.
-    let mut waiting: BTreeMap<String, usize> = BTreeMap::new();
+    // Exception exits waiting for the entry they reference: ref -> waiter.
+    let mut waiting: BTreeMap<String, Waiter> = BTreeMap::new();
+    let mut members: BTreeMap<String, usize> = BTreeMap::new();
     for item in &items {
         let e = item.event;
         let id = e.id.to_string();
         match &item.what {
             Vehicle::Entry(p) => {
                 let entry = Side {
+                    confidence: p.confidence,
+                    source: p.source.clone(),
                     edge_id: p.edge_id.clone(),
                     edge_event_id: p.edge_event_id.clone(),
-                    ..side(
-                        e,
-                        p.at_ms,
-                        p.camera_id,
-                        &p.camera_name,
-                        p.confidence,
-                        &p.source,
-                    )
+                    ..side(e, p.at_ms, p.camera_id, &p.camera_name)
                 };
                 let waiter = waiting
                     .remove(&id)
                     .or_else(|| p.edge_event_id.as_ref().and_then(|r| waiting.remove(r)));
-                if let Some(idx) = waiter {
+                if let Some(w) = waiter {
                     // An exit that referenced this entry was folded first: complete it.
-                    let s = &mut out.sessions[idx];
+                    let s = &mut out.sessions[w.session];
+                    members.insert(id.clone(), w.session);
                     if let Some(exit) = s.exit.take() {
+                        s.id = id;
                         s.entry = Some(entry);
                         s.exception = false;
                         s.source_central = e.id.origin.clone();
-                        let ex = exits_tariff(&items, &exit.event_id);
-                        close(s, exit, &ex.0, ex.1);
+                        close(s, exit, &w.tariff, w.exempt);
                     }
                     continue;
                 }
                 if let Some(idx) = open {
                     let s = &mut out.sessions[idx];
-                    if s.is_anomaly || deleted.contains(&s.id) {
+                    if s.is_anomaly {
                         s.status = SessionStatus::Out;
                     } else {
                         let winner = s.id.clone();
                         match out
                             .conflicts
                             .iter_mut()
-                            .find(|c| c.winner == winner && c.kind == "concurrent_entry")
+                            .find(|c| c.winner == winner && c.kind == CONCURRENT_ENTRY)
                         {
                             Some(c) => c.losers.push(id),
                             None => out.conflicts.push(Conflict {
                                 plate_id: p.plate_id.clone(),
-                                kind: "concurrent_entry".into(),
+                                kind: CONCURRENT_ENTRY.into(),
                                 winner,
                                 losers: vec![id],
                                 at_ms: p.at_ms,
@@ -293,147 +409,102 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
                         continue;
                     }
                 }
-                out.sessions.push(Session {
-                    id,
-                    plate_id: p.plate_id.clone(),
-                    plate_view: p.plate_view.clone(),
-                    entry: Some(entry),
-                    exit: None,
-                    status: SessionStatus::In,
-                    fee: 0,
-                    duration: None,
-                    exception: false,
-                    is_anomaly: false,
-                    deleted: false,
-                    last_location: None,
-                    last_location_ms: None,
-                    source_central: e.id.origin.clone(),
-                    exempt: None,
-                });
-                open = Some(out.sessions.len() - 1);
+                let deleted_now = is_deleted(e);
+                let mut s = new_session(id, &p.plate_id, &p.plate_view, &e.id.origin);
+                s.entry = Some(entry);
+                out.sessions.push(s);
+                members.insert(e.id.to_string(), out.sessions.len() - 1);
+                open = (!deleted_now).then_some(out.sessions.len() - 1);
             }
             Vehicle::Exit(p) => {
                 let exit = Side {
+                    confidence: p.confidence,
+                    source: p.source.clone(),
                     edge_id: p.edge_id.clone(),
                     edge_event_id: p.edge_event_id.clone(),
-                    ..side(
-                        e,
-                        p.at_ms,
-                        p.camera_id,
-                        &p.camera_name,
-                        p.confidence,
-                        &p.source,
-                    )
+                    ..side(e, p.at_ms, p.camera_id, &p.camera_name)
                 };
                 let by_ref = p.entry_ref.as_ref().and_then(|r| {
                     out.sessions.iter().position(|s| {
                         s.entry.as_ref().is_some_and(|en| {
-                            &en.event_id == r || en.edge_event_id.as_ref() == Some(r)
+                            !s.is_anomaly
+                                && (&en.event_id == r || en.edge_event_id.as_ref() == Some(r))
                         })
                     })
                 });
-                let target = match (by_ref, open) {
-                    (Some(idx), _) if out.sessions[idx].status == SessionStatus::In => Some(idx),
-                    (Some(idx), _) => {
+                let target = match by_ref {
+                    Some(idx) if out.sessions[idx].is_open() => Some(idx),
+                    Some(idx) => {
+                        // The named session is closed (or deleted): keep the exit as a conflict.
                         out.conflicts.push(Conflict {
                             plate_id: p.plate_id.clone(),
-                            kind: "duplicate_exit".into(),
+                            kind: DUPLICATE_EXIT.into(),
                             winner: out.sessions[idx].id.clone(),
                             losers: vec![id.clone()],
                             at_ms: p.at_ms,
                         });
-                        None
+                        members.insert(id, idx);
+                        continue;
                     }
-                    (None, open) => open,
+                    None => open,
                 };
                 match target {
                     Some(idx) => {
+                        members.insert(id, idx);
                         close(&mut out.sessions[idx], exit, &p.tariff, p.exempt.clone());
                         if open == Some(idx) {
                             open = None;
                         }
                     }
                     None => {
-                        out.sessions.push(Session {
-                            id: id.clone(),
-                            plate_id: p.plate_id.clone(),
-                            plate_view: p.plate_view.clone(),
-                            entry: None,
-                            exit: Some(exit),
-                            status: SessionStatus::Out,
-                            fee: 0,
-                            duration: None,
-                            exception: true,
-                            is_anomaly: false,
-                            deleted: false,
-                            last_location: None,
-                            last_location_ms: None,
-                            source_central: e.id.origin.clone(),
-                            exempt: p.exempt.clone(),
-                        });
-                        if let (Some(r), None) = (&p.entry_ref, by_ref) {
-                            waiting.insert(r.clone(), out.sessions.len() - 1);
+                        members.insert(id.clone(), out.sessions.len());
+                        let mut s = new_session(id, &p.plate_id, &p.plate_view, &e.id.origin);
+                        s.exit = Some(exit);
+                        s.status = SessionStatus::Out;
+                        s.exception = true;
+                        s.exempt = p.exempt.clone();
+                        out.sessions.push(s);
+                        if let Some(r) = &p.entry_ref {
+                            waiting.entry(r.clone()).or_insert(Waiter {
+                                session: out.sessions.len() - 1,
+                                tariff: p.tariff,
+                                exempt: p.exempt.clone(),
+                            });
                         }
                     }
                 }
             }
             Vehicle::Location(p) => match open {
                 Some(idx) => {
+                    members.insert(id, idx);
                     let s = &mut out.sessions[idx];
                     s.last_location = Some(p.location.clone());
                     s.last_location_ms = Some(p.at_ms);
                 }
                 None => {
-                    out.sessions.push(Session {
-                        id: id.clone(),
-                        plate_id: p.plate_id.clone(),
-                        plate_view: p.plate_view.clone(),
-                        entry: Some(Side {
-                            edge_event_id: p.edge_event_id.clone(),
-                            ..side(
-                                e,
-                                p.at_ms,
-                                p.camera_id,
-                                &p.camera_name,
-                                0.0,
-                                "parking_lot_auto",
-                            )
-                        }),
-                        exit: None,
-                        status: SessionStatus::In,
-                        fee: 0,
-                        duration: None,
-                        exception: false,
-                        is_anomaly: true,
-                        deleted: false,
-                        last_location: Some(p.location.clone()),
-                        last_location_ms: Some(p.at_ms),
-                        source_central: e.id.origin.clone(),
-                        exempt: None,
+                    members.insert(id.clone(), out.sessions.len());
+                    let mut s = new_session(id, &p.plate_id, &p.plate_view, &e.id.origin);
+                    s.entry = Some(Side {
+                        source: "parking_lot_auto".into(),
+                        edge_event_id: p.edge_event_id.clone(),
+                        ..side(e, p.at_ms, p.camera_id, &p.camera_name)
                     });
-                    open = Some(out.sessions.len() - 1);
+                    s.is_anomaly = true;
+                    s.last_location = Some(p.location.clone());
+                    s.last_location_ms = Some(p.at_ms);
+                    let deleted_now = is_deleted(e);
+                    out.sessions.push(s);
+                    open = (!deleted_now).then_some(out.sessions.len() - 1);
                 }
             },
         }
     }
     for s in &mut out.sessions {
-        if let Some((_, _, edit)) = edits.get(&s.id) {
+        if let Some((_, edit)) = edits.iter().find(|(_, p)| s.is_named_by(&p.session)) {
             s.plate_id = edit.plate_id.clone();
             s.plate_view = edit.plate_view.clone();
         }
-        s.deleted = deleted.contains(&s.id);
+        s.deleted = deletes.iter().any(|d| s.is_named_by(d));
     }
-    out
-}
-
-fn exits_tariff(items: &[Item<'_>], exit_id: &str) -> (Tariff, Option<String>) {
-    items
-        .iter()
-        .find_map(|i| match &i.what {
-            Vehicle::Exit(p) if i.event.id.to_string() == exit_id => {
-                Some((p.tariff, p.exempt.clone()))
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
+    (out, members)
 }

@@ -12,7 +12,8 @@
 //! - `time`: site-local text and "today".
 //! - `payload`: typed payloads of the event kinds.
 //! - `fold`: [`fold::fold_plate`], sessions and conflicts of one plate.
-//! - `project`: [`project()`] over a whole event set.
+//! - `project`: [`project()`] over a whole event set, [`group_by_plate`] and
+//!   [`effective_plate`] (sessions filed under the operator-corrected plate).
 //!
 //! In the crate graph it depends only on `parkmesh-protocol`.
 
@@ -27,4 +28,5 @@ pub mod time;
 
 pub use crate::error::ParkingError;
 pub use crate::fee::Tariff;
-pub use crate::project::{Projection, project};
+pub use crate::fold::decide_entry;
+pub use crate::project::{Projection, effective_plate, group_by_plate, project};

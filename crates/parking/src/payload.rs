@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::ParkingError;
+use crate::error::field;
 pub use crate::fee::Tariff;
 pub use crate::subscription::Subscription;
 
@@ -18,18 +19,25 @@ pub trait Payload: Serialize + DeserializeOwned {
     /// Current schema version of the payload.
     const SCHEMA: u16 = 1;
 
+    /// Checks field values; the error names the first bad field.
+    fn validate(&self) -> Result<(), ParkingError>;
+
     /// The payload as JSON.
     fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
-    /// Decodes the payload of `event`.
+    /// Decodes the payload of `event`; an event of another kind is refused.
     fn from_event(event: &Event) -> Result<Self, ParkingError> {
-        serde_json::from_value(event.payload.clone()).map_err(|e| ParkingError::BadPayload {
+        let bad = |reason: String| ParkingError::BadPayload {
             event_id: event.id.to_string(),
             kind: event.kind.as_str().to_owned(),
-            reason: e.to_string(),
-        })
+            reason,
+        };
+        if event.kind != Self::KIND {
+            return Err(bad(format!("expected a {} event", Self::KIND.as_str())));
+        }
+        Self::deserialize(&event.payload).map_err(|e| bad(e.to_string()))
     }
 }
 
@@ -69,6 +77,9 @@ pub struct EntryPayload {
 }
 
 impl Payload for EntryPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        self.gate().check()
+    }
     const KIND: EventKind = EventKind::VehicleEntry;
 }
 
@@ -117,6 +128,12 @@ pub struct ExitPayload {
 }
 
 impl Payload for ExitPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        self.gate().check()?;
+        text("entry_ref", self.entry_ref.as_deref(), MAX_ID)?;
+        text("exempt", self.exempt.as_deref(), MAX_ID)?;
+        Tariff::validate(&self.tariff)
+    }
     const KIND: EventKind = EventKind::VehicleExit;
 }
 
@@ -167,6 +184,13 @@ pub struct LocationPayload {
 }
 
 impl Payload for LocationPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        plate_fields(&self.plate_id, &self.plate_view)?;
+        instant("at_ms", self.at_ms)?;
+        required("location", &self.location, MAX_TEXT)?;
+        text("camera_name", Some(&self.camera_name), MAX_TEXT)?;
+        text("edge_event_id", self.edge_event_id.as_deref(), MAX_ID)
+    }
     const KIND: EventKind = EventKind::VehicleLocation;
 }
 
@@ -185,6 +209,11 @@ pub struct HistoryEditPayload {
 }
 
 impl Payload for HistoryEditPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        session_id(&self.session)?;
+        plate_fields(&self.plate_id, &self.plate_view)?;
+        text("changed_by", Some(&self.changed_by), MAX_TEXT)
+    }
     const KIND: EventKind = EventKind::HistoryEdit;
 }
 
@@ -199,10 +228,17 @@ pub struct HistoryDeletePayload {
 }
 
 impl Payload for HistoryDeletePayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        session_id(&self.session)?;
+        text("changed_by", Some(&self.changed_by), MAX_TEXT)
+    }
     const KIND: EventKind = EventKind::HistoryDelete;
 }
 
 impl Payload for Tariff {
+    fn validate(&self) -> Result<(), ParkingError> {
+        Tariff::validate(self)
+    }
     const KIND: EventKind = EventKind::FeesSet;
 }
 
@@ -214,6 +250,18 @@ pub struct SubscriptionsPayload {
 }
 
 impl Payload for SubscriptionsPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        if self.subscriptions.len() > MAX_RECORDS {
+            return Err(field(
+                "subscriptions",
+                format!("at most {MAX_RECORDS} records"),
+            ));
+        }
+        self.subscriptions
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, s)| s.validate(i))
+    }
     const KIND: EventKind = EventKind::SubscriptionsSet;
 }
 
@@ -225,6 +273,15 @@ pub struct StaffPayload {
 }
 
 impl Payload for StaffPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        if self.staff.len() > MAX_RECORDS {
+            return Err(field("staff", format!("at most {MAX_RECORDS} records")));
+        }
+        match self.staff.iter().position(|s| !s.is_object()) {
+            Some(i) => Err(field(&format!("staff[{i}]"), "must be an object")),
+            None => Ok(()),
+        }
+    }
     const KIND: EventKind = EventKind::StaffSet;
 }
 
@@ -247,5 +304,145 @@ pub struct ZoneConfigPayload {
 }
 
 impl Payload for ZoneConfigPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        required("location_name", &self.location_name, MAX_TEXT)?;
+        if !(0..=MAX_CAPACITY).contains(&self.capacity) {
+            return Err(field(
+                "capacity",
+                format!("must be a whole number from 0 to {MAX_CAPACITY}"),
+            ));
+        }
+        text("camera_type", self.camera_type.as_deref(), MAX_TEXT)?;
+        text("edge_id", self.edge_id.as_deref(), MAX_TEXT)
+    }
     const KIND: EventKind = EventKind::ZoneConfig;
 }
+
+/// Longest free-text field (camera names, locations, operators).
+pub const MAX_TEXT: usize = 128;
+/// Longest id field (edge event ids, entry refs).
+pub const MAX_ID: usize = 128;
+/// Most records in a subscription list or staff roster.
+pub const MAX_RECORDS: usize = 100_000;
+/// Largest zone capacity.
+pub const MAX_CAPACITY: i64 = 1_000_000;
+/// Latest business time accepted (year 9999), in ms.
+const MAX_AT_MS: i64 = 253_402_300_799_999;
+
+/// The gate facts shared by entries and exits, for validation.
+struct Gate<'a> {
+    plate_id: &'a str,
+    plate_view: &'a str,
+    at_ms: i64,
+    camera_name: &'a str,
+    camera_type: &'a str,
+    confidence: f64,
+    source: &'a str,
+    edge_event_id: Option<&'a str>,
+    edge_id: Option<&'a str>,
+}
+
+impl Gate<'_> {
+    fn check(&self) -> Result<(), ParkingError> {
+        plate_fields(self.plate_id, self.plate_view)?;
+        instant("at_ms", self.at_ms)?;
+        if !self.confidence.is_finite() || !(0.0..=100.0).contains(&self.confidence) {
+            return Err(field("confidence", "must be a number from 0 to 100"));
+        }
+        text("camera_name", Some(self.camera_name), MAX_TEXT)?;
+        text("camera_type", Some(self.camera_type), MAX_TEXT)?;
+        text("source", Some(self.source), MAX_TEXT)?;
+        text("edge_event_id", self.edge_event_id, MAX_ID)?;
+        text("edge_id", self.edge_id, MAX_TEXT)
+    }
+}
+
+impl EntryPayload {
+    fn gate(&self) -> Gate<'_> {
+        Gate {
+            plate_id: &self.plate_id,
+            plate_view: &self.plate_view,
+            at_ms: self.at_ms,
+            camera_name: &self.camera_name,
+            camera_type: &self.camera_type,
+            confidence: self.confidence,
+            source: &self.source,
+            edge_event_id: self.edge_event_id.as_deref(),
+            edge_id: self.edge_id.as_deref(),
+        }
+    }
+}
+
+impl ExitPayload {
+    fn gate(&self) -> Gate<'_> {
+        Gate {
+            plate_id: &self.plate_id,
+            plate_view: &self.plate_view,
+            at_ms: self.at_ms,
+            camera_name: &self.camera_name,
+            camera_type: &self.camera_type,
+            confidence: self.confidence,
+            source: &self.source,
+            edge_event_id: self.edge_event_id.as_deref(),
+            edge_id: self.edge_id.as_deref(),
+        }
+    }
+}
+
+fn text(name: &str, value: Option<&str>, max: usize) -> Result<(), ParkingError> {
+    match value {
+        Some(v) if v.chars().count() > max => {
+            Err(field(name, format!("must be at most {max} characters")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn required(name: &str, value: &str, max: usize) -> Result<(), ParkingError> {
+    if value.trim().is_empty() {
+        return Err(field(name, "must not be empty"));
+    }
+    text(name, Some(value), max)
+}
+
+fn plate_fields(plate_id: &str, plate_view: &str) -> Result<(), ParkingError> {
+    let max = crate::plate::MAX_PLATE_INPUT;
+    if plate_id.is_empty()
+        || plate_id.len() > max
+        || !plate_id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return Err(field(
+            "plate_id",
+            format!("must be 1 to {max} characters of A-Z and 0-9"),
+        ));
+    }
+    required("plate_view", plate_view, max)
+}
+
+fn instant(name: &str, ms: i64) -> Result<(), ParkingError> {
+    if (0..=MAX_AT_MS).contains(&ms) {
+        Ok(())
+    } else {
+        Err(field(
+            name,
+            "must be milliseconds since 1970 before year 10000",
+        ))
+    }
+}
+
+fn session_id(session: &str) -> Result<(), ParkingError> {
+    parkmesh_protocol::EventId::parse(session)
+        .map(drop)
+        .map_err(|_| {
+            field(
+                "session",
+                "must be an event id <central>:<incarnation>:<seq>",
+            )
+        })
+}
+
+#[cfg(test)]
+#[path = "payload_tests.rs"]
+mod tests;
