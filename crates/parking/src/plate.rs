@@ -126,5 +126,18 @@ mod tests {
         assert!(normalize("!!", PlatePolicy::Lenient).is_err());
         assert!(normalize("AB12", PlatePolicy::Lenient).is_err());
         assert!(normalize("ABC123", PlatePolicy::Lenient).is_ok());
+        assert!(normalize("ABCDEFGHIJKLM", PlatePolicy::Lenient).is_err());
+        let err = normalize(&"A".repeat(1 << 20), PlatePolicy::Strict).unwrap_err();
+        assert!(
+            err.to_string().len() < 200,
+            "the error does not echo the input"
+        );
+    }
+
+    #[test]
+    fn vietnamese_letters_stay_in_the_view_only() {
+        let p = normalize(" 29đ 123.45", PlatePolicy::Lenient).unwrap();
+        assert_eq!((p.id.as_str(), p.view.as_str()), ("2912345", "29Đ 123.45"));
+        assert!(normalize("29đ 123.45", PlatePolicy::Strict).is_err());
     }
 }

@@ -99,6 +99,16 @@ pub fn group_by_plate(events: &[Event]) -> BTreeMap<String, Vec<Event>> {
     let mut out: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     for (plate, group) in &raw {
         let admin = admin_by_raw.remove(plate.as_str()).unwrap_or_default();
+        if !admin.iter().any(|a| a.kind == EventKind::HistoryEdit) {
+            // No corrections: the whole group stays under its raw plate (the common case).
+            for e in group {
+                key_of.insert(e.id.to_string(), plate.clone());
+            }
+            out.entry(plate.clone())
+                .or_default()
+                .extend(group.iter().map(|e| (*e).clone()));
+            continue;
+        }
         let mut input: Vec<Event> = group.iter().map(|e| (*e).clone()).collect();
         input.extend(admin.iter().cloned());
         let (fold, members) = fold_members(&input);

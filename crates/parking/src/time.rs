@@ -60,4 +60,16 @@ mod tests {
         assert_eq!(format_local(s, &tz), "2026-01-02 00:00:00");
         assert_eq!(e - s, 86_400_000);
     }
+
+    #[test]
+    fn a_daylight_saving_day_is_23_hours_long() {
+        let tz = parse_tz("America/New_York").unwrap();
+        // 2026-03-08 12:00 local (16:00 UTC): clocks sprang forward at 02:00.
+        let noon = 1_772_985_600_000;
+        assert_eq!(format_local(noon, &tz), "2026-03-08 12:00:00");
+        let (s, e) = local_day_range(noon, &tz);
+        assert_eq!(format_local(s, &tz), "2026-03-08 00:00:00");
+        assert_eq!(format_local(e, &tz), "2026-03-09 00:00:00");
+        assert_eq!(e - s, 23 * 3_600_000);
+    }
 }
