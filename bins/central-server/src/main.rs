@@ -106,10 +106,12 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let manager = P2PManager::start(config, Some(cli.config.clone()), storage).await?;
     let listener = bind_nodelay(api_addr)
         .with_context(|| format!("cannot listen for the API on {api_addr}"))?;
-    tracing::info!(central = %me.id, addr = %api_addr, "API listening");
+    let tls = manager.tls().map(|t| t.server.clone());
+    tracing::info!(central = %me.id, addr = %api_addr, tls = tls.is_some(), "API listening");
     parkmesh_api::serve(
         listener,
         AppState::new(manager.clone(), settings),
+        tls,
         shutdown_signal(),
     )
     .await;

@@ -14,6 +14,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 
+use crate::client::Target;
 use crate::reply::{ApiError, JsonReply, finish, json_reply, parse_object};
 use crate::{AppState, body, with_state};
 
@@ -141,10 +142,10 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallib
     plain.or(annotated).unify().boxed()
 }
 
-/// `GET /api/stream/{raw|annotated}?camera_id=N`: the edge's MJPEG stream. warp 0.4 offers no
-/// public streaming response body, so instead of relaying the endless stream through the central
-/// this answers `307` to the edge's own stream URL (browsers follow it for `<img>` sources); an
-/// unknown or unaddressed camera gets the seed's 404.
+/// `GET /api/stream/{raw|annotated}?camera_id=N`: the edge's MJPEG stream, relayed chunk by
+/// chunk with the edge's status and content type (`multipart/x-mixed-replace`), as the original
+/// central did. Seed errors: 404 for an unknown mode or camera; 502 when the edge cannot be
+/// reached or does not answer within 30 s.
 pub(crate) fn stream_route(state: AppState) -> BoxedFilter<(warp::reply::Response,)> {
     warp::path!("api" / "stream" / String)
         .and(warp::get())
@@ -153,16 +154,8 @@ pub(crate) fn stream_route(state: AppState) -> BoxedFilter<(warp::reply::Respons
         .then(
             |mode: String, s: AppState, q: HashMap<String, String>| async move {
                 use warp::Reply;
-                match stream_location(&s, &mode, &q).await {
-                    Ok(location) => warp::reply::with_header(
-                        warp::reply::with_status(
-                            warp::reply::json(&json!({ "success": true, "location": location })),
-                            StatusCode::TEMPORARY_REDIRECT,
-                        ),
-                        "location",
-                        location,
-                    )
-                    .into_response(),
+                match stream(&s, &mode, &q).await {
+                    Ok(r) => r,
                     Err(e) => e.reply().into_response(),
                 }
             },
@@ -170,11 +163,12 @@ pub(crate) fn stream_route(state: AppState) -> BoxedFilter<(warp::reply::Respons
         .boxed()
 }
 
-async fn stream_location(
+async fn stream(
     state: &AppState,
     mode: &str,
     q: &HashMap<String, String>,
-) -> Result<String, ApiError> {
+) -> Result<warp::reply::Response, ApiError> {
+    use warp::Reply;
     if mode != "raw" && mode != "annotated" {
         return Err(ApiError::NotFound(format!(
             "no stream mode {mode:?}; use raw or annotated"
@@ -193,7 +187,32 @@ async fn stream_location(
         .filter(|ip| !ip.is_empty())
         .ok_or_else(|| ApiError::NotFound("edge_camera_not_configured".into()))?;
     let (host, port) = edge_addr(ip);
-    Ok(format!("http://{host}:{port}/api/stream/{mode}"))
+    let path = format!("/api/stream/{mode}");
+    let relay = match crate::client::relay(Target::plain(&host, port), &path).await {
+        Ok(r) => r,
+        Err(message) => {
+            return Ok(json_reply(
+                StatusCode::BAD_GATEWAY,
+                &json!({ "success": false, "error": "edge_unreachable", "message": message,
+                         "endpoint": format!("http://{host}:{port}{path}") }),
+            )
+            .into_response());
+        }
+    };
+    let mut response = warp::reply::stream(relay.chunks).into_response();
+    *response.status_mut() = StatusCode::from_u16(relay.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let headers = response.headers_mut();
+    if let Some(ct) = relay
+        .content_type
+        .and_then(|ct| warp::http::HeaderValue::from_str(&ct).ok())
+    {
+        headers.insert("content-type", ct);
+    }
+    headers.insert(
+        "cache-control",
+        warp::http::HeaderValue::from_static("no-cache, no-store"),
+    );
+    Ok(response)
 }
 
 /// Forwards a WebRTC offer to the edge and relays its answer (seed error codes: 404 when the
@@ -224,7 +243,14 @@ async fn offer(
     };
     let (host, port) = edge_addr(&ip);
     let endpoint = format!("http://{host}:{port}{path}");
-    match crate::client::call(&host, port, "POST", path, Some(&Value::Object(sdp))).await {
+    match crate::client::call(
+        Target::plain(&host, port),
+        "POST",
+        path,
+        Some(&Value::Object(sdp)),
+    )
+    .await
+    {
         Ok((status, answer)) if status < 400 => Ok(json_reply(StatusCode::OK, &answer)),
         Ok((status, answer)) => Ok(json_reply(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),

@@ -1,93 +1,178 @@
-//! A minimal HTTP/1.1 JSON client for the few calls a central makes to a peer's API
-//! (`/api/p2p/info`, `/api/p2p/register-peer`, `/api/p2p/unregister-peer`): one request per
-//! connection, a hard timeout, a bounded answer. Runs on the async runtime, never blocking it.
+//! The HTTP/1.1 client a central uses toward its edges (config push, WebRTC offers, the MJPEG
+//! relay) and its peers' APIs (`/api/p2p/info`, `register-peer`, `unregister-peer`), on hyper's
+//! connection-level client: one request per connection, a hard timeout until the answer's head,
+//! bounded JSON answers. Runs on the async runtime, never blocking it.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 
-/// Time allowed for one call, connect included.
+/// Time allowed for one JSON call, connect included.
 const TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest answer read.
-const MAX_ANSWER: u64 = 256 * 1024;
+/// Time allowed for a stream's head, and for each chunk of it (the seed's 30 s).
+pub(crate) const STREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest JSON answer read.
+const MAX_ANSWER: usize = 256 * 1024;
 
-/// Calls `method path` on `host:port` with an optional JSON body; returns status and JSON body.
+/// Where a request goes: host, port and whether to speak TLS (peers with TLS enabled).
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) port: u16,
+    pub(crate) tls: Option<&'a parkmesh_transport::tls::TlsClient>,
+}
+
+impl<'a> Target<'a> {
+    /// A plain-HTTP target (edges always are).
+    pub(crate) fn plain(host: &'a str, port: u16) -> Self {
+        Self {
+            host,
+            port,
+            tls: None,
+        }
+    }
+
+    fn name(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+/// Opens a connection and sends one request; returns the answer's head and streaming body.
+async fn send(
+    target: Target<'_>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Result<hyper::Response<Incoming>, String> {
+    let name = target.name();
+    let tcp = tokio::net::TcpStream::connect((target.host, target.port))
+        .await
+        .map_err(|e| format!("cannot reach {name}: {e}"))?;
+    let _ = tcp.set_nodelay(true);
+    let io: Box<dyn parkmesh_transport::tls::Io> = match target.tls {
+        Some(tls) => Box::new(
+            tls.connect(target.host, tcp)
+                .await
+                .map_err(|e| format!("TLS with {name} failed: {e}"))?,
+        ),
+        None => Box::new(tcp),
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| format!("HTTP with {name} failed: {e}"))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "outgoing HTTP connection ended");
+        }
+    });
+    let payload = body.map(Value::to_string).unwrap_or_default();
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", &name)
+        .header("accept", "application/json");
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(Full::new(Bytes::from(payload)))
+        .map_err(|e| format!("bad request to {name}: {e}"))?;
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("{name} did not answer: {e}"))
+}
+
+/// Calls `method path` on `target` with an optional JSON body; returns status and JSON body.
 pub(crate) async fn call(
-    host: &str,
-    port: u16,
+    target: Target<'_>,
     method: &str,
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value), String> {
+    let name = target.name();
     let work = async {
-        let mut s = tokio::net::TcpStream::connect((host, port))
+        let answer = send(target, method, path, body).await?;
+        let status = answer.status().as_u16();
+        let bytes = Limited::new(answer.into_body(), MAX_ANSWER)
+            .collect()
             .await
-            .map_err(|e| format!("cannot reach {host}:{port}: {e}"))?;
-        let payload = body.map(Value::to_string).unwrap_or_default();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
-        );
-        if body.is_some() {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                payload.len()
-            ));
-        }
-        req.push_str("\r\n");
-        req.push_str(&payload);
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| format!("send to {host}:{port} failed: {e}"))?;
-        let mut buf = Vec::new();
-        s.take(MAX_ANSWER)
-            .read_to_end(&mut buf)
-            .await
-            .map_err(|e| format!("read from {host}:{port} failed: {e}"))?;
-        parse(&buf).ok_or_else(|| format!("{host}:{port} did not answer with HTTP and JSON"))
+            .map_err(|e| format!("reading the answer of {name} failed: {e}"))?
+            .to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|_| format!("{name} did not answer with JSON (HTTP {status})"))?;
+        Ok((status, value))
     };
     tokio::time::timeout(TIMEOUT, work)
         .await
-        .map_err(|_| format!("{host}:{port} did not answer within {TIMEOUT:?}"))?
+        .map_err(|_| format!("{name} did not answer within {TIMEOUT:?}"))?
 }
 
-fn parse(buf: &[u8]) -> Option<(u16, Value)> {
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&buf[..end]).ok()?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    let mut body = buf[end + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body)?;
-    }
-    Some((status, serde_json::from_slice(&body).ok()?))
+/// A streaming answer relayed chunk by chunk: status, content type and the chunks.
+pub(crate) struct Relay {
+    pub(crate) status: u16,
+    pub(crate) content_type: Option<String>,
+    pub(crate) chunks: ChunkStream,
 }
 
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let pos = b.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..pos]).ok()?.trim(), 16).ok()?;
-        if size == 0 {
-            return Some(out);
+/// `GET path` on `target`, relaying the body as it arrives. The head must come within
+/// [`STREAM_TIMEOUT`], and so must every chunk; a slow reader slows the upstream (bounded
+/// queue), and a reader that goes away closes the upstream connection.
+pub(crate) async fn relay(target: Target<'_>, path: &str) -> Result<Relay, String> {
+    let name = target.name();
+    let answer = tokio::time::timeout(STREAM_TIMEOUT, send(target, "GET", path, None))
+        .await
+        .map_err(|_| format!("{name} did not answer within {STREAM_TIMEOUT:?}"))??;
+    let status = answer.status().as_u16();
+    let content_type = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (tx, rx) = mpsc::channel(8);
+    let mut body = answer.into_body();
+    tokio::spawn(async move {
+        loop {
+            let frame = match tokio::time::timeout(STREAM_TIMEOUT, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(Some(Err(e))) => {
+                    tracing::debug!(upstream = %name, error = %e, "relayed stream failed");
+                    break;
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::debug!(upstream = %name, "relayed stream stalled; closing it");
+                    break;
+                }
+            };
+            if let Ok(data) = frame.into_data()
+                && tx.send(data).await.is_err()
+            {
+                break; // the reader went away
+            }
         }
-        out.extend_from_slice(b.get(pos + 2..pos + 2 + size)?);
-        b = b.get(pos + 4 + size..)?;
-    }
+    });
+    Ok(Relay {
+        status,
+        content_type,
+        chunks: ChunkStream(rx),
+    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The chunks of a [`Relay`] as a `Stream` (what `warp::reply::stream` takes).
+pub(crate) struct ChunkStream(mpsc::Receiver<Bytes>);
 
-    #[test]
-    fn parses_plain_and_chunked_answers() {
-        let plain = b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{\"a\":true}\n";
-        assert_eq!(parse(plain), Some((200, serde_json::json!({"a": true}))));
-        let chunked = b"HTTP/1.1 400 Bad\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n";
-        assert_eq!(parse(chunked), Some((400, serde_json::json!({"a": 1}))));
-        assert_eq!(parse(b"garbage"), None);
+impl futures_util::Stream for ChunkStream {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|c| c.map(Ok))
     }
 }

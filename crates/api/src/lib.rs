@@ -15,6 +15,7 @@
 //! - `site`: `/api/config`, `/api/edge/sync-config`, `/api/parking/occupancy`.
 //! - `p2p`: `/api/p2p/*`; `client`: the small HTTP client for peer membership calls.
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
+//! - `server`: the accept loop (plain or TLS) and graceful shutdown.
 //! - `render`: the seed's JSON shapes.
 
 // warp route trees are deep generic types; release builds need more room to evaluate them.
@@ -30,13 +31,12 @@ mod operator;
 mod p2p;
 mod render;
 mod reply;
+mod server;
 mod site;
 mod ws;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
-use std::net::SocketAddr;
 
 use parkmesh_manager::P2PManager;
 use parkmesh_parking::plate::PlatePolicy;
@@ -44,6 +44,7 @@ use parkmesh_storage::Storage;
 use warp::Filter;
 
 pub use crate::reply::ApiError;
+pub use crate::server::serve;
 
 /// Largest request body accepted (bytes); checked before parsing.
 pub const MAX_BODY: u64 = 64 * 1024;
@@ -87,6 +88,11 @@ impl AppState {
     fn storage(&self) -> &Storage {
         self.manager.storage()
     }
+
+    /// The TLS client for calls to peers' APIs, when the cluster runs TLS.
+    fn tls_client(&self) -> Option<&parkmesh_transport::tls::TlsClient> {
+        self.manager.tls().map(|t| &t.client)
+    }
 }
 
 pub(crate) fn with_state(
@@ -103,8 +109,8 @@ pub(crate) fn body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rej
 /// one, loopback callers only.
 pub(crate) fn admin(state: AppState) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("authorization")
-        .and(warp::addr::remote())
-        .and_then(move |auth: Option<String>, remote: Option<SocketAddr>| {
+        .and(warp::ext::optional::<server::ClientAddr>())
+        .and_then(move |auth: Option<String>, remote: Option<server::ClientAddr>| {
             let token = state.settings.admin_token.clone();
             async move {
                 match token {
@@ -115,7 +121,7 @@ pub(crate) fn admin(state: AppState) -> impl Filter<Extract = (), Error = warp::
                         Some(given) if constant_eq(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
                         Some(_) => Err(warp::reject::custom(ApiError::Forbidden("wrong admin token".into()))),
                     },
-                    None if remote.is_some_and(|r| r.ip().is_loopback()) => Ok(()),
+                    None if remote.is_some_and(|r| r.0.ip().is_loopback()) => Ok(()),
                     None => Err(warp::reject::custom(ApiError::Forbidden(
                         "no admin_token is configured, so admin changes are accepted from this machine only".into(),
                     ))),
@@ -228,17 +234,4 @@ pub fn routes(
         .with(warp::trace::request())
         .recover(reply::recover)
         .map(|r| r)
-}
-
-/// Serves the API on an already-bound listener until `shutdown` completes.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
-    warp::serve(routes(state))
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
 }

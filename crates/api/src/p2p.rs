@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 
+use crate::client::Target;
 use crate::fields::{opt_i64, req_i64, req_str};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
 use crate::{AppState, admin, body, with_state};
@@ -353,14 +354,13 @@ async fn membership_call(
     } else {
         "/api/p2p/register-peer".to_owned()
     };
-    let (status, answer) = crate::client::call(
-        &peer.ip.to_string(),
-        peer.api_port,
-        "POST",
-        &path,
-        Some(&body),
-    )
-    .await?;
+    let host = peer.ip.to_string();
+    let target = Target {
+        host: &host,
+        port: peer.api_port,
+        tls: state.tls_client(),
+    };
+    let (status, answer) = crate::client::call(target, "POST", &path, Some(&body)).await?;
     if status == 200 {
         Ok(answer["message"].as_str().unwrap_or("ok").to_owned())
     } else {
@@ -462,7 +462,12 @@ async fn add_peer(state: AppState, body: bytes::Bytes) -> Result<JsonReply, ApiE
     let ip = req_str(&map, "", "ip")?;
     let api_port = u16::try_from(opt_i64(&map, "", "api_port")?.unwrap_or(8000))
         .map_err(|_| ApiError::BadRequest("field api_port must be a port number".into()))?;
-    let (status, answer) = crate::client::call(&ip, api_port, "GET", "/api/p2p/info", None)
+    let target = Target {
+        host: &ip,
+        port: api_port,
+        tls: state.tls_client(),
+    };
+    let (status, answer) = crate::client::call(target, "GET", "/api/p2p/info", None)
         .await
         .map_err(|e| ApiError::BadRequest(format!("cannot reach the peer: {e}")))?;
     if status != 200 || answer["success"] != true {

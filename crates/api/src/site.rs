@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 
+use crate::client::Target;
 use crate::fields::{opt_f64, opt_i64, opt_str, req_obj};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
 use crate::{AppState, admin, body, with_state};
@@ -263,7 +264,8 @@ async fn push_to_edge(state: &AppState, id: i64, cam: &Camera) -> Value {
         return json!({ "camera_id": id, "success": false, "error": "no address configured for this camera" });
     }
     let (host, port) = crate::cameras::edge_addr(&cam.ip);
-    let me = state.manager.config().this_central().clone();
+    let config = state.manager.config();
+    let (me, scheme) = (config.this_central(), config.api_scheme());
     let steps = [
         (
             "/api/config",
@@ -271,11 +273,11 @@ async fn push_to_edge(state: &AppState, id: i64, cam: &Camera) -> Value {
         ),
         (
             "/api/edge/init-sync",
-            json!({ "central_url": me.api_base_url(), "camera_id": id }),
+            json!({ "central_url": format!("{scheme}://{}", me.ip.with_port(me.api_port)), "camera_id": id }),
         ),
     ];
     for (path, body) in steps {
-        match crate::client::call(&host, port, "POST", path, Some(&body)).await {
+        match crate::client::call(Target::plain(&host, port), "POST", path, Some(&body)).await {
             Ok((status, _)) if status < 300 => {}
             Ok((status, answer)) => {
                 return json!({ "camera_id": id, "success": false, "error": format!("edge answered {status} to {path}: {answer}") });

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::DB_FILE_NAME;
 use crate::error::{ConfigError, Diagnostic};
 use crate::host::Host;
-use crate::raw::{RawCentral, RawConfig, Report};
+use crate::raw::{RawCentral, RawConfig, RawTls, Report};
 use crate::validate::{finish, from_value, validate};
 /// Origin label for documents that did not come from a file.
 const DOC_ORIGIN: &str = "config";
@@ -45,6 +45,7 @@ pub struct Config {
     pub(crate) data_dir_override: Option<PathBuf>,
     pub(crate) plate_policy: PlatePolicy,
     pub(crate) max_clock_skew_secs: u64,
+    pub(crate) tls: Option<RawTls>,
 }
 
 /// One central: this one or a peer.
@@ -181,6 +182,7 @@ impl Config {
             data_dir: self.data_dir.to_string_lossy().into_owned(),
             plate_policy: self.plate_policy.as_str().to_owned(),
             max_clock_skew_secs: i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX),
+            tls: self.tls.clone(),
         }
     }
 
@@ -280,6 +282,24 @@ impl Config {
     /// Largest accepted distance between a peer's clock and ours.
     pub fn max_clock_skew(&self) -> Duration {
         Duration::from_secs(self.max_clock_skew_secs)
+    }
+
+    /// The TLS files (certificate chain, private key, cluster CA), when TLS is on. Relative
+    /// paths are relative to the working directory of the process, like `data_dir`. TLS covers
+    /// the mesh and the API alike, and every central of a cluster must agree on it.
+    pub fn tls(&self) -> Option<(&Path, &Path, &Path)> {
+        self.tls.as_ref().map(|t| {
+            (
+                Path::new(t.cert_path.as_str()),
+                Path::new(t.key_path.as_str()),
+                Path::new(t.ca_path.as_str()),
+            )
+        })
+    }
+
+    /// `http` or `https`: the scheme of every central's API in this cluster.
+    pub fn api_scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 }
 

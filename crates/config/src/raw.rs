@@ -63,8 +63,10 @@ pub const TOP_KEYS: &[&str] = &[
     "data_dir",
     "plate_policy",
     "max_clock_skew_secs",
+    "tls",
 ];
 const CENTRAL_KEYS: &[&str] = &["id", "ip", "p2p_port", "api_port"];
+const TLS_KEYS: &[&str] = &["cert_path", "key_path", "ca_path"];
 
 /// The whole document as written, defaults filled in, nothing validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +89,20 @@ pub struct RawConfig {
     pub plate_policy: String,
     /// Largest accepted clock distance to a peer, in seconds.
     pub max_clock_skew_secs: i64,
+    /// TLS for the mesh and the API; absent means plain TCP.
+    pub tls: Option<RawTls>,
+}
+
+/// The `tls` section: PEM files of this central's certificate chain, its private key and the
+/// cluster CA that issued every central's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawTls {
+    /// Certificate chain of this central (PEM).
+    pub cert_path: String,
+    /// Private key of this central (PEM).
+    pub key_path: String,
+    /// The cluster CA's certificate (PEM), used to verify peers.
+    pub ca_path: String,
 }
 
 /// One central as written in `this_central` or in `peer_centrals`.
@@ -131,6 +147,7 @@ impl RawConfig {
             data_dir: default_data_dir(),
             plate_policy: default_plate_policy(),
             max_clock_skew_secs: default_max_clock_skew_secs(),
+            tls: None,
         }
     }
 
@@ -154,6 +171,12 @@ impl RawConfig {
             "max_clock_skew_secs".into(),
             json!(self.max_clock_skew_secs),
         );
+        if let Some(tls) = &self.tls {
+            doc.insert(
+                "tls".into(),
+                json!({ "cert_path": tls.cert_path, "key_path": tls.key_path, "ca_path": tls.ca_path }),
+            );
+        }
         Value::Object(doc)
     }
 
@@ -206,6 +229,29 @@ impl RawConfig {
         }
         if let Some(skew) = integer(top, "max_clock_skew_secs", "", report) {
             raw.max_clock_skew_secs = skew;
+        }
+        match top.get("tls") {
+            None | Some(Value::Null) => {}
+            Some(v) => {
+                if let Some(obj) = object(v, "tls", report) {
+                    report.unknown_keys(obj, TLS_KEYS, "tls");
+                    let mut path = |key: &str| {
+                        let value = string(obj, key, "tls", report);
+                        if value.is_none() {
+                            report.problem(
+                                join("tls", key),
+                                "missing — the tls section needs cert_path, key_path and ca_path (PEM files)",
+                            );
+                        }
+                        value.unwrap_or_default()
+                    };
+                    raw.tls = Some(RawTls {
+                        cert_path: path("cert_path"),
+                        key_path: path("key_path"),
+                        ca_path: path("ca_path"),
+                    });
+                }
+            }
         }
         raw
     }

@@ -197,6 +197,21 @@ pub(crate) fn validate(
         }
     };
 
+    if let Some(tls) = &raw.tls {
+        for (key, value) in [
+            ("cert_path", &tls.cert_path),
+            ("key_path", &tls.key_path),
+            ("ca_path", &tls.ca_path),
+        ] {
+            if value.trim().is_empty() {
+                report.problem(
+                    join("tls", key),
+                    "empty — name a PEM file, or remove the tls section for plain TCP",
+                );
+            }
+        }
+    }
+
     if !report.problems.is_empty() {
         return None;
     }
@@ -212,6 +227,7 @@ pub(crate) fn validate(
         data_dir_override: None,
         plate_policy: plate_policy?,
         max_clock_skew_secs: skew?,
+        tls: raw.tls.clone(),
     })
 }
 

@@ -26,6 +26,7 @@ use std::time::Duration;
 use parkmesh_config::Config;
 use parkmesh_protocol::{CentralId, Event};
 use parkmesh_storage::{Ingested, Intent, Storage, StorageError};
+use parkmesh_transport::tls::Tls;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::callbacks::EventCallback;
@@ -67,6 +68,9 @@ pub enum ManagerError {
     /// The mesh is stopped.
     #[error("the mesh is stopped")]
     Stopped,
+    /// The TLS files in the configuration cannot be used.
+    #[error(transparent)]
+    Tls(#[from] parkmesh_transport::TransportError),
 }
 
 struct Inner {
@@ -76,6 +80,7 @@ struct Inner {
     shared: Arc<Mutex<mesh::Shared>>,
     mesh: mpsc::Sender<mesh::MeshCmd>,
     callbacks: callbacks::Callbacks,
+    tls: Option<Tls>,
 }
 
 /// The mesh façade. Cheap to clone.
@@ -96,6 +101,10 @@ impl P2PManager {
         if config.is_standalone() {
             tracing::info!(central = %config.this_central().id, "no peers configured: standalone mode");
         }
+        let tls = match config.tls() {
+            Some((cert, key, ca)) => Some(Tls::load(cert, key, ca)?),
+            None => None,
+        };
         let shared = Arc::new(Mutex::new(mesh::Shared::default()));
         let callbacks = callbacks::Callbacks::default();
         let (mesh, _task) = mesh::start(
@@ -103,6 +112,7 @@ impl P2PManager {
             storage.clone(),
             shared.clone(),
             callbacks.clone(),
+            tls.clone(),
         )
         .await?;
         Ok(Self {
@@ -113,8 +123,15 @@ impl P2PManager {
                 shared,
                 mesh,
                 callbacks,
+                tls,
             }),
         })
+    }
+
+    /// The TLS setup loaded from the configuration's `tls` section at start (the mesh uses it;
+    /// the HTTP API serves with it and calls peers' APIs with it). `None` means plain TCP.
+    pub fn tls(&self) -> Option<&Tls> {
+        self.inner.tls.as_ref()
     }
 
     /// Stops the mesh (closes every peer connection with `shutting_down`); the storage stays

@@ -16,6 +16,7 @@ use parkmesh_config::{Central, Config};
 use parkmesh_protocol::{CentralId, Event, Nonce, StreamId};
 use parkmesh_replication::{ConnId, Direction, Engine, EngineConfig, Output};
 use parkmesh_storage::Storage;
+use parkmesh_transport::tls::{Tls, TlsClient};
 use parkmesh_transport::{
     Accepted, Backoff, Link, LinkCmd, LinkConfig, LinkEvent, dial, listen, spawn_link,
 };
@@ -80,6 +81,7 @@ struct Driver {
     received: u64,
     last_snapshot: Instant,
     backfilling: bool,
+    tls_client: Option<TlsClient>,
 }
 
 /// Starts the mesh for `config` on `storage`: binds the mesh port, dials peers, replicates.
@@ -88,6 +90,7 @@ pub(crate) async fn start(
     storage: Storage,
     shared: Arc<Mutex<Shared>>,
     callbacks: Callbacks,
+    tls: Option<Tls>,
 ) -> Result<(mpsc::Sender<MeshCmd>, JoinHandle<()>), crate::ManagerError> {
     let secret = config
         .cluster_secret()
@@ -121,7 +124,12 @@ pub(crate) async fn start(
     tracing::info!(central = %own.origin, %addr, "mesh listening");
     let link_cfg = LinkConfig::default();
     let (accepted_tx, accepted_rx) = mpsc::channel(64);
-    listen(listener, link_cfg.clone(), accepted_tx);
+    listen(
+        listener,
+        link_cfg.clone(),
+        tls.as_ref().map(|t| t.server.clone()),
+        accepted_tx,
+    );
     let (events_tx, events_rx) = mpsc::channel(4096);
     let (jobs_tx, jobs_rx) = mpsc::channel(256);
     let (dialled_tx, dialled_rx) = mpsc::channel(64);
@@ -146,6 +154,7 @@ pub(crate) async fn start(
         received: 0,
         last_snapshot: Instant::now(),
         backfilling: false,
+        tls_client: tls.map(|t| t.client),
     };
     driver.sync_dialers();
     driver.snapshot();
@@ -440,10 +449,14 @@ impl Driver {
             if self.dialers.contains_key(&id) {
                 continue;
             }
+            let Some(peer) = self.config.peer(&id) else {
+                continue;
+            };
             let task = tokio::spawn(dialer(
                 id.clone(),
-                addr.clone(),
+                (peer.ip.to_string(), peer.p2p_port),
                 self.link_cfg.clone(),
+                self.tls_client.clone(),
                 self.dialled_tx.clone(),
             ));
             self.dialers.insert(id, (addr, task));
@@ -583,10 +596,17 @@ impl Driver {
 }
 
 /// Dials one peer forever: connect, hand the socket to the driver, wait for it to end, back off.
-async fn dialer(peer: CentralId, addr: String, cfg: LinkConfig, to_driver: mpsc::Sender<Dialled>) {
+async fn dialer(
+    peer: CentralId,
+    (host, port): (String, u16),
+    cfg: LinkConfig,
+    tls: Option<TlsClient>,
+    to_driver: mpsc::Sender<Dialled>,
+) {
     let mut backoff = Backoff::default();
+    let addr = format!("{host}:{port}");
     loop {
-        match dial(&addr, &cfg).await {
+        match dial(&host, port, &cfg, tls.as_ref()).await {
             Ok(ws) => {
                 let (done, ended) = oneshot::channel();
                 let since = Instant::now();

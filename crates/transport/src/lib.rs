@@ -12,9 +12,11 @@
 //! - this file: [`LinkConfig`], [`LinkEvent`], [`LinkCmd`], [`Link`], [`spawn_link`].
 //! - `socket`: [`listen`], [`dial`] (handshake, path check, limits).
 //! - `backoff`: [`Backoff`], exponential with jitter.
+//! - `tls`: [`tls::Tls`], optional TLS for the mesh and for the HTTP API.
 
 mod backoff;
 mod socket;
+pub mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -28,8 +30,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 pub use crate::backoff::Backoff;
 pub use crate::socket::{Accepted, MESH_PATH, dial, listen};
 
-/// A dialled mesh connection.
-pub type ClientStream = WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+/// A dialled mesh connection (plain or TLS).
+pub type ClientStream = WebSocketStream<Box<dyn tls::Io>>;
 
 /// Errors of the transport.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,14 @@ pub enum TransportError {
     /// Connecting took too long.
     #[error("connecting to {0} timed out")]
     Timeout(String),
+    /// A TLS certificate, key or CA file cannot be used.
+    #[error("TLS file {file}: {reason}")]
+    Tls {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Limits of every mesh connection.

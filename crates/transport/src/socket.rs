@@ -1,6 +1,7 @@
 //! Listening and dialling: TCP plus the WebSocket handshake on [`MESH_PATH`], with size limits,
 //! a handshake deadline, and a cap on handshakes in progress so a flood of half-open
-//! connections cannot exhaust the central.
+//! connections cannot exhaust the central. With [`TlsServer`]/[`TlsClient`] the WebSocket runs
+//! inside TLS; the deadline then covers both handshakes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,11 +9,12 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::tls::{Io, TlsClient, TlsServer};
 use crate::{LinkConfig, TransportError};
 
 /// The path of the mesh protocol v2 on the `p2p_port`.
@@ -29,15 +31,21 @@ fn ws_config(cfg: &LinkConfig) -> WebSocketConfig {
 
 /// An accepted mesh connection.
 pub struct Accepted {
-    /// The socket, handshake done.
-    pub ws: WebSocketStream<TcpStream>,
+    /// The socket, handshakes done.
+    pub ws: WebSocketStream<Box<dyn Io>>,
     /// Remote address.
     pub remote: SocketAddr,
 }
 
 /// Accepts mesh connections on `listener` until `accepted` is closed, sending each completed
-/// WebSocket handshake to `accepted`. Requests for other paths get a 404.
-pub fn listen(listener: TcpListener, cfg: LinkConfig, accepted: mpsc::Sender<Accepted>) {
+/// WebSocket handshake to `accepted`. Requests for other paths get a 404. With `tls`, every
+/// connection must open with a TLS handshake.
+pub fn listen(
+    listener: TcpListener,
+    cfg: LinkConfig,
+    tls: Option<TlsServer>,
+    accepted: mpsc::Sender<Accepted>,
+) {
     let pending = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     tokio::spawn(async move {
         loop {
@@ -56,15 +64,27 @@ pub fn listen(listener: TcpListener, cfg: LinkConfig, accepted: mpsc::Sender<Acc
                 tracing::warn!(%remote, "too many mesh handshakes in progress; connection dropped");
                 continue;
             };
-            let (cfg, accepted) = (cfg.clone(), accepted.clone());
+            let (cfg, accepted, tls) = (cfg.clone(), accepted.clone(), tls.clone());
             tokio::spawn(async move {
                 let _permit = permit;
                 let _ = tcp.set_nodelay(true);
-                let handshake = tokio_tungstenite::accept_hdr_async_with_config(
-                    tcp,
-                    check_path,
-                    Some(ws_config(&cfg)),
-                );
+                let handshake = async {
+                    let io: Box<dyn Io> = match &tls {
+                        Some(tls) => Box::new(
+                            tls.accept(tcp)
+                                .await
+                                .map_err(|e| format!("TLS handshake failed: {e}"))?,
+                        ),
+                        None => Box::new(tcp),
+                    };
+                    tokio_tungstenite::accept_hdr_async_with_config(
+                        io,
+                        check_path,
+                        Some(ws_config(&cfg)),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())
+                };
                 match tokio::time::timeout(cfg.connect_timeout, handshake).await {
                     Ok(Ok(ws)) => {
                         let _ = accepted.send(Accepted { ws, remote }).await;
@@ -91,19 +111,47 @@ fn check_path(req: &Request, resp: Response) -> Result<Response, ErrorResponse> 
     }
 }
 
-/// Dials `host:port` and performs the WebSocket handshake on [`MESH_PATH`].
+/// Dials `host` on `port` and performs the WebSocket handshake on [`MESH_PATH`], inside TLS
+/// when `tls` is given (the certificate must be valid for `host`).
 pub async fn dial(
-    addr: &str,
+    host: &str,
+    port: u16,
     cfg: &LinkConfig,
-) -> Result<WebSocketStream<MaybeTlsStream<TcpStream>>, TransportError> {
-    let url = format!("ws://{addr}{MESH_PATH}");
-    let connect = tokio_tungstenite::connect_async_with_config(url, Some(ws_config(cfg)), true);
+    tls: Option<&TlsClient>,
+) -> Result<WebSocketStream<Box<dyn Io>>, TransportError> {
+    let addr = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let fail = |reason: String| TransportError::Handshake {
+        addr: addr.clone(),
+        reason,
+    };
+    let connect = async {
+        let tcp = TcpStream::connect(&addr)
+            .await
+            .map_err(|e| fail(format!("connect failed: {e}")))?;
+        let _ = tcp.set_nodelay(true);
+        let (io, scheme): (Box<dyn Io>, _) = match tls {
+            Some(tls) => (
+                Box::new(
+                    tls.connect(host, tcp)
+                        .await
+                        .map_err(|e| fail(format!("TLS handshake failed: {e}")))?,
+                ),
+                "wss",
+            ),
+            None => (Box::new(tcp), "ws"),
+        };
+        let url = format!("{scheme}://{addr}{MESH_PATH}");
+        tokio_tungstenite::client_async_with_config(url, io, Some(ws_config(cfg)))
+            .await
+            .map(|(ws, _)| ws)
+            .map_err(|e| fail(e.to_string()))
+    };
     match tokio::time::timeout(cfg.connect_timeout, connect).await {
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(e)) => Err(TransportError::Handshake {
-            addr: addr.to_owned(),
-            reason: e.to_string(),
-        }),
-        Err(_) => Err(TransportError::Timeout(addr.to_owned())),
+        Ok(res) => res,
+        Err(_) => Err(TransportError::Timeout(addr.clone())),
     }
 }
