@@ -88,18 +88,21 @@ pub(crate) fn finish_migration(
     }
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let done = (|| {
-        let mut dirty = Dirty::default();
-        dirty.plates = conn
+        let plates: BTreeSet<String> = conn
             .prepare(
                 "SELECT DISTINCT v.plate_key FROM events a JOIN events v ON v.id_text = a.session_ref
                   WHERE a.kind = ?1 AND v.plate_key IS NOT NULL",
             )?
             .query_map([EventKind::HistoryEdit.as_str()], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        let plates = dirty.plates.len();
+        let count = plates.len();
+        let mut dirty = Dirty {
+            plates,
+            ..Dirty::default()
+        };
         project::refold(conn, own, tz, crate::now_ms(), &mut dirty)?;
         conn.execute("DELETE FROM meta WHERE key = ?1", [REGROUP_PENDING])?;
-        tracing::info!(plates, "group keys recomputed for corrected plates");
+        tracing::info!(plates = count, "group keys recomputed for corrected plates");
         Ok::<_, StorageError>(())
     })();
     match done {

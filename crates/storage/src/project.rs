@@ -321,28 +321,26 @@ pub(crate) fn refold(
     }
     let now_text = parkmesh_parking::time::format_local(now, tz);
     // Sessions may move between groups: every group is written first (a moved session's row is
-    // updated in place, keeping its id), then each group drops the rows it no longer holds.
-    let mut folded: Vec<(String, BTreeSet<String>)> = Vec::with_capacity(groups.len());
+    // updated in place, keeping its id), then each group drops the rows it held that its fold no
+    // longer has, unless another group took them over meanwhile.
+    let mut stale: Vec<(String, Vec<String>)> = Vec::new();
     for group in groups {
-        let ids = refold_group(conn, own, tz, &now_text, &group, dirty)?;
-        folded.push((group, ids));
+        let gone = refold_group(conn, own, tz, &now_text, &group, dirty)?;
+        if !gone.is_empty() {
+            stale.push((group, gone));
+        }
     }
-    for (group, ids) in folded {
-        let stale: Vec<String> = conn
-            .prepare_cached("SELECT session_id FROM history WHERE plate_key = ?1")?
-            .query_map([&group], |r| r.get(0))?
-            .filter(|id| id.as_ref().map_or(true, |id| !ids.contains(id)))
-            .collect::<Result<_, _>>()?;
-        for session_id in stale {
-            conn.prepare_cached("DELETE FROM history WHERE session_id = ?1")?
-                .execute([&session_id])?;
+    for (group, gone) in stale {
+        for session_id in gone {
+            conn.prepare_cached("DELETE FROM history WHERE session_id = ?1 AND plate_key = ?2")?
+                .execute([&session_id, &group])?;
         }
     }
     Ok(())
 }
 
-/// Folds one group key, writes its changed sessions and its conflicts; returns the ids of its
-/// sessions.
+/// Folds one group key, writes its changed sessions and its conflicts; returns the ids of the
+/// rows it held before that its fold no longer has.
 fn refold_group(
     conn: &Connection,
     own: &StreamId,
@@ -350,7 +348,7 @@ fn refold_group(
     now_text: &str,
     group: &str,
     dirty: &mut Dirty,
-) -> Result<BTreeSet<String>, StorageError> {
+) -> Result<Vec<String>, StorageError> {
     let events = load_events(conn, "group_key", group)?;
     let edge_ids: BTreeMap<String, Option<String>> = events
         .iter()
@@ -371,9 +369,7 @@ fn refold_group(
         .query_map([group], history_row_w)?
         .map(|r| r.map(|h| (h.session_id.clone(), h)))
         .collect::<Result<_, _>>()?;
-    let mut ids = BTreeSet::new();
     for session in &fold.sessions {
-        ids.insert(session.id.clone());
         let mut row = to_row(session, group, own, tz, &edge_ids, now_text);
         let mut old = existing.remove(&session.id);
         if old.is_none() {
@@ -409,7 +405,7 @@ fn refold_group(
         conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![group, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
     }
-    Ok(ids)
+    Ok(existing.into_keys().collect())
 }
 
 fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {
