@@ -34,23 +34,21 @@ fn has_edits(conn: &Connection, raw: &str) -> Result<bool, StorageError> {
 }
 
 /// Recomputes the group keys of raw plate `raw`'s events, stores the ones that changed and adds
-/// to `groups` every group key holding one of its events before or after. Returns whether any
-/// key changed (a session may then have moved from one group to another).
+/// to `groups` every group key holding one of its events before or after.
 pub(crate) fn regroup(
     conn: &Connection,
     raw: &str,
     groups: &mut BTreeSet<String>,
-) -> Result<bool, StorageError> {
+) -> Result<(), StorageError> {
     if !has_edits(conn, raw)? {
         groups.insert(raw.to_owned());
-        return Ok(false);
+        return Ok(());
     }
     let events = project::load_events(conn, "plate_key", raw)?;
     let current: BTreeMap<String, Option<String>> = conn
         .prepare_cached("SELECT id_text, group_key FROM events WHERE plate_key = ?1")?
         .query_map([raw], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut moved = false;
     for (key, members) in parkmesh_parking::group_by_plate(&events) {
         groups.insert(key.clone());
         for e in members.iter().filter(|e| plate_key(e).is_some()) {
@@ -62,10 +60,9 @@ pub(crate) fn regroup(
             conn.prepare_cached("UPDATE events SET group_key = ?1 WHERE id_text = ?2")?
                 .execute(params![key, id])?;
             groups.extend(old);
-            moved = true;
         }
     }
-    Ok(moved)
+    Ok(())
 }
 
 /// Finishes migration 0002 on a database written before it: recomputes the group keys of every
