@@ -9,6 +9,8 @@
 //! - `writer`: the single writer thread (rusqlite) with group commit; every mutation goes
 //!   through it.
 //! - `project`: re-folds one plate's sessions and applies settings/zone/audit projections.
+//! - `group`: group keys, the plate each vehicle event is folded under after operator
+//!   corrections.
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
 //! - `rows`: plain row types handed to the API and manager.
 //!
@@ -16,6 +18,7 @@
 //! migrations also run through sqlx. Both drivers link the same bundled SQLite.
 
 mod error;
+mod group;
 mod migrate;
 mod project;
 mod read;

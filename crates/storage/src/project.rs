@@ -1,11 +1,13 @@
 //! Projections: how a stored event changes `streams`, `history`, `conflicts`, `settings`,
 //! `zones` and `history_changes`.
 //!
-//! Sessions are never updated in place by an event. Instead every plate an event touches is
-//! marked dirty and, before the command finishes, all events of that plate are loaded and folded
-//! again with `parkmesh_parking::fold::fold_plate`, which is a deterministic function of the
-//! event set. The resulting rows are compared with what is stored and only real changes are
-//! written (and reported to `/ws/history` subscribers).
+//! Sessions are never updated in place by an event. Instead every raw plate an event touches is
+//! marked dirty; before the command finishes its group keys are brought up to date (`group`:
+//! the plate after operator corrections) and all events of every group key involved are loaded
+//! and folded again with `parkmesh_parking::fold::fold_plate`, which is a deterministic function
+//! of the event set. The resulting rows are compared with what is stored and only real changes
+//! are written (and reported to `/ws/history` subscribers). `history.plate_key` and
+//! `conflicts.plate_key` are group keys, so the result equals `parkmesh_parking::project`.
 //!
 //! These functions run on the writer thread inside its open transaction (rusqlite, cached
 //! prepared statements); see `writer`. So two centrals that hold the same
@@ -31,6 +33,7 @@ pub const CAMERAS_KIND: &str = "config.cameras";
 /// What the current command touched.
 #[derive(Debug, Default)]
 pub(crate) struct Dirty {
+    /// Raw plates (`events.plate_key`) whose events or operator events changed.
     pub(crate) plates: BTreeSet<String>,
     pub(crate) new_events: Vec<Event>,
     pub(crate) changed_sessions: Vec<HistoryRow>,
@@ -69,8 +72,8 @@ pub(crate) fn insert_event(
     let inserted = conn
         .prepare_cached(
             "INSERT OR IGNORE INTO events (origin, incarnation, seq, id_text, hlc_ms, hlc_counter, kind, schema,
-                                           payload, plate_key, session_ref, received_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                           payload, plate_key, group_key, session_ref, received_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
         )?
         .execute(params![
             event.id.origin.as_str(),
@@ -282,7 +285,29 @@ fn event_from_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventParts> {
 pub(crate) const EVENT_COLUMNS: &str =
     "origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload";
 
-/// Re-folds every dirty plate and writes the sessions and conflicts that changed.
+/// The events whose `column` (`plate_key` or `group_key`) is `key`, plus the operator events
+/// (`history.edit` / `history.delete`) targeting them.
+pub(crate) fn load_events(
+    conn: &Connection,
+    column: &'static str,
+    key: &str,
+) -> Result<Vec<Event>, StorageError> {
+    conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE {column} = ?1
+         UNION ALL
+         SELECT {EVENT_COLUMNS} FROM events
+          WHERE session_ref IN (SELECT id_text FROM events WHERE {column} = ?1)"
+    ))?
+    .query_map([key], event_from_row_w)?
+    .map(|p| {
+        p.map_err(StorageError::from)
+            .and_then(EventParts::into_event)
+    })
+    .collect()
+}
+
+/// Brings the group keys of every dirty raw plate up to date, re-folds every group key
+/// involved and writes the sessions and conflicts that changed.
 pub(crate) fn refold(
     conn: &Connection,
     own: &StreamId,
@@ -290,68 +315,104 @@ pub(crate) fn refold(
     now: i64,
     dirty: &mut Dirty,
 ) -> Result<(), StorageError> {
-    let plates = std::mem::take(&mut dirty.plates);
-    for plate in plates {
-        let events = conn
-            .prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM events WHERE plate_key = ?1
-                 UNION ALL
-                 SELECT {EVENT_COLUMNS} FROM events
-                  WHERE session_ref IN (SELECT id_text FROM events WHERE plate_key = ?1)"
-            ))?
-            .query_map([&plate], event_from_row_w)?
-            .map(|p| {
-                p.map_err(StorageError::from)
-                    .and_then(EventParts::into_event)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let edge_ids: BTreeMap<String, Option<String>> = events
-            .iter()
-            .filter(|e| e.kind == EventKind::VehicleEntry)
-            .map(|e| {
-                (
-                    e.id.to_string(),
-                    EntryPayload::from_event(e)
-                        .ok()
-                        .and_then(|p| p.edge_event_id),
-                )
-            })
-            .collect();
-        let fold = parkmesh_parking::fold::fold_plate(&events);
-
-        let mut existing: BTreeMap<String, HistoryRow> = conn
-            .prepare_cached("SELECT * FROM history WHERE plate_key = ?1")?
-            .query_map([&plate], history_row_w)?
-            .map(|r| r.map(|h| (h.session_id.clone(), h)))
-            .collect::<Result<_, _>>()?;
-        let now_text = parkmesh_parking::time::format_local(now, tz);
-        for session in &fold.sessions {
-            let old = existing.remove(&session.id);
-            let mut row = to_row(session, &plate, own, tz, &edge_ids, &now_text);
-            if let Some(old) = &old {
-                row.id = old.id;
-                row.created_at = old.created_at.clone();
-                row.updated_at = old.updated_at.clone();
-                if same_projection(old, &row) {
-                    continue;
-                }
-                row.updated_at = now_text.clone();
-            }
-            row.id = write_row(conn, &row, old.is_some())?;
-            dirty.changed_sessions.push(row);
+    let mut groups = BTreeSet::new();
+    for raw in std::mem::take(&mut dirty.plates) {
+        crate::group::regroup(conn, &raw, &mut groups)?;
+    }
+    let now_text = parkmesh_parking::time::format_local(now, tz);
+    // Sessions may move between groups: every group is written first (a moved session's row is
+    // updated in place, keeping its id), then each group drops the rows it held that its fold no
+    // longer has, unless another group took them over meanwhile.
+    let mut stale: Vec<(String, Vec<String>)> = Vec::new();
+    for group in groups {
+        let gone = refold_group(conn, own, tz, &now_text, &group, dirty)?;
+        if !gone.is_empty() {
+            stale.push((group, gone));
         }
-        for (session_id, _) in existing {
-            conn.prepare_cached("DELETE FROM history WHERE session_id = ?1")?
-                .execute([&session_id])?;
-        }
-        conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
-            .execute([&plate])?;
-        for c in &fold.conflicts {
-            conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                .execute(params![plate, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
+    }
+    for (group, gone) in stale {
+        for session_id in gone {
+            conn.prepare_cached("DELETE FROM history WHERE session_id = ?1 AND plate_key = ?2")?
+                .execute([&session_id, &group])?;
         }
     }
     Ok(())
+}
+
+/// Folds one group key, writes its changed sessions and its conflicts; returns the ids of the
+/// rows it held before that its fold no longer has.
+fn refold_group(
+    conn: &Connection,
+    own: &StreamId,
+    tz: &jiff::tz::TimeZone,
+    now_text: &str,
+    group: &str,
+    dirty: &mut Dirty,
+) -> Result<Vec<String>, StorageError> {
+    let events = load_events(conn, "group_key", group)?;
+    let edge_ids: BTreeMap<String, Option<String>> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::VehicleEntry)
+        .map(|e| {
+            (
+                e.id.to_string(),
+                EntryPayload::from_event(e)
+                    .ok()
+                    .and_then(|p| p.edge_event_id),
+            )
+        })
+        .collect();
+    let fold = parkmesh_parking::fold::fold_plate(&events);
+
+    let mut existing: BTreeMap<String, HistoryRow> = conn
+        .prepare_cached("SELECT * FROM history WHERE plate_key = ?1")?
+        .query_map([group], history_row_w)?
+        .map(|r| r.map(|h| (h.session_id.clone(), h)))
+        .collect::<Result<_, _>>()?;
+    for session in &fold.sessions {
+        let mut row = to_row(session, group, own, tz, &edge_ids, now_text);
+        let mut old = existing.remove(&session.id);
+        if old.is_none() {
+            match insert_row(conn, &row)? {
+                Some(id) => {
+                    row.id = id;
+                    dirty.changed_sessions.push(row);
+                    continue;
+                }
+                // The session is stored under another group key: it moved here.
+                None => old = row_by_session(conn, &session.id)?,
+            }
+        }
+        let Some(old) = old else {
+            return Err(StorageError::Corrupt(format!(
+                "history row of session {} neither insertable nor found",
+                session.id
+            )));
+        };
+        row.id = old.id;
+        row.created_at = old.created_at.clone();
+        row.updated_at = old.updated_at.clone();
+        if same_projection(&old, &row) {
+            continue;
+        }
+        row.updated_at = now_text.to_owned();
+        update_row(conn, &row)?;
+        dirty.changed_sessions.push(row);
+    }
+    conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
+        .execute([group])?;
+    for c in &fold.conflicts {
+        conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![group, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
+    }
+    Ok(existing.into_keys().collect())
+}
+
+fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT * FROM history WHERE session_id = ?1")?
+        .query_row([session_id], history_row_w)
+        .optional()?)
 }
 
 fn same_projection(a: &HistoryRow, b: &HistoryRow) -> bool {
@@ -421,7 +482,18 @@ fn to_row(
     }
 }
 
-fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<i64, StorageError> {
+/// Inserts a new session row and returns its id; `None` when a row with this session id exists
+/// already (under another group key).
+fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
+    write_row(conn, r, false)
+}
+
+/// Updates the row of `r.session_id` (every column but the local `id`).
+fn update_row(conn: &Connection, r: &HistoryRow) -> Result<(), StorageError> {
+    write_row(conn, r, true).map(|_| ())
+}
+
+fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<Option<i64>, StorageError> {
     let sql = if exists {
         "UPDATE history SET plate_key=?2, entry_event_id=?3, exit_event_id=?4, event_id=?5, source_central=?6,
             edge_id=?7, plate_id=?8, plate_view=?9, entry_ms=?10, entry_time=?11, entry_camera_id=?12,
@@ -438,47 +510,51 @@ fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<i64, Sto
             last_location, last_location_ms, last_location_time, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
                  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
+         ON CONFLICT(session_id) DO NOTHING
          RETURNING id"
     };
-    let id: i64 = conn.prepare_cached(sql)?.query_row(
-        params![
-            r.session_id,
-            r.plate_key,
-            r.entry_event_id,
-            r.exit_event_id,
-            r.event_id,
-            r.source_central,
-            r.edge_id,
-            r.plate_id,
-            r.plate_view,
-            r.entry_ms,
-            r.entry_time,
-            r.entry_camera_id,
-            r.entry_camera_name,
-            r.entry_confidence,
-            r.entry_source,
-            r.exit_ms,
-            r.exit_time,
-            r.exit_camera_id,
-            r.exit_camera_name,
-            r.exit_confidence,
-            r.exit_source,
-            r.duration,
-            r.fee,
-            r.status,
-            r.sync_status,
-            r.exception,
-            r.exempt,
-            r.is_anomaly,
-            r.deleted,
-            r.last_location,
-            r.last_location_ms,
-            r.last_location_time,
-            r.created_at,
-            r.updated_at,
-        ],
-        |row| row.get(0),
-    )?;
+    let id: Option<i64> = conn
+        .prepare_cached(sql)?
+        .query_row(
+            params![
+                r.session_id,
+                r.plate_key,
+                r.entry_event_id,
+                r.exit_event_id,
+                r.event_id,
+                r.source_central,
+                r.edge_id,
+                r.plate_id,
+                r.plate_view,
+                r.entry_ms,
+                r.entry_time,
+                r.entry_camera_id,
+                r.entry_camera_name,
+                r.entry_confidence,
+                r.entry_source,
+                r.exit_ms,
+                r.exit_time,
+                r.exit_camera_id,
+                r.exit_camera_name,
+                r.exit_confidence,
+                r.exit_source,
+                r.duration,
+                r.fee,
+                r.status,
+                r.sync_status,
+                r.exception,
+                r.exempt,
+                r.is_anomaly,
+                r.deleted,
+                r.last_location,
+                r.last_location_ms,
+                r.last_location_time,
+                r.created_at,
+                r.updated_at,
+            ],
+            |row| row.get(0),
+        )
+        .optional()?;
     Ok(id)
 }
 

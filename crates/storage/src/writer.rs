@@ -193,6 +193,7 @@ pub(crate) fn spawn(
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
+    crate::group::finish_migration(&conn, &stream, &tz)?;
     let head: Option<i64> = conn
         .query_row(
             "SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2",

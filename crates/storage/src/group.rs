@@ -1,0 +1,112 @@
+//! Group keys: the plate each vehicle event is folded under once operator corrections apply.
+//!
+//! A `history.edit` that corrects a session's plate moves that session's vehicle events to the
+//! group of the corrected plate (`parkmesh_parking::project::group_by_plate`), so that a car
+//! misread at entry and corrected while inside is closed by an exit of its real plate. Storage
+//! keeps the result in `events.group_key` and re-folds sessions per group key. The group keys of
+//! a raw plate depend only on that raw plate's events and the operator events targeting them, so
+//! when a raw plate is touched [`regroup`] recomputes its keys alone, with the parking crate's
+//! own function, writes the keys that changed and reports every group key involved (old and
+//! new) for re-folding. A raw plate that no `history.edit` targets keeps `group_key =
+//! plate_key`; the check for that is one indexed existence query, so the common case pays no
+//! extra fold.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use parkmesh_parking::fold::plate_key;
+use parkmesh_protocol::{EventKind, StreamId};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StorageError;
+use crate::project::{self, Dirty};
+
+/// `meta` key set by migration 0002: group keys of databases written before it are stale.
+const REGROUP_PENDING: &str = "regroup_pending";
+
+/// Whether some `history.edit` targets an event of raw plate `raw`.
+fn has_edits(conn: &Connection, raw: &str) -> Result<bool, StorageError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events v JOIN events a ON a.session_ref = v.id_text
+                             WHERE v.plate_key = ?1 AND a.kind = ?2)",
+        )?
+        .query_row(params![raw, EventKind::HistoryEdit.as_str()], |r| r.get(0))?)
+}
+
+/// Recomputes the group keys of raw plate `raw`'s events, stores the ones that changed and adds
+/// to `groups` every group key holding one of its events before or after.
+pub(crate) fn regroup(
+    conn: &Connection,
+    raw: &str,
+    groups: &mut BTreeSet<String>,
+) -> Result<(), StorageError> {
+    if !has_edits(conn, raw)? {
+        groups.insert(raw.to_owned());
+        return Ok(());
+    }
+    let events = project::load_events(conn, "plate_key", raw)?;
+    let current: BTreeMap<String, Option<String>> = conn
+        .prepare_cached("SELECT id_text, group_key FROM events WHERE plate_key = ?1")?
+        .query_map([raw], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (key, members) in parkmesh_parking::group_by_plate(&events) {
+        groups.insert(key.clone());
+        for e in members.iter().filter(|e| plate_key(e).is_some()) {
+            let id = e.id.to_string();
+            let old = current.get(&id).cloned().flatten();
+            if old.as_deref() == Some(key.as_str()) {
+                continue;
+            }
+            conn.prepare_cached("UPDATE events SET group_key = ?1 WHERE id_text = ?2")?
+                .execute(params![key, id])?;
+            groups.extend(old);
+        }
+    }
+    Ok(())
+}
+
+/// Finishes migration 0002 on a database written before it: recomputes the group keys of every
+/// raw plate that a `history.edit` targets and re-folds the groups involved, in one transaction.
+/// Does nothing once done (the marker is deleted).
+pub(crate) fn finish_migration(
+    conn: &Connection,
+    own: &StreamId,
+    tz: &jiff::tz::TimeZone,
+) -> Result<(), StorageError> {
+    let pending: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [REGROUP_PENDING],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if pending.is_none() {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let done = (|| {
+        let plates: BTreeSet<String> = conn
+            .prepare(
+                "SELECT DISTINCT v.plate_key FROM events a JOIN events v ON v.id_text = a.session_ref
+                  WHERE a.kind = ?1 AND v.plate_key IS NOT NULL",
+            )?
+            .query_map([EventKind::HistoryEdit.as_str()], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let count = plates.len();
+        let mut dirty = Dirty {
+            plates,
+            ..Dirty::default()
+        };
+        project::refold(conn, own, tz, crate::now_ms(), &mut dirty)?;
+        conn.execute("DELETE FROM meta WHERE key = ?1", [REGROUP_PENDING])?;
+        tracing::info!(plates = count, "group keys recomputed for corrected plates");
+        Ok::<_, StorageError>(())
+    })();
+    match done {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
