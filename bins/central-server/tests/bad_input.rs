@@ -21,6 +21,9 @@ fn bad_bodies() -> Vec<(&'static str, Vec<u8>)> {
         ("nested garbage", br#"{"fees": {"fee_base": "lots", "fee_per_hour": [1]}}"#.to_vec()),
         ("absurd numbers", br#"{"fees": {"fee_base": 1e308, "fee_per_hour": -99999999999999999999}}"#.to_vec()),
         ("sql", br#"{"type": "ENTRY'; DROP TABLE events;--", "camera_id": "1; DROP TABLE cameras", "data": {"plate_text": "' OR 1=1 --"}}"#.to_vec()),
+        ("empty strings", br#"{"type": "", "camera_id": "", "data": {"plate_text": ""}, "id": "", "ip": "", "proof": "", "this_central": {"id": ""}}"#.to_vec()),
+        ("absurd timestamp", br#"{"type": "EXIT", "camera_id": 1, "events_sent": 1e300, "timestamp": -1e300, "data": {"plate_text": ""}, "ts": -9223372036854775808, "id": "central-2", "proof": "00"}"#.to_vec()),
+        ("deep nesting", format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes()),
         ("wrong types", br#"{"type": 5, "camera_id": {"a": 1}, "data": "x", "this_central": 7, "peer_centrals": "none"}"#.to_vec()),
     ]
 }
@@ -76,8 +79,8 @@ fn every_endpoint_refuses_bad_input_cleanly() {
     let mut tried = 0;
     for (method, path) in JSON_ENDPOINTS {
         for (name, body) in bad_bodies() {
-            let (status, answer) =
-                common::request(c.api_port, method, path, Some(&body), &[]).unwrap();
+            let (status, answer) = common::request(c.api_port, method, path, Some(&body), &[])
+                .unwrap_or_else(|e| panic!("{method} {path} {name}: no HTTP answer ({e})"));
             let text = String::from_utf8_lossy(&answer).to_string();
             assert!(
                 (400..500).contains(&status),
@@ -132,6 +135,11 @@ fn every_endpoint_refuses_bad_input_cleanly() {
         "only the valid event was stored"
     );
     assert!(tried > 80, "{tried} bad inputs tried");
+    assert_eq!(
+        common::panics(&c),
+        Vec::<String>::new(),
+        "no handler panicked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,4 +167,9 @@ async fn websocket_endpoints_survive_garbage() {
     }
     let (status, _) = common::json(c.api_port, "GET", "/api/stats", None);
     assert_eq!(status, 200);
+    assert_eq!(
+        common::panics(&c),
+        Vec::<String>::new(),
+        "no handler panicked"
+    );
 }

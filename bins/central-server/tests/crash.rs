@@ -49,14 +49,12 @@ fn sigkill_while_posting_loses_nothing_acknowledged() {
             i
         });
         std::thread::sleep(Duration::from_millis(300 + 200 * round as u64));
-        let _ = c.child.kill(); // SIGKILL
-        let _ = c.child.wait();
+        common::stop(&mut c); // SIGKILL
         stop.store(true, Ordering::Relaxed);
         next = poster.join().unwrap();
         common::restart(&mut c);
     }
-    let _ = c.child.kill();
-    let _ = c.child.wait();
+    common::stop(&mut c);
     let acked = acked.lock().unwrap().clone();
     assert!(!acked.is_empty());
 

@@ -222,6 +222,11 @@ fn bad_input_gets_a_4xx_naming_the_problem_and_changes_nothing() {
     assert_eq!(status, 200);
     let (status, v) = common::json(c.api_port, "GET", "/api/parking/history?limit=100000", None);
     assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        common::panics(&c),
+        Vec::<String>::new(),
+        "no handler panicked"
+    );
 }
 
 #[test]

@@ -105,8 +105,7 @@ fn a_restarted_central_catches_up_everything() {
     let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
     let mut b = common::start_member(&m, 1, &[0], SECRET, json!({}));
     common::eventually("connected", || (count(&a) == 1).then_some(()));
-    let _ = b.child.kill();
-    let _ = b.child.wait();
+    common::stop(&mut b);
 
     let t0 = now_secs() - 3600.0;
     let n = 1000;
@@ -168,8 +167,7 @@ fn concurrent_entries_during_a_partition_give_one_session_and_one_conflict() {
     let mut a = common::start_member(&m, 0, &[1], SECRET, json!({}));
     let b = common::start_member(&m, 1, &[0], SECRET, json!({}));
     // Partition: A is down while B admits the plate; then A admits it too before they meet.
-    let _ = a.child.kill();
-    let _ = a.child.wait();
+    common::stop(&mut a);
     post(&b, &event("ENTRY", "30G55555", now_secs() - 60.0));
     // A comes back isolated from B: start it with no peers first.
     let cfg: Value = serde_json::from_slice(&std::fs::read(&a.config_path).unwrap()).unwrap();
@@ -234,8 +232,7 @@ fn a_central_killed_while_catching_up_resumes_from_what_it_stored() {
     let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
     let mut b = common::start_member(&m, 1, &[0], SECRET, json!({}));
     common::eventually("connected", || (count(&a) == 1).then_some(()));
-    let _ = b.child.kill();
-    let _ = b.child.wait();
+    common::stop(&mut b);
     let n = 2000;
     let t0 = now_secs() - 3600.0;
     for i in 0..n {
@@ -248,8 +245,7 @@ fn a_central_killed_while_catching_up_resumes_from_what_it_stored() {
         let got = s["vehicles_in_parking"].as_i64().unwrap_or(0);
         (got > 0).then_some(got)
     });
-    let _ = b.child.kill();
-    let _ = b.child.wait();
+    common::stop(&mut b);
     // What was stored survived the kill: the vector on disk is where catch-up resumes.
     common::restart(&mut b);
     let (_, s) = common::json(b.api_port, "GET", "/api/p2p/sync-state", None);

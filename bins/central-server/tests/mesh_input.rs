@@ -69,6 +69,9 @@ async fn mesh_port_refuses_bad_input_and_strangers() {
     // Garbage text, binary, oversize.
     for msg in [
         Message::text("{not a frame"),
+        Message::text(r#"{"v":2,"type":"teleport","to":"mars"}"#),
+        Message::text(r#"{"v":99,"type":"hello","central_id":"central-b"}"#),
+        Message::text(r#"{"v":2,"type":"live","events":[{"id":"central-b:1:1"}]}"#),
         Message::binary(vec![0u8, 159, 146, 150]),
         Message::text("x".repeat(5 << 20)),
     ] {
@@ -120,4 +123,5 @@ async fn mesh_port_refuses_bad_input_and_strangers() {
         h["count"], 0,
         "nothing was accepted from unauthenticated connections"
     );
+    assert_eq!(common::panics(&a), Vec::<String>::new(), "no task panicked");
 }

@@ -170,4 +170,9 @@ fn mjpeg_stream_is_relayed_and_closed_with_its_reader() {
         (502, Some("edge_unreachable")),
         "{v}"
     );
+    assert_eq!(
+        common::panics(&c),
+        Vec::<String>::new(),
+        "no handler panicked"
+    );
 }

@@ -1,6 +1,7 @@
 //! Two centrals with the `tls` section (certificates from `config/tls-test`): the API answers
 //! HTTPS and nothing in plain HTTP, the mesh replicates over TLS, and the status shows the peer
-//! connected. A client trusting another CA is refused by the API.
+//! connected. A client trusting another CA is refused by the API; garbage on the TLS ports is
+//! dropped without harm.
 
 mod common;
 
@@ -129,6 +130,22 @@ fn api_and_mesh_run_over_tls() {
         "plain HTTP must not be served"
     );
     assert!(https(a.api_port, "stranger-ca.pem", "GET", "/", None).is_err());
+    // Garbage instead of a TLS hello, on both TLS ports, is dropped; the central stays up.
+    for port in [a.api_port, a.p2p_port] {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let _ = s.write_all(b"\x16\x03\x01\x00\x05garbage that is not a TLS record\r\n\r\n");
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        assert!(
+            !String::from_utf8_lossy(&buf).contains("HTTP/1.1 200"),
+            "{buf:?}"
+        );
+    }
+    assert_eq!(
+        https(a.api_port, "ca.pem", "GET", "/", None).unwrap().0,
+        200
+    );
 
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -82,7 +82,8 @@ pub(crate) fn parse_event(
         None => (now_ms, false),
         Some(secs) => {
             let ms = (secs * 1000.0).round();
-            if ms.is_finite() && (ms as i64 - now_ms).abs() <= state.settings.max_skew_ms {
+            // Compared in f64: an absurd timestamp must not overflow the subtraction.
+            if ms.is_finite() && (ms - now_ms as f64).abs() <= state.settings.max_skew_ms as f64 {
                 (ms as i64, false)
             } else {
                 tracing::warn!(

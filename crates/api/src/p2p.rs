@@ -304,7 +304,11 @@ fn verify_membership(
         ));
     };
     let ts = req_i64(map, "", "ts")?;
-    if (ts - parkmesh_storage::now_ms()).abs() > PROOF_WINDOW_MS {
+    if ts
+        .saturating_sub(parkmesh_storage::now_ms())
+        .saturating_abs()
+        > PROOF_WINDOW_MS
+    {
         return Err(ApiError::Forbidden(
             "proof timestamp too far from this central's clock".into(),
         ));

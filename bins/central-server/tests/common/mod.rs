@@ -11,12 +11,23 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A free loopback port (bound and released; good enough for tests).
+/// A free loopback port below Linux's ephemeral range (32768–60999), so that no outgoing
+/// connection of this or another test can take it as its local port while a central that owns it
+/// is down for a restart. Ports are handed out from a per-process offset and checked by binding.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let offset = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOW + (offset + n) % SPAN).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN);
 }
 
 /// A running central-server process; killed on drop.
@@ -57,14 +68,14 @@ pub fn start(id: &str, extra: Value) -> Central {
     let (api_port, p2p_port) = (free_port(), free_port());
     let config_path = write_config(dir.path(), id, api_port, p2p_port, extra);
     let child = spawn(&config_path);
-    let c = Central {
+    let mut c = Central {
         child,
         api_port,
         p2p_port,
         dir,
         config_path,
     };
-    wait_ready(c.api_port);
+    wait_child_ready(&mut c.child, c.api_port);
     c
 }
 
@@ -110,23 +121,28 @@ pub fn start_member(
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &m.id, m.api_port, m.p2p_port, cfg);
     let child = spawn(&config_path);
-    let c = Central {
+    let mut c = Central {
         child,
         api_port: m.api_port,
         p2p_port: m.p2p_port,
         dir,
         config_path,
     };
-    wait_ready(c.api_port);
+    wait_child_ready(&mut c.child, c.api_port);
     c
 }
 
 /// Restarts a stopped central on its own config and data.
 pub fn restart(c: &mut Central) {
+    stop(c);
+    c.child = spawn(&c.config_path);
+    wait_child_ready(&mut c.child, c.api_port);
+}
+
+/// Kills a central (SIGKILL) and reaps it.
+pub fn stop(c: &mut Central) {
     let _ = c.child.kill();
     let _ = c.child.wait();
-    c.child = spawn(&c.config_path);
-    wait_ready(c.api_port);
 }
 
 /// Polls `f` until it returns `Some` or a generous deadline passes.
@@ -141,16 +157,48 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-/// Spawns the binary with a config file.
+/// Spawns the binary with a config file; its stderr (warnings, panics) is appended to
+/// `stderr.log` beside the config file (see [`panics`]).
 pub fn spawn(config: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("stderr.log"))
+        .unwrap();
     Command::new(env!("CARGO_BIN_EXE_central-server"))
         .arg("--config")
         .arg(config)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap()
+}
+
+/// Panic messages the central wrote to its stderr so far. A panic in a request handler only
+/// drops that connection, so tests of bad input check this as well as the answers.
+pub fn panics(c: &Central) -> Vec<String> {
+    let text =
+        std::fs::read_to_string(c.config_path.with_file_name("stderr.log")).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("panicked"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits until `GET /` answers, failing at once (with the exit status) if the process exits.
+pub fn wait_child_ready(child: &mut Child, port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("central on port {port} exited during start-up: {status}");
+        }
+        if request(port, "GET", "/", None, &[]).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("central on port {port} did not become ready");
 }
 
 /// Waits (up to a generous deadline) until `GET /` answers.
