@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,21 +38,7 @@ fn fake_edge() -> (u16, Arc<Mutex<EdgeLog>>) {
 }
 
 fn serve_edge(stream: TcpStream, log: &Mutex<EdgeLog>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    let _ = reader.read_line(&mut line);
-    let mut len = 0usize;
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-            break;
-        }
-        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; len];
-    let _ = reader.read_exact(&mut body);
+    let (line, _) = common::read_request(&stream);
     let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
     log.lock().unwrap().paths.push(path.clone());
     let mut s = stream;

@@ -288,3 +288,25 @@ pub fn json(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, 
     });
     (status, v)
 }
+
+/// Reads one HTTP/1.1 request from a socket (what the fake edges of the tests need): the request
+/// line and the body (by `Content-Length`).
+pub fn read_request(stream: &TcpStream) -> (String, Vec<u8>) {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    let _ = reader.read_line(&mut line);
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    let _ = reader.read_exact(&mut body);
+    (line.trim().to_owned(), body)
+}
