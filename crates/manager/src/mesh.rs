@@ -6,20 +6,20 @@
 //! finished log reads and applies, the engine's timer, and commands from the façade (config
 //! reload, probes, stop). After every input the engine's outputs are drained in order and one
 //! timer is re-armed, as the engine's call order requires. Log reads and applies run as spawned
-//! tasks so the loop never waits on the database.
+//! tasks so the loop never waits on the database. Dialling peers lives in `mesh/dial.rs`.
+
+mod dial;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use parkmesh_config::{Central, Config};
+use parkmesh_config::Config;
 use parkmesh_protocol::{CentralId, Event, Nonce, StreamId};
 use parkmesh_replication::{ConnId, Direction, Engine, EngineConfig, Output};
 use parkmesh_storage::Storage;
 use parkmesh_transport::tls::{Tls, TlsClient};
-use parkmesh_transport::{
-    Accepted, Backoff, Link, LinkCmd, LinkConfig, LinkEvent, dial, listen, spawn_link,
-};
+use parkmesh_transport::{Accepted, Link, LinkCmd, LinkConfig, LinkEvent, listen, spawn_link};
 use rand::RngCore;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -419,50 +419,6 @@ impl Driver {
         }
     }
 
-    /// Dials every configured peer with a higher id (the lower id dials); stops dialers of
-    /// removed peers and restarts those whose address changed.
-    fn sync_dialers(&mut self) {
-        let me = self.own.origin.clone();
-        let wanted: HashMap<CentralId, String> = if self.config.cluster_secret().is_some() {
-            self.config
-                .peer_centrals()
-                .iter()
-                .filter(|p| p.id > me)
-                .map(|p: &Central| (p.id.clone(), p.p2p_addr()))
-                .collect()
-        } else {
-            if !self.config.is_standalone() {
-                tracing::error!(
-                    "peers are configured but no cluster_secret is set: the mesh stays offline"
-                );
-            }
-            HashMap::new()
-        };
-        self.dialers.retain(|id, (addr, task)| {
-            let keep = wanted.get(id) == Some(addr);
-            if !keep {
-                task.abort();
-            }
-            keep
-        });
-        for (id, addr) in wanted {
-            if self.dialers.contains_key(&id) {
-                continue;
-            }
-            let Some(peer) = self.config.peer(&id) else {
-                continue;
-            };
-            let task = tokio::spawn(dialer(
-                id.clone(),
-                (peer.ip.to_string(), peer.p2p_port),
-                self.link_cfg.clone(),
-                self.tls_client.clone(),
-                self.dialled_tx.clone(),
-            ));
-            self.dialers.insert(id, (addr, task));
-        }
-    }
-
     /// Drains the engine's outputs in order, then refreshes the status snapshot now and then.
     fn drain(&mut self) {
         while let Some(out) = self.engine.poll_output() {
@@ -592,44 +548,6 @@ impl Driver {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
         });
-    }
-}
-
-/// Dials one peer forever: connect, hand the socket to the driver, wait for it to end, back off.
-async fn dialer(
-    peer: CentralId,
-    (host, port): (String, u16),
-    cfg: LinkConfig,
-    tls: Option<TlsClient>,
-    to_driver: mpsc::Sender<Dialled>,
-) {
-    let mut backoff = Backoff::default();
-    let addr = format!("{host}:{port}");
-    loop {
-        match dial(&host, port, &cfg, tls.as_ref()).await {
-            Ok(ws) => {
-                let (done, ended) = oneshot::channel();
-                let since = Instant::now();
-                if to_driver
-                    .send(Dialled {
-                        peer: peer.clone(),
-                        ws,
-                        addr: addr.clone(),
-                        done,
-                    })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                let _ = ended.await;
-                if since.elapsed() >= STABLE_AFTER {
-                    backoff.reset();
-                }
-            }
-            Err(e) => tracing::debug!(%peer, %addr, error = %e, "dial failed"),
-        }
-        tokio::time::sleep(backoff.next_delay()).await;
     }
 }
 
