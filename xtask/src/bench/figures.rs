@@ -65,7 +65,8 @@ pub(crate) fn p3(
             let mut mine = Vec::new();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let body = entry(&format!("{tag}{e}X{i:06}"), e as i64 + 1);
+                // At most 12 characters (the lenient plate rule): tag ≤ 4, edge ≤ 2, X, 5 digits.
+                let body = entry(&format!("{tag}{e}X{i:05}"), e as i64 + 1);
                 let t = Instant::now();
                 let (status, _) = h.call("POST", "/api/edge/event", Some(&body))?;
                 mine.push(ms(t.elapsed()));
