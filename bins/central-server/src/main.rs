@@ -33,9 +33,12 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Without RUST_LOG: our own info lines, but not warp's two lines per request (a busy gate
+    // would flood the log); refused requests still show at warn.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,warp=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
