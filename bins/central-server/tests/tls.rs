@@ -1,7 +1,7 @@
 //! Two centrals with the `tls` section (certificates from `config/tls-test`): the API answers
 //! HTTPS and nothing in plain HTTP, the mesh replicates over TLS, and the status shows the peer
 //! connected. A client trusting another CA is refused by the API; garbage on the TLS ports is
-//! dropped without harm.
+//! dropped without harm. With `"api": false` only the mesh runs TLS.
 
 mod common;
 
@@ -97,32 +97,37 @@ fn wait_https(port: u16) {
     panic!("central on port {port} did not answer HTTPS");
 }
 
-fn start(members: &[common::Member], idx: usize, peer: usize) -> common::Central {
+fn start(members: &[common::Member], idx: usize, peer: usize, tls: Value) -> common::Central {
     let m = &members[idx];
     let p = &members[peer];
     let dir = tempfile::tempdir().unwrap();
+    let api_tls = tls["api"] != false;
     let extra = json!({
         "peer_centrals": [{ "id": p.id, "ip": "127.0.0.1", "p2p_port": p.p2p_port, "api_port": p.api_port }],
-        "cluster_secret": SECRET, "max_clock_skew_secs": 86400, "tls": tls_section(),
+        "cluster_secret": SECRET, "max_clock_skew_secs": 86400, "tls": tls,
     });
     let config_path = common::write_config(dir.path(), &m.id, m.api_port, m.p2p_port, extra);
     let child = common::spawn(&config_path);
-    let c = common::Central {
+    let mut c = common::Central {
         child,
         api_port: m.api_port,
         p2p_port: m.p2p_port,
         dir,
         config_path,
     };
-    wait_https(c.api_port);
+    if api_tls {
+        wait_https(c.api_port);
+    } else {
+        common::wait_child_ready(&mut c.child, c.api_port);
+    }
     c
 }
 
 #[test]
 fn api_and_mesh_run_over_tls() {
     let members = common::plan(&["central-a", "central-b"]);
-    let a = start(&members, 0, 1);
-    let b = start(&members, 1, 0);
+    let a = start(&members, 0, 1, tls_section());
+    let b = start(&members, 1, 0, tls_section());
 
     // Plain HTTP gets no answer from a TLS port; a client trusting another CA is refused.
     assert!(
@@ -186,4 +191,43 @@ fn api_and_mesh_run_over_tls() {
             .any(|p| p["peer_id"] == "central-b" && p["status"] == "connected"),
         "{st}"
     );
+}
+
+#[test]
+fn mesh_only_tls_keeps_the_api_on_plain_http() {
+    let members = common::plan(&["central-a", "central-b"]);
+    let mut tls = tls_section();
+    tls["api"] = json!(false);
+    let a = start(&members, 0, 1, tls.clone());
+    let b = start(&members, 1, 0, tls);
+    // The API answers plain HTTP (edges on the site LAN keep working) and no TLS.
+    assert!(https(a.api_port, "ca.pem", "GET", "/", None).is_err());
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let entry = json!({ "type": "ENTRY", "camera_id": 1, "camera_name": "Gate", "timestamp": ts,
+                        "data": { "plate_text": "51A88888", "confidence": 0.9 } });
+    let (status, v) = common::json(a.api_port, "POST", "/api/edge/event", Some(&entry));
+    assert_eq!(status, 200, "{v}");
+    // The mesh port speaks TLS only, and the entry crosses it.
+    let mut s = TcpStream::connect(("127.0.0.1", a.p2p_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"GET /p2p/v2 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("101"),
+        "plain WebSocket upgrade refused"
+    );
+    common::eventually("the entry replicates to B over the TLS mesh", || {
+        let (_, h) = common::json(
+            b.api_port,
+            "GET",
+            "/api/parking/history?search=51A88888",
+            None,
+        );
+        h["history"].as_array()?.first().cloned()
+    });
+    assert_eq!(common::panics(&a), Vec::<String>::new());
 }

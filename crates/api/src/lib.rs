@@ -89,9 +89,12 @@ impl AppState {
         self.manager.storage()
     }
 
-    /// The TLS client for calls to peers' APIs, when the cluster runs TLS.
+    /// The TLS client for calls to peers' APIs, when the cluster's APIs run TLS.
     fn tls_client(&self) -> Option<&parkmesh_transport::tls::TlsClient> {
-        self.manager.tls().map(|t| &t.client)
+        self.manager
+            .tls()
+            .filter(|_| self.manager.config().api_tls())
+            .map(|t| &t.client)
     }
 }
 

@@ -286,7 +286,8 @@ impl Config {
 
     /// The TLS files (certificate chain, private key, cluster CA), when TLS is on. Relative
     /// paths are relative to the working directory of the process, like `data_dir`. TLS covers
-    /// the mesh and the API alike, and every central of a cluster must agree on it.
+    /// the mesh, and the API unless [`Config::api_tls`] is false; every central of a cluster must
+    /// agree on both.
     pub fn tls(&self) -> Option<(&Path, &Path, &Path)> {
         self.tls.as_ref().map(|t| {
             (
@@ -297,9 +298,14 @@ impl Config {
         })
     }
 
+    /// Whether the HTTP API uses TLS: with a `tls` section, unless it says `"api": false`.
+    pub fn api_tls(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.api)
+    }
+
     /// `http` or `https`: the scheme of every central's API in this cluster.
     pub fn api_scheme(&self) -> &'static str {
-        if self.tls.is_some() { "https" } else { "http" }
+        if self.api_tls() { "https" } else { "http" }
     }
 }
 

@@ -66,7 +66,7 @@ pub const TOP_KEYS: &[&str] = &[
     "tls",
 ];
 const CENTRAL_KEYS: &[&str] = &["id", "ip", "p2p_port", "api_port"];
-const TLS_KEYS: &[&str] = &["cert_path", "key_path", "ca_path"];
+const TLS_KEYS: &[&str] = &["cert_path", "key_path", "ca_path", "api"];
 
 /// The whole document as written, defaults filled in, nothing validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +103,9 @@ pub struct RawTls {
     pub key_path: String,
     /// The cluster CA's certificate (PEM), used to verify peers.
     pub ca_path: String,
+    /// Whether the HTTP API uses TLS too (default); `false` keeps it on plain HTTP for edges on
+    /// the site's LAN while the mesh between sites is encrypted.
+    pub api: bool,
 }
 
 /// One central as written in `this_central` or in `peer_centrals`.
@@ -174,7 +177,7 @@ impl RawConfig {
         if let Some(tls) = &self.tls {
             doc.insert(
                 "tls".into(),
-                json!({ "cert_path": tls.cert_path, "key_path": tls.key_path, "ca_path": tls.ca_path }),
+                json!({ "cert_path": tls.cert_path, "key_path": tls.key_path, "ca_path": tls.ca_path, "api": tls.api }),
             );
         }
         Value::Object(doc)
@@ -245,10 +248,24 @@ impl RawConfig {
                         }
                         value.unwrap_or_default()
                     };
+                    let (cert_path, key_path, ca_path) =
+                        (path("cert_path"), path("key_path"), path("ca_path"));
+                    let api = match obj.get("api") {
+                        None | Some(Value::Null) => true,
+                        Some(Value::Bool(b)) => *b,
+                        Some(other) => {
+                            report.problem(
+                                "tls.api",
+                                format!("expected true or false, found {}", kind(other)),
+                            );
+                            true
+                        }
+                    };
                     raw.tls = Some(RawTls {
-                        cert_path: path("cert_path"),
-                        key_path: path("key_path"),
-                        ca_path: path("ca_path"),
+                        cert_path,
+                        key_path,
+                        ca_path,
+                        api,
                     });
                 }
             }

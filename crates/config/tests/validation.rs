@@ -438,3 +438,57 @@ fn short_secrets_warn() {
     assert_eq!(loaded.warnings[0].path, "cluster_secret");
     assert!(loaded.warnings[0].message.contains("shorter than 16"));
 }
+
+#[test]
+fn tls_section_is_validated_and_round_trips() {
+    let tls = json!({ "cert_path": "certs/c1.pem", "key_path": "certs/c1.key", "ca_path": "certs/ca.pem" });
+    let mut doc = good();
+    doc["tls"] = tls.clone();
+    let config = Config::from_json_value(&doc, no_env).unwrap().config;
+    let (cert, key, ca) = config.tls().unwrap();
+    assert_eq!(
+        (cert, key, ca),
+        (
+            Path::new("certs/c1.pem"),
+            Path::new("certs/c1.key"),
+            Path::new("certs/ca.pem")
+        )
+    );
+    assert!(config.api_tls());
+    assert_eq!(config.api_scheme(), "https");
+    assert_eq!(config.public_json()["tls"]["api"], true);
+    let again = Config::from_json_value(&config.to_raw().to_json(), no_env).unwrap();
+    assert_eq!(again.config, config);
+
+    // Mesh-only TLS keeps the API on plain HTTP.
+    doc["tls"]["api"] = json!(false);
+    let config = Config::from_json_value(&doc, no_env).unwrap().config;
+    assert!(config.tls().is_some() && !config.api_tls());
+    assert_eq!(config.api_scheme(), "http");
+
+    // Without the section: plain everywhere.
+    let config = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert!(config.tls().is_none() && !config.api_tls());
+
+    // Each problem names its field.
+    let mut doc = good();
+    doc["tls"] = json!({ "cert_path": "c.pem", "key_path": "" });
+    let p = problems(&doc);
+    assert_eq!(p.len(), 2, "{p:#?}");
+    assert!(
+        p.iter()
+            .any(|d| d.path == "tls.ca_path" && d.message.contains("missing")),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .any(|d| d.path == "tls.key_path" && d.message.contains("empty")),
+        "{p:#?}"
+    );
+    let mut d = good();
+    d["tls"] = json!({ "cert_path": "c", "key_path": "k", "ca_path": "a", "api": "yes" });
+    assert_one(&problems(&d), "tls.api", "true or false");
+    let mut d = good();
+    d["tls"] = json!("on");
+    assert_one(&problems(&d), "tls", "expected an object");
+}
