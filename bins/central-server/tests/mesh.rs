@@ -337,3 +337,35 @@ fn an_operator_edit_at_one_central_changes_the_same_session_everywhere() {
         "only the targeted session changed"
     );
 }
+
+#[test]
+fn a_new_cluster_secret_applies_live_and_shuts_out_who_lacks_it() {
+    let m = common::plan(&["central-a", "central-b"]);
+    let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
+    let b = common::start_member(&m, 1, &[0], SECRET, json!({}));
+    common::eventually("connected", || (count(&a) == 1).then_some(()));
+    let rotate = json!({ "cluster_secret": "rotated-cluster-secret-0123456789" });
+    // A rotates: the link drops and stays down while B still has the old secret.
+    let (status, v) = common::json(a.api_port, "PUT", "/api/p2p/config", Some(&rotate));
+    assert_eq!(status, 200, "{v}");
+    common::eventually("link down after the rotation", || {
+        (count(&a) == 0 && count(&b) == 0).then_some(())
+    });
+    post(&a, &event("ENTRY", "51K12121", now_secs()));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        history(&b, "51K12121").is_empty(),
+        "nothing crosses without the secret"
+    );
+    // B gets the new secret too: the link comes back and the entry arrives.
+    let (status, v) = common::json(b.api_port, "PUT", "/api/p2p/config", Some(&rotate));
+    assert_eq!(status, 200, "{v}");
+    common::eventually("the entry reaches B under the new secret", || {
+        history(&b, "51K12121").first().cloned()
+    });
+    // The secret is saved to the file but never shown.
+    let saved = std::fs::read_to_string(&a.config_path).unwrap();
+    assert!(saved.contains("rotated-cluster-secret"), "{saved}");
+    let (_, cfg) = common::json(a.api_port, "GET", "/api/p2p/config", None);
+    assert!(!cfg.to_string().contains("rotated"), "{cfg}");
+}

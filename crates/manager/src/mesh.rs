@@ -373,9 +373,15 @@ impl Driver {
             .iter()
             .map(|p| p.id.clone())
             .collect();
+        let secret = config
+            .cluster_secret()
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec();
         self.config = config;
         let now = self.now();
         self.engine.set_peers(peers, now);
+        self.engine.set_secret(secret, now);
         self.sync_dialers();
         tracing::info!(
             peers = self.config.peer_centrals().len(),

@@ -239,6 +239,25 @@ impl Engine {
         }
     }
 
+    /// Replaces the cluster secret (config reload). Every connection proved the old secret, so
+    /// each is closed and must authenticate again with the new one; a member that was not given
+    /// the new secret is thereby shut out.
+    pub fn set_secret(&mut self, secret: Vec<u8>, now: u64) {
+        if secret == self.cfg.cluster_secret {
+            return;
+        }
+        self.cfg.cluster_secret = secret;
+        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
+        for conn in conns {
+            self.close(
+                conn,
+                CloseCode::BadAuth,
+                "the cluster secret changed; authenticate again".into(),
+                now,
+            );
+        }
+    }
+
     fn on_remote_close(&mut self, conn: ConnId, code: CloseCode, reason: String) {
         tracing::info!(conn = conn.0, %code, reason, "peer closed the connection");
         self.drop_session(conn, Some(code.clone()), reason.clone());

@@ -141,6 +141,40 @@ fn wrong_secret_is_refused_with_bad_auth() {
 }
 
 #[test]
+fn a_new_secret_closes_every_connection_and_only_the_new_secret_reconnects() {
+    let (mut a, mut b) = (
+        Engine::new(cfg("a", "old", &["b"]), VersionVector::default()),
+        Engine::new(cfg("b", "old", &["a"]), VersionVector::default()),
+    );
+    connect(&mut a, &mut b);
+    drive(&mut a, &mut b, [&mut Vec::new(), &mut Vec::new()]);
+    // The same secret again changes nothing.
+    a.set_secret(b"old".to_vec(), 1);
+    assert_eq!(close_code(&drain(&mut a)), None);
+    // A new secret closes the authenticated connection.
+    a.set_secret(b"new".to_vec(), 1);
+    let outs = drain(&mut a);
+    assert_eq!(close_code(&outs), Some(CloseCode::BadAuth));
+    a.handle_disconnect(ConnId(1), 1);
+    b.handle_disconnect(ConnId(1), 1);
+    // B still has the old secret: refused.
+    connect(&mut a, &mut b);
+    let [oa, _] = drive(&mut a, &mut b, [&mut Vec::new(), &mut Vec::new()]);
+    assert_eq!(close_code(&oa), Some(CloseCode::BadAuth));
+    a.handle_disconnect(ConnId(1), 2);
+    b.handle_disconnect(ConnId(1), 2);
+    // Once B has it too, they connect again.
+    b.set_secret(b"new".to_vec(), 2);
+    connect(&mut a, &mut b);
+    let [oa, _] = drive(&mut a, &mut b, [&mut Vec::new(), &mut Vec::new()]);
+    assert_eq!(close_code(&oa), None);
+    assert!(
+        oa.iter()
+            .any(|o| matches!(o, Output::PeerUp { peer, .. } if peer.as_str() == "b"))
+    );
+}
+
+#[test]
 fn unknown_peer_and_wrong_dialled_id_are_refused() {
     let (mut a, mut b) = (
         Engine::new(cfg("a", "s", &["b"]), VersionVector::default()),
