@@ -14,6 +14,7 @@
 //! events hold the same sessions, whatever order the events arrived in.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use parkmesh_parking::fold::{Session, SessionStatus};
 use parkmesh_parking::payload::{EntryPayload, Payload, SubscriptionsPayload, Tariff};
@@ -24,7 +25,25 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::StorageError;
-use crate::rows::{HistoryRow, history_row_w};
+use crate::rows::{HISTORY_COLUMNS, HistoryRow, history_row_w};
+
+/// `SELECT` of the `history` columns [`history_row_w`] reads, followed by `tail`.
+fn select_history(tail: &str) -> String {
+    format!("SELECT {HISTORY_COLUMNS} FROM history {tail}")
+}
+
+static HISTORY_BY_PLATE: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE plate_key = ?1"));
+static HISTORY_BY_SESSION: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE session_id = ?1"));
+static OPEN_SESSION: LazyLock<String> = LazyLock::new(|| {
+    select_history(
+        "WHERE plate_key = ?1 AND status = 'IN' AND deleted = 0 AND is_anomaly = 0
+         ORDER BY entry_ms DESC LIMIT 1",
+    )
+});
+static SESSION_OF_EVENT: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1"));
 
 /// Event kind of the replicated edge-camera configuration (`POST /api/config`,
 /// `POST /api/edge/sync-config`); its newest payload is the `edge_cameras` setting.
@@ -284,9 +303,13 @@ fn event_from_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventParts> {
 
 pub(crate) const EVENT_COLUMNS: &str =
     "origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload";
+const ADMIN_COLUMNS: &str =
+    "a.origin, a.incarnation, a.seq, a.hlc_ms, a.hlc_counter, a.kind, a.schema, a.payload";
 
 /// The events whose `column` (`plate_key` or `group_key`) is `key`, plus the operator events
-/// (`history.edit` / `history.delete`) targeting them.
+/// (`history.edit` / `history.delete`) targeting them. (A join rather than `IN (SELECT ..)`,
+/// which builds a temporary table per call; `id_text` is unique, so the join adds no
+/// duplicates.)
 pub(crate) fn load_events(
     conn: &Connection,
     column: &'static str,
@@ -295,8 +318,8 @@ pub(crate) fn load_events(
     conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE {column} = ?1
          UNION ALL
-         SELECT {EVENT_COLUMNS} FROM events
-          WHERE session_ref IN (SELECT id_text FROM events WHERE {column} = ?1)"
+         SELECT {ADMIN_COLUMNS} FROM events v JOIN events a ON a.session_ref = v.id_text
+          WHERE v.{column} = ?1"
     ))?
     .query_map([key], event_from_row_w)?
     .map(|p| {
@@ -365,7 +388,7 @@ fn refold_group(
     let fold = parkmesh_parking::fold::fold_plate(&events);
 
     let mut existing: BTreeMap<String, HistoryRow> = conn
-        .prepare_cached("SELECT * FROM history WHERE plate_key = ?1")?
+        .prepare_cached(&HISTORY_BY_PLATE)?
         .query_map([group], history_row_w)?
         .map(|r| r.map(|h| (h.session_id.clone(), h)))
         .collect::<Result<_, _>>()?;
@@ -410,7 +433,7 @@ fn refold_group(
 
 fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {
     Ok(conn
-        .prepare_cached("SELECT * FROM history WHERE session_id = ?1")?
+        .prepare_cached(&HISTORY_BY_SESSION)?
         .query_row([session_id], history_row_w)
         .optional()?)
 }
@@ -485,7 +508,8 @@ fn to_row(
 /// Inserts a new session row and returns its id; `None` when a row with this session id exists
 /// already (under another group key).
 fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
-    write_row(conn, r, false)
+    let inserted = write_row(conn, r, false)? > 0;
+    Ok(inserted.then(|| conn.last_insert_rowid()))
 }
 
 /// Updates the row of `r.session_id` (every column but the local `id`).
@@ -493,7 +517,10 @@ fn update_row(conn: &Connection, r: &HistoryRow) -> Result<(), StorageError> {
     write_row(conn, r, true).map(|_| ())
 }
 
-fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<Option<i64>, StorageError> {
+/// Writes `r` (an update when it `exists`, else an insert that yields to an existing row of
+/// its session id); returns the number of rows changed. No `RETURNING`: SQLite runs that through
+/// a temporary table per statement.
+fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<usize, StorageError> {
     let sql = if exists {
         "UPDATE history SET plate_key=?2, entry_event_id=?3, exit_event_id=?4, event_id=?5, source_central=?6,
             edge_id=?7, plate_id=?8, plate_view=?9, entry_ms=?10, entry_time=?11, entry_camera_id=?12,
@@ -501,7 +528,7 @@ fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<Option<i
             exit_camera_id=?18, exit_camera_name=?19, exit_confidence=?20, exit_source=?21, duration=?22, fee=?23,
             status=?24, sync_status=?25, exception=?26, exempt=?27, is_anomaly=?28, deleted=?29,
             last_location=?30, last_location_ms=?31, last_location_time=?32, created_at=?33, updated_at=?34
-         WHERE session_id = ?1 RETURNING id"
+         WHERE session_id = ?1"
     } else {
         "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
             edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
@@ -510,52 +537,44 @@ fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<Option<i
             last_location, last_location_ms, last_location_time, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
                  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
-         ON CONFLICT(session_id) DO NOTHING
-         RETURNING id"
+         ON CONFLICT(session_id) DO NOTHING"
     };
-    let id: Option<i64> = conn
-        .prepare_cached(sql)?
-        .query_row(
-            params![
-                r.session_id,
-                r.plate_key,
-                r.entry_event_id,
-                r.exit_event_id,
-                r.event_id,
-                r.source_central,
-                r.edge_id,
-                r.plate_id,
-                r.plate_view,
-                r.entry_ms,
-                r.entry_time,
-                r.entry_camera_id,
-                r.entry_camera_name,
-                r.entry_confidence,
-                r.entry_source,
-                r.exit_ms,
-                r.exit_time,
-                r.exit_camera_id,
-                r.exit_camera_name,
-                r.exit_confidence,
-                r.exit_source,
-                r.duration,
-                r.fee,
-                r.status,
-                r.sync_status,
-                r.exception,
-                r.exempt,
-                r.is_anomaly,
-                r.deleted,
-                r.last_location,
-                r.last_location_ms,
-                r.last_location_time,
-                r.created_at,
-                r.updated_at,
-            ],
-            |row| row.get(0),
-        )
-        .optional()?;
-    Ok(id)
+    Ok(conn.prepare_cached(sql)?.execute(params![
+        r.session_id,
+        r.plate_key,
+        r.entry_event_id,
+        r.exit_event_id,
+        r.event_id,
+        r.source_central,
+        r.edge_id,
+        r.plate_id,
+        r.plate_view,
+        r.entry_ms,
+        r.entry_time,
+        r.entry_camera_id,
+        r.entry_camera_name,
+        r.entry_confidence,
+        r.entry_source,
+        r.exit_ms,
+        r.exit_time,
+        r.exit_camera_id,
+        r.exit_camera_name,
+        r.exit_confidence,
+        r.exit_source,
+        r.duration,
+        r.fee,
+        r.status,
+        r.sync_status,
+        r.exception,
+        r.exempt,
+        r.is_anomaly,
+        r.deleted,
+        r.last_location,
+        r.last_location_ms,
+        r.last_location_time,
+        r.created_at,
+        r.updated_at,
+    ])?)
 }
 
 /// The open (IN, not deleted, not an anomaly) session of a plate, if any.
@@ -564,10 +583,7 @@ pub(crate) fn open_session(
     plate: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT * FROM history WHERE plate_key = ?1 AND status = 'IN' AND deleted = 0 AND is_anomaly = 0
-             ORDER BY entry_ms DESC LIMIT 1",
-        )?
+        .prepare_cached(&OPEN_SESSION)?
         .query_row([plate], history_row_w)
         .optional()?)
 }
@@ -578,9 +594,7 @@ pub(crate) fn session_of_event(
     id_text: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT * FROM history WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1",
-        )?
+        .prepare_cached(&SESSION_OF_EVENT)?
         .query_row([id_text], history_row_w)
         .optional()?)
 }
