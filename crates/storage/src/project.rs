@@ -25,7 +25,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::StorageError;
-use crate::rows::{HISTORY_COLUMNS, HistoryRow, history_row_w};
+use crate::rows::{HISTORY_COLUMNS, HistoryRow, history_diff, history_row_w};
 
 /// `SELECT` of the `history` columns [`history_row_w`] reads, followed by `tail`.
 fn select_history(tail: &str) -> String {
@@ -56,6 +56,26 @@ pub(crate) struct Dirty {
     pub(crate) plates: BTreeSet<String>,
     pub(crate) new_events: Vec<Event>,
     pub(crate) changed_sessions: Vec<HistoryRow>,
+    /// Seqs newly stored per stream, for [`advance_heads`].
+    pub(crate) stored: Vec<(StreamId, BTreeSet<u64>)>,
+}
+
+impl Dirty {
+    fn stored_seq(&mut self, id: &EventId) {
+        let at = self
+            .stored
+            .iter()
+            .position(|(s, _)| s.origin == id.origin && s.incarnation == id.incarnation);
+        let seqs = match at {
+            Some(i) => &mut self.stored[i].1,
+            None => {
+                self.stored.push((id.stream(), BTreeSet::new()));
+                let last = self.stored.len() - 1;
+                &mut self.stored[last].1
+            }
+        };
+        seqs.insert(id.seq);
+    }
 }
 
 /// Sortable text form of an event's order key, for "newest wins" projections.
@@ -70,20 +90,21 @@ fn str_field<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
     e.payload.get(key).and_then(|v| v.as_str())
 }
 
-/// Stores one event (ignoring it when already held), advances the stream head and applies the
-/// settings, zone and audit projections; vehicle plates are marked dirty for [`refold`].
+/// Stores one event (ignoring it when already held) and applies the settings, zone and audit
+/// projections; the event goes to `dirty.new_events`, its seq to the stream heads to advance
+/// ([`advance_heads`]) and vehicle plates are marked dirty for [`refold`].
 pub(crate) fn insert_event(
     conn: &Connection,
-    event: &Event,
+    event: Event,
     now: i64,
     dirty: &mut Dirty,
 ) -> Result<(), StorageError> {
     let (plate_key, session_ref) = match event.kind {
         EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation => {
-            (str_field(event, "plate_id").map(str::to_owned), None)
+            (str_field(&event, "plate_id").map(str::to_owned), None)
         }
         EventKind::HistoryEdit | EventKind::HistoryDelete => {
-            (None, str_field(event, "session").map(str::to_owned))
+            (None, str_field(&event, "session").map(str::to_owned))
         }
         _ => (None, None),
     };
@@ -111,8 +132,8 @@ pub(crate) fn insert_event(
     if inserted == 0 {
         return Ok(());
     }
-    advance_head(conn, &event.id)?;
-    dirty.new_events.push(event.clone());
+    dirty.stored_seq(&event.id);
+    let event = &*push(&mut dirty.new_events, event);
     if let Some(plate) = plate_key {
         dirty.plates.insert(plate);
     }
@@ -139,29 +160,43 @@ pub(crate) fn insert_event(
     Ok(())
 }
 
-/// Moves the stream's contiguous head forward over `id` and any already-held successors. A
-/// gap keeps the head where it is, so the vector never claims an event that is missing.
-fn advance_head(conn: &Connection, id: &EventId) -> Result<(), StorageError> {
-    let (origin, inc) = (id.origin.as_str(), id.incarnation as i64);
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO streams (origin, incarnation, head_seq) VALUES (?1, ?2, 0)",
-    )?
-    .execute(params![origin, inc])?;
-    let mut head: i64 = conn
-        .prepare_cached("SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2")?
-        .query_row(params![origin, inc], |r| r.get(0))?;
-    if id.seq as i64 != head + 1 {
-        return Ok(());
+fn push<T>(v: &mut Vec<T>, x: T) -> &mut T {
+    v.push(x);
+    let last = v.len() - 1;
+    &mut v[last]
+}
+
+/// Moves the contiguous head of every stream that got events in this command forward over them
+/// and any already-held successors (once per stream, not per event). A gap keeps the head where
+/// it is, so the vector never claims an event that is missing. A stream seen for the first time
+/// gets a row even when a gap keeps its head at 0.
+pub(crate) fn advance_heads(conn: &Connection, dirty: &mut Dirty) -> Result<(), StorageError> {
+    for (stream, seqs) in std::mem::take(&mut dirty.stored) {
+        let (origin, inc) = (stream.origin.as_str(), stream.incarnation as i64);
+        let old: Option<i64> = conn
+            .prepare_cached("SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2")?
+            .query_row(params![origin, inc], |r| r.get(0))
+            .optional()?;
+        let mut head = old.unwrap_or(0);
+        let mut next = conn.prepare_cached(
+            "SELECT 1 FROM events WHERE origin = ?1 AND incarnation = ?2 AND seq = ?3",
+        )?;
+        // The seqs just stored are held: only the first one missing from them is looked up.
+        while seqs.contains(&(head as u64 + 1)) || next.exists(params![origin, inc, head + 1])? {
+            head += 1;
+        }
+        if old.is_none() {
+            conn.prepare_cached(
+                "INSERT INTO streams (origin, incarnation, head_seq) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![origin, inc, head])?;
+        } else if old != Some(head) {
+            conn.prepare_cached(
+                "UPDATE streams SET head_seq = ?1 WHERE origin = ?2 AND incarnation = ?3",
+            )?
+            .execute(params![head, origin, inc])?;
+        }
     }
-    head += 1;
-    let mut next = conn.prepare_cached(
-        "SELECT 1 FROM events WHERE origin = ?1 AND incarnation = ?2 AND seq = ?3",
-    )?;
-    while next.exists(params![origin, inc, head + 1])? {
-        head += 1;
-    }
-    conn.prepare_cached("UPDATE streams SET head_seq = ?1 WHERE origin = ?2 AND incarnation = ?3")?
-        .execute(params![head, origin, inc])?;
     Ok(())
 }
 
@@ -415,11 +450,12 @@ fn refold_group(
         row.id = old.id;
         row.created_at = old.created_at.clone();
         row.updated_at = old.updated_at.clone();
-        if same_projection(&old, &row) {
+        // The local columns are now equal: the rows differ only if the projection changed.
+        if old == row {
             continue;
         }
         row.updated_at = now_text.to_owned();
-        update_row(conn, &row)?;
+        update_row(conn, &old, &row)?;
         dirty.changed_sessions.push(row);
     }
     conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
@@ -436,14 +472,6 @@ fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryR
         .prepare_cached(&HISTORY_BY_SESSION)?
         .query_row([session_id], history_row_w)
         .optional()?)
-}
-
-fn same_projection(a: &HistoryRow, b: &HistoryRow) -> bool {
-    let mut b = b.clone();
-    b.id = a.id;
-    b.created_at = a.created_at.clone();
-    b.updated_at = a.updated_at.clone();
-    *a == b
 }
 
 fn to_row(
@@ -505,41 +533,45 @@ fn to_row(
     }
 }
 
+/// Updates the row of `old.session_id` from `old` to `new`, writing only the columns that
+/// differ: SQLite rewrites every index that holds a column named in `SET`, so naming all of them
+/// would rewrite all seven indexes of `history` for every change. The few distinct column sets
+/// (an exit closing a session, a sighting, an edit, ...) each get their cached statement.
+fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(), StorageError> {
+    let diff = history_diff(old, new);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("UPDATE history SET ");
+    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(diff.len() + 1);
+    params.push(&old.session_id);
+    for (i, (col, value)) in diff.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(col);
+        sql.push_str(" = ?");
+        sql.push_str(&(i + 2).to_string());
+        params.push(value);
+    }
+    sql.push_str(" WHERE session_id = ?1");
+    conn.prepare_cached(&sql)?.execute(params.as_slice())?;
+    Ok(())
+}
+
 /// Inserts a new session row and returns its id; `None` when a row with this session id exists
-/// already (under another group key).
+/// already (under another group key). No `RETURNING`: SQLite runs that through a temporary
+/// table per statement.
 fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
-    let inserted = write_row(conn, r, false)? > 0;
-    Ok(inserted.then(|| conn.last_insert_rowid()))
-}
-
-/// Updates the row of `r.session_id` (every column but the local `id`).
-fn update_row(conn: &Connection, r: &HistoryRow) -> Result<(), StorageError> {
-    write_row(conn, r, true).map(|_| ())
-}
-
-/// Writes `r` (an update when it `exists`, else an insert that yields to an existing row of
-/// its session id); returns the number of rows changed. No `RETURNING`: SQLite runs that through
-/// a temporary table per statement.
-fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<usize, StorageError> {
-    let sql = if exists {
-        "UPDATE history SET plate_key=?2, entry_event_id=?3, exit_event_id=?4, event_id=?5, source_central=?6,
-            edge_id=?7, plate_id=?8, plate_view=?9, entry_ms=?10, entry_time=?11, entry_camera_id=?12,
-            entry_camera_name=?13, entry_confidence=?14, entry_source=?15, exit_ms=?16, exit_time=?17,
-            exit_camera_id=?18, exit_camera_name=?19, exit_confidence=?20, exit_source=?21, duration=?22, fee=?23,
-            status=?24, sync_status=?25, exception=?26, exempt=?27, is_anomaly=?28, deleted=?29,
-            last_location=?30, last_location_ms=?31, last_location_time=?32, created_at=?33, updated_at=?34
-         WHERE session_id = ?1"
-    } else {
-        "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
+    let sql = "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
             edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
             entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
             exit_source, duration, fee, status, sync_status, exception, exempt, is_anomaly, deleted,
             last_location, last_location_ms, last_location_time, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
                  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
-         ON CONFLICT(session_id) DO NOTHING"
-    };
-    Ok(conn.prepare_cached(sql)?.execute(params![
+         ON CONFLICT(session_id) DO NOTHING";
+    let inserted = conn.prepare_cached(sql)?.execute(params![
         r.session_id,
         r.plate_key,
         r.entry_event_id,
@@ -574,7 +606,8 @@ fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<usize, S
         r.last_location_time,
         r.created_at,
         r.updated_at,
-    ])?)
+    ])?;
+    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
 
 /// The open (IN, not deleted, not an anomaly) session of a plate, if any.

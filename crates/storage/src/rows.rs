@@ -104,6 +104,21 @@ macro_rules! history_columns {
             // Fields are evaluated in the order written, which is the order of the columns.
             Ok(HistoryRow { $($col: r.get(next())?),* })
         }
+
+        /// The columns (but `id` and `session_id`) whose values differ between `old` and `new`,
+        /// with `new`'s values: what an `UPDATE` of `old`'s row to `new` has to write.
+        pub(crate) fn history_diff<'a>(
+            old: &HistoryRow,
+            new: &'a HistoryRow,
+        ) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
+            let mut diff: Vec<(&'static str, &'a dyn rusqlite::ToSql)> = Vec::new();
+            $(
+                if old.$col != new.$col && !matches!(stringify!($col), "id" | "session_id") {
+                    diff.push((stringify!($col), &new.$col));
+                }
+            )*
+            diff
+        }
     };
 }
 

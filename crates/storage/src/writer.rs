@@ -192,7 +192,8 @@ pub(crate) fn spawn(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.set_prepared_statement_cache_capacity(64);
+    // Room for every fixed statement plus the few column sets of history updates.
+    conn.set_prepared_statement_cache_capacity(128);
     crate::group::finish_migration(&conn, &stream, &tz)?;
     let head: Option<i64> = conn
         .query_row(
@@ -454,7 +455,8 @@ impl Writer {
             payload,
         };
         self.next_seq += 1;
-        project::insert_event(&self.conn, &event, now, dirty)?;
+        project::insert_event(&self.conn, event.clone(), now, dirty)?;
+        project::advance_heads(&self.conn, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {
@@ -492,8 +494,9 @@ impl Writer {
             if event.hlc > self.hlc {
                 self.hlc = event.hlc;
             }
-            project::insert_event(&self.conn, &event, now, dirty)?;
+            project::insert_event(&self.conn, event, now, dirty)?;
         }
+        project::advance_heads(&self.conn, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         Ok(dirty.new_events.clone())
     }
@@ -510,11 +513,21 @@ fn fail(cmd: Command, err: impl Fn() -> StorageError) {
     }
 }
 
+/// Adds `new` to `into`, replacing the rows of sessions already there (linear, not a search of
+/// `into` per row: a catch-up command changes hundreds of sessions).
 fn merge_sessions(into: &mut Vec<HistoryRow>, new: Vec<HistoryRow>) {
+    let mut at: std::collections::HashMap<String, usize> = into
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.session_id.clone(), i))
+        .collect();
     for s in new {
-        match into.iter_mut().find(|x| x.session_id == s.session_id) {
-            Some(x) => *x = s,
-            None => into.push(s),
+        match at.get(&s.session_id) {
+            Some(&i) => into[i] = s,
+            None => {
+                at.insert(s.session_id.clone(), into.len());
+                into.push(s);
+            }
         }
     }
 }
