@@ -36,11 +36,8 @@ static HISTORY_BY_PLATE: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE plate_key = ?1"));
 static HISTORY_BY_SESSION: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1"));
-static OPEN_SESSION: LazyLock<String> = LazyLock::new(|| {
-    select_history(
-        "WHERE plate_key = ?1 AND status = 'IN' AND deleted = 0 AND is_anomaly = 0
-         ORDER BY entry_ms DESC LIMIT 1",
-    )
+static OPEN_SESSIONS: LazyLock<String> = LazyLock::new(|| {
+    select_history("WHERE plate_key = ?1 AND status = 'IN' AND deleted = 0 AND is_anomaly = 0")
 });
 static SESSION_OF_EVENT: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1"));
@@ -160,6 +157,31 @@ pub(crate) fn insert_event(
     Ok(())
 }
 
+/// This central's own stream is written only by this writer, in consecutive seqs (events of it
+/// coming back from peers are skipped), so nothing beyond the last seq stored is held: when the
+/// seqs stored continue the head, one conditional update moves it. Returns false (nothing
+/// written) when they do not (first event of a new stream, or anything unexpected), for the
+/// general walk.
+fn own_head(
+    conn: &Connection,
+    seqs: &BTreeSet<u64>,
+    origin: &str,
+    inc: i64,
+) -> Result<bool, StorageError> {
+    let (Some(&lo), Some(&hi)) = (seqs.first(), seqs.last()) else {
+        return Ok(true);
+    };
+    if hi - lo + 1 != seqs.len() as u64 {
+        return Ok(false);
+    }
+    let moved = conn
+        .prepare_cached(
+            "UPDATE streams SET head_seq = ?1 WHERE origin = ?2 AND incarnation = ?3 AND head_seq = ?4",
+        )?
+        .execute(params![hi as i64, origin, inc, lo as i64 - 1])?;
+    Ok(moved == 1)
+}
+
 fn push<T>(v: &mut Vec<T>, x: T) -> &mut T {
     v.push(x);
     let last = v.len() - 1;
@@ -170,9 +192,16 @@ fn push<T>(v: &mut Vec<T>, x: T) -> &mut T {
 /// and any already-held successors (once per stream, not per event). A gap keeps the head where
 /// it is, so the vector never claims an event that is missing. A stream seen for the first time
 /// gets a row even when a gap keeps its head at 0.
-pub(crate) fn advance_heads(conn: &Connection, dirty: &mut Dirty) -> Result<(), StorageError> {
+pub(crate) fn advance_heads(
+    conn: &Connection,
+    own: &StreamId,
+    dirty: &mut Dirty,
+) -> Result<(), StorageError> {
     for (stream, seqs) in std::mem::take(&mut dirty.stored) {
         let (origin, inc) = (stream.origin.as_str(), stream.incarnation as i64);
+        if stream == *own && own_head(conn, &seqs, origin, inc)? {
+            continue;
+        }
         let old: Option<i64> = conn
             .prepare_cached("SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2")?
             .query_row(params![origin, inc], |r| r.get(0))
@@ -615,10 +644,20 @@ pub(crate) fn open_session(
     conn: &Connection,
     plate: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
-    Ok(conn
-        .prepare_cached(&OPEN_SESSION)?
-        .query_row([plate], history_row_w)
-        .optional()?)
+    // The newest by entry time (NULL oldest, as SQLite orders it). Picked here rather than with
+    // `ORDER BY entry_ms DESC LIMIT 1`, which sets up a sorter for the (almost always zero or
+    // one) rows of the index search.
+    let mut newest: Option<HistoryRow> = None;
+    for row in conn
+        .prepare_cached(&OPEN_SESSIONS)?
+        .query_map([plate], history_row_w)?
+    {
+        let row = row?;
+        if newest.as_ref().is_none_or(|n| row.entry_ms > n.entry_ms) {
+            newest = Some(row);
+        }
+    }
+    Ok(newest)
 }
 
 /// The session an event opened or closed, if any.

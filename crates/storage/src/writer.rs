@@ -262,6 +262,12 @@ impl Writer {
         self.hlc
     }
 
+    /// Runs one statement without rows through the statement cache (`execute_batch` prepares
+    /// its text every time).
+    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
+    }
+
     fn run_batch(&mut self, batch: Vec<Command>) {
         let seq_at_start = self.next_seq;
         let mut replies = Vec::with_capacity(batch.len());
@@ -269,7 +275,7 @@ impl Writer {
             events: Vec::new(),
             sessions: Vec::new(),
         };
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = self.exec("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin write transaction");
             let msg = e.to_string();
             for cmd in batch {
@@ -281,7 +287,7 @@ impl Writer {
         }
         for cmd in batch {
             let seq_before = self.next_seq;
-            if let Err(e) = self.conn.execute_batch("SAVEPOINT cmd") {
+            if let Err(e) = self.exec("SAVEPOINT cmd") {
                 let msg = e.to_string();
                 fail(cmd, || {
                     StorageError::Corrupt(format!("savepoint failed: {msg}"))
@@ -306,11 +312,11 @@ impl Writer {
                 }
             };
             let end = if ok {
-                "RELEASE cmd"
+                self.exec("RELEASE cmd")
             } else {
-                "ROLLBACK TO cmd; RELEASE cmd"
+                self.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd")
             };
-            if let Err(e) = self.conn.execute_batch(end) {
+            if let Err(e) = end {
                 tracing::error!(error = %e, "savepoint handling failed");
             }
             if ok {
@@ -321,7 +327,7 @@ impl Writer {
             }
             replies.push(reply);
         }
-        match self.conn.execute_batch("COMMIT") {
+        match self.exec("COMMIT") {
             Ok(()) => {
                 for r in replies {
                     match r {
@@ -456,7 +462,7 @@ impl Writer {
         };
         self.next_seq += 1;
         project::insert_event(&self.conn, event.clone(), now, dirty)?;
-        project::advance_heads(&self.conn, dirty)?;
+        project::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {
@@ -496,7 +502,7 @@ impl Writer {
             }
             project::insert_event(&self.conn, event, now, dirty)?;
         }
-        project::advance_heads(&self.conn, dirty)?;
+        project::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         Ok(dirty.new_events.clone())
     }
