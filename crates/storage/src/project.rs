@@ -55,6 +55,9 @@ pub(crate) struct Dirty {
     pub(crate) changed_sessions: Vec<HistoryRow>,
     /// Seqs newly stored per stream, for [`advance_heads`].
     pub(crate) stored: Vec<(StreamId, BTreeSet<u64>)>,
+    /// The `conflicts` table is known to be empty (false: not known), so a re-fold that finds
+    /// no conflict has nothing to delete. Cleared when a fold stores a conflict.
+    pub(crate) no_conflicts: bool,
 }
 
 impl Dirty {
@@ -487,8 +490,13 @@ fn refold_group(
         update_row(conn, &old, &row)?;
         dirty.changed_sessions.push(row);
     }
-    conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
-        .execute([group])?;
+    if !dirty.no_conflicts {
+        conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
+            .execute([group])?;
+    }
+    if !fold.conflicts.is_empty() {
+        dirty.no_conflicts = false;
+    }
     for c in &fold.conflicts {
         conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![group, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;

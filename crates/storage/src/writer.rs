@@ -177,6 +177,9 @@ pub(crate) struct Writer {
     next_seq: u64,
     hlc: Hlc,
     commits: broadcast::Sender<Arc<Commit>>,
+    /// The `conflicts` table is known to be empty (see `Dirty::no_conflicts`); only the writer
+    /// inserts conflicts, and once one is stored (even if rolled back) this stays false.
+    no_conflicts: bool,
 }
 
 /// Opens the writer's connection on `db_path` (already migrated) and starts its thread.
@@ -215,6 +218,10 @@ pub(crate) fn spawn(
         )
         .optional()?
         .unwrap_or_default();
+    let no_conflicts: bool =
+        conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM conflicts)", [], |r| {
+            r.get(0)
+        })?;
     let (tx, rx) = mpsc::channel(4096);
     let writer = Writer {
         conn,
@@ -223,6 +230,7 @@ pub(crate) fn spawn(
         next_seq: head.unwrap_or(0) as u64 + 1,
         hlc,
         commits,
+        no_conflicts,
     };
     std::thread::Builder::new()
         .name("parkmesh-writer".into())
@@ -294,7 +302,10 @@ impl Writer {
                 });
                 continue;
             }
-            let mut dirty = Dirty::default();
+            let mut dirty = Dirty {
+                no_conflicts: self.no_conflicts,
+                ..Dirty::default()
+            };
             let (reply, ok) = match cmd {
                 Command::Local {
                     intent,
@@ -319,6 +330,7 @@ impl Writer {
             if let Err(e) = end {
                 tracing::error!(error = %e, "savepoint handling failed");
             }
+            self.no_conflicts &= dirty.no_conflicts;
             if ok {
                 commit.events.append(&mut dirty.new_events);
                 merge_sessions(&mut commit.sessions, dirty.changed_sessions);
