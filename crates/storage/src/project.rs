@@ -53,29 +53,11 @@ pub(crate) struct Dirty {
     pub(crate) plates: BTreeSet<String>,
     pub(crate) new_events: Vec<Event>,
     pub(crate) changed_sessions: Vec<HistoryRow>,
-    /// Seqs newly stored per stream, for [`advance_heads`].
+    /// Seqs newly stored per stream, for [`crate::heads::advance_heads`].
     pub(crate) stored: Vec<(StreamId, BTreeSet<u64>)>,
     /// The `conflicts` table is known to be empty (false: not known), so a re-fold that finds
     /// no conflict has nothing to delete. Cleared when a fold stores a conflict.
     pub(crate) no_conflicts: bool,
-}
-
-impl Dirty {
-    fn stored_seq(&mut self, id: &EventId) {
-        let at = self
-            .stored
-            .iter()
-            .position(|(s, _)| s.origin == id.origin && s.incarnation == id.incarnation);
-        let seqs = match at {
-            Some(i) => &mut self.stored[i].1,
-            None => {
-                self.stored.push((id.stream(), BTreeSet::new()));
-                let last = self.stored.len() - 1;
-                &mut self.stored[last].1
-            }
-        };
-        seqs.insert(id.seq);
-    }
 }
 
 /// Sortable text form of an event's order key, for "newest wins" projections.
@@ -92,7 +74,7 @@ fn str_field<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
 
 /// Stores one event (ignoring it when already held) and applies the settings, zone and audit
 /// projections; the event goes to `dirty.new_events`, its seq to the stream heads to advance
-/// ([`advance_heads`]) and vehicle plates are marked dirty for [`refold`].
+/// ([`crate::heads::advance_heads`]) and vehicle plates are marked dirty for [`refold`].
 pub(crate) fn insert_event(
     conn: &Connection,
     event: Event,
@@ -160,76 +142,10 @@ pub(crate) fn insert_event(
     Ok(())
 }
 
-/// This central's own stream is written only by this writer, in consecutive seqs (events of it
-/// coming back from peers are skipped), so nothing beyond the last seq stored is held: when the
-/// seqs stored continue the head, one conditional update moves it. Returns false (nothing
-/// written) when they do not (first event of a new stream, or anything unexpected), for the
-/// general walk.
-fn own_head(
-    conn: &Connection,
-    seqs: &BTreeSet<u64>,
-    origin: &str,
-    inc: i64,
-) -> Result<bool, StorageError> {
-    let (Some(&lo), Some(&hi)) = (seqs.first(), seqs.last()) else {
-        return Ok(true);
-    };
-    if hi - lo + 1 != seqs.len() as u64 {
-        return Ok(false);
-    }
-    let moved = conn
-        .prepare_cached(
-            "UPDATE streams SET head_seq = ?1 WHERE origin = ?2 AND incarnation = ?3 AND head_seq = ?4",
-        )?
-        .execute(params![hi as i64, origin, inc, lo as i64 - 1])?;
-    Ok(moved == 1)
-}
-
 fn push<T>(v: &mut Vec<T>, x: T) -> &mut T {
     v.push(x);
     let last = v.len() - 1;
     &mut v[last]
-}
-
-/// Moves the contiguous head of every stream that got events in this command forward over them
-/// and any already-held successors (once per stream, not per event). A gap keeps the head where
-/// it is, so the vector never claims an event that is missing. A stream seen for the first time
-/// gets a row even when a gap keeps its head at 0.
-pub(crate) fn advance_heads(
-    conn: &Connection,
-    own: &StreamId,
-    dirty: &mut Dirty,
-) -> Result<(), StorageError> {
-    for (stream, seqs) in std::mem::take(&mut dirty.stored) {
-        let (origin, inc) = (stream.origin.as_str(), stream.incarnation as i64);
-        if stream == *own && own_head(conn, &seqs, origin, inc)? {
-            continue;
-        }
-        let old: Option<i64> = conn
-            .prepare_cached("SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2")?
-            .query_row(params![origin, inc], |r| r.get(0))
-            .optional()?;
-        let mut head = old.unwrap_or(0);
-        let mut next = conn.prepare_cached(
-            "SELECT 1 FROM events WHERE origin = ?1 AND incarnation = ?2 AND seq = ?3",
-        )?;
-        // The seqs just stored are held: only the first one missing from them is looked up.
-        while seqs.contains(&(head as u64 + 1)) || next.exists(params![origin, inc, head + 1])? {
-            head += 1;
-        }
-        if old.is_none() {
-            conn.prepare_cached(
-                "INSERT INTO streams (origin, incarnation, head_seq) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![origin, inc, head])?;
-        } else if old != Some(head) {
-            conn.prepare_cached(
-                "UPDATE streams SET head_seq = ?1 WHERE origin = ?2 AND incarnation = ?3",
-            )?
-            .execute(params![head, origin, inc])?;
-        }
-    }
-    Ok(())
 }
 
 fn set_setting(conn: &Connection, key: &str, event: &Event) -> Result<(), StorageError> {

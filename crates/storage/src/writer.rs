@@ -474,7 +474,7 @@ impl Writer {
         };
         self.next_seq += 1;
         project::insert_event(&self.conn, event.clone(), now, dirty)?;
-        project::advance_heads(&self.conn, &self.stream, dirty)?;
+        crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {
@@ -514,7 +514,7 @@ impl Writer {
             }
             project::insert_event(&self.conn, event, now, dirty)?;
         }
-        project::advance_heads(&self.conn, &self.stream, dirty)?;
+        crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         Ok(dirty.new_events.clone())
     }
