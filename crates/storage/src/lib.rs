@@ -11,6 +11,7 @@
 //! - `project`: re-folds one plate's sessions and applies settings/zone/audit projections.
 //! - `group`: group keys, the plate each vehicle event is folded under after operator
 //!   corrections.
+//! - `heads`: stream heads (the version vector), advanced once per command.
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
 //! - `rows`: plain row types handed to the API and manager.
 //!
@@ -19,6 +20,7 @@
 
 mod error;
 mod group;
+mod heads;
 mod migrate;
 mod project;
 mod read;

@@ -14,6 +14,7 @@
 //! events hold the same sessions, whatever order the events arrived in.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use parkmesh_parking::fold::{Session, SessionStatus};
 use parkmesh_parking::payload::{EntryPayload, Payload, SubscriptionsPayload, Tariff};
@@ -24,7 +25,22 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::StorageError;
-use crate::rows::{HistoryRow, history_row_w};
+use crate::rows::{HISTORY_COLUMNS, HistoryRow, history_diff, history_row_w};
+
+/// `SELECT` of the `history` columns [`history_row_w`] reads, followed by `tail`.
+fn select_history(tail: &str) -> String {
+    format!("SELECT {HISTORY_COLUMNS} FROM history {tail}")
+}
+
+static HISTORY_BY_PLATE: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE plate_key = ?1"));
+static HISTORY_BY_SESSION: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE session_id = ?1"));
+static OPEN_SESSIONS: LazyLock<String> = LazyLock::new(|| {
+    select_history("WHERE plate_key = ?1 AND status = 'IN' AND deleted = 0 AND is_anomaly = 0")
+});
+static SESSION_OF_EVENT: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1"));
 
 /// Event kind of the replicated edge-camera configuration (`POST /api/config`,
 /// `POST /api/edge/sync-config`); its newest payload is the `edge_cameras` setting.
@@ -37,6 +53,11 @@ pub(crate) struct Dirty {
     pub(crate) plates: BTreeSet<String>,
     pub(crate) new_events: Vec<Event>,
     pub(crate) changed_sessions: Vec<HistoryRow>,
+    /// Seqs newly stored per stream, for [`crate::heads::advance_heads`].
+    pub(crate) stored: Vec<(StreamId, BTreeSet<u64>)>,
+    /// The `conflicts` table is known to be empty (false: not known), so a re-fold that finds
+    /// no conflict has nothing to delete. Cleared when a fold stores a conflict.
+    pub(crate) no_conflicts: bool,
 }
 
 /// Sortable text form of an event's order key, for "newest wins" projections.
@@ -51,20 +72,21 @@ fn str_field<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
     e.payload.get(key).and_then(|v| v.as_str())
 }
 
-/// Stores one event (ignoring it when already held), advances the stream head and applies the
-/// settings, zone and audit projections; vehicle plates are marked dirty for [`refold`].
+/// Stores one event (ignoring it when already held) and applies the settings, zone and audit
+/// projections; the event goes to `dirty.new_events`, its seq to the stream heads to advance
+/// ([`crate::heads::advance_heads`]) and vehicle plates are marked dirty for [`refold`].
 pub(crate) fn insert_event(
     conn: &Connection,
-    event: &Event,
+    event: Event,
     now: i64,
     dirty: &mut Dirty,
 ) -> Result<(), StorageError> {
     let (plate_key, session_ref) = match event.kind {
         EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation => {
-            (str_field(event, "plate_id").map(str::to_owned), None)
+            (str_field(&event, "plate_id").map(str::to_owned), None)
         }
         EventKind::HistoryEdit | EventKind::HistoryDelete => {
-            (None, str_field(event, "session").map(str::to_owned))
+            (None, str_field(&event, "session").map(str::to_owned))
         }
         _ => (None, None),
     };
@@ -92,8 +114,8 @@ pub(crate) fn insert_event(
     if inserted == 0 {
         return Ok(());
     }
-    advance_head(conn, &event.id)?;
-    dirty.new_events.push(event.clone());
+    dirty.stored_seq(&event.id);
+    let event = &*push(&mut dirty.new_events, event);
     if let Some(plate) = plate_key {
         dirty.plates.insert(plate);
     }
@@ -120,30 +142,10 @@ pub(crate) fn insert_event(
     Ok(())
 }
 
-/// Moves the stream's contiguous head forward over `id` and any already-held successors. A
-/// gap keeps the head where it is, so the vector never claims an event that is missing.
-fn advance_head(conn: &Connection, id: &EventId) -> Result<(), StorageError> {
-    let (origin, inc) = (id.origin.as_str(), id.incarnation as i64);
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO streams (origin, incarnation, head_seq) VALUES (?1, ?2, 0)",
-    )?
-    .execute(params![origin, inc])?;
-    let mut head: i64 = conn
-        .prepare_cached("SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2")?
-        .query_row(params![origin, inc], |r| r.get(0))?;
-    if id.seq as i64 != head + 1 {
-        return Ok(());
-    }
-    head += 1;
-    let mut next = conn.prepare_cached(
-        "SELECT 1 FROM events WHERE origin = ?1 AND incarnation = ?2 AND seq = ?3",
-    )?;
-    while next.exists(params![origin, inc, head + 1])? {
-        head += 1;
-    }
-    conn.prepare_cached("UPDATE streams SET head_seq = ?1 WHERE origin = ?2 AND incarnation = ?3")?
-        .execute(params![head, origin, inc])?;
-    Ok(())
+fn push<T>(v: &mut Vec<T>, x: T) -> &mut T {
+    v.push(x);
+    let last = v.len() - 1;
+    &mut v[last]
 }
 
 fn set_setting(conn: &Connection, key: &str, event: &Event) -> Result<(), StorageError> {
@@ -284,9 +286,13 @@ fn event_from_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventParts> {
 
 pub(crate) const EVENT_COLUMNS: &str =
     "origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload";
+const ADMIN_COLUMNS: &str =
+    "a.origin, a.incarnation, a.seq, a.hlc_ms, a.hlc_counter, a.kind, a.schema, a.payload";
 
 /// The events whose `column` (`plate_key` or `group_key`) is `key`, plus the operator events
-/// (`history.edit` / `history.delete`) targeting them.
+/// (`history.edit` / `history.delete`) targeting them. (A join rather than `IN (SELECT ..)`,
+/// which builds a temporary table per call; `id_text` is unique, so the join adds no
+/// duplicates.)
 pub(crate) fn load_events(
     conn: &Connection,
     column: &'static str,
@@ -295,8 +301,8 @@ pub(crate) fn load_events(
     conn.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE {column} = ?1
          UNION ALL
-         SELECT {EVENT_COLUMNS} FROM events
-          WHERE session_ref IN (SELECT id_text FROM events WHERE {column} = ?1)"
+         SELECT {ADMIN_COLUMNS} FROM events v JOIN events a ON a.session_ref = v.id_text
+          WHERE v.{column} = ?1"
     ))?
     .query_map([key], event_from_row_w)?
     .map(|p| {
@@ -365,7 +371,7 @@ fn refold_group(
     let fold = parkmesh_parking::fold::fold_plate(&events);
 
     let mut existing: BTreeMap<String, HistoryRow> = conn
-        .prepare_cached("SELECT * FROM history WHERE plate_key = ?1")?
+        .prepare_cached(&HISTORY_BY_PLATE)?
         .query_map([group], history_row_w)?
         .map(|r| r.map(|h| (h.session_id.clone(), h)))
         .collect::<Result<_, _>>()?;
@@ -392,15 +398,21 @@ fn refold_group(
         row.id = old.id;
         row.created_at = old.created_at.clone();
         row.updated_at = old.updated_at.clone();
-        if same_projection(&old, &row) {
+        // The local columns are now equal: the rows differ only if the projection changed.
+        if old == row {
             continue;
         }
         row.updated_at = now_text.to_owned();
-        update_row(conn, &row)?;
+        update_row(conn, &old, &row)?;
         dirty.changed_sessions.push(row);
     }
-    conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
-        .execute([group])?;
+    if !dirty.no_conflicts {
+        conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
+            .execute([group])?;
+    }
+    if !fold.conflicts.is_empty() {
+        dirty.no_conflicts = false;
+    }
     for c in &fold.conflicts {
         conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![group, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
@@ -410,17 +422,9 @@ fn refold_group(
 
 fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {
     Ok(conn
-        .prepare_cached("SELECT * FROM history WHERE session_id = ?1")?
+        .prepare_cached(&HISTORY_BY_SESSION)?
         .query_row([session_id], history_row_w)
         .optional()?)
-}
-
-fn same_projection(a: &HistoryRow, b: &HistoryRow) -> bool {
-    let mut b = b.clone();
-    b.id = a.id;
-    b.created_at = a.created_at.clone();
-    b.updated_at = a.updated_at.clone();
-    *a == b
 }
 
 fn to_row(
@@ -482,80 +486,81 @@ fn to_row(
     }
 }
 
+/// Updates the row of `old.session_id` from `old` to `new`, writing only the columns that
+/// differ: SQLite rewrites every index that holds a column named in `SET`, so naming all of them
+/// would rewrite all seven indexes of `history` for every change. The few distinct column sets
+/// (an exit closing a session, a sighting, an edit, ...) each get their cached statement.
+fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(), StorageError> {
+    let diff = history_diff(old, new);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("UPDATE history SET ");
+    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(diff.len() + 1);
+    params.push(&old.session_id);
+    for (i, (col, value)) in diff.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(col);
+        sql.push_str(" = ?");
+        sql.push_str(&(i + 2).to_string());
+        params.push(value);
+    }
+    sql.push_str(" WHERE session_id = ?1");
+    conn.prepare_cached(&sql)?.execute(params.as_slice())?;
+    Ok(())
+}
+
 /// Inserts a new session row and returns its id; `None` when a row with this session id exists
-/// already (under another group key).
+/// already (under another group key). No `RETURNING`: SQLite runs that through a temporary
+/// table per statement.
 fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
-    write_row(conn, r, false)
-}
-
-/// Updates the row of `r.session_id` (every column but the local `id`).
-fn update_row(conn: &Connection, r: &HistoryRow) -> Result<(), StorageError> {
-    write_row(conn, r, true).map(|_| ())
-}
-
-fn write_row(conn: &Connection, r: &HistoryRow, exists: bool) -> Result<Option<i64>, StorageError> {
-    let sql = if exists {
-        "UPDATE history SET plate_key=?2, entry_event_id=?3, exit_event_id=?4, event_id=?5, source_central=?6,
-            edge_id=?7, plate_id=?8, plate_view=?9, entry_ms=?10, entry_time=?11, entry_camera_id=?12,
-            entry_camera_name=?13, entry_confidence=?14, entry_source=?15, exit_ms=?16, exit_time=?17,
-            exit_camera_id=?18, exit_camera_name=?19, exit_confidence=?20, exit_source=?21, duration=?22, fee=?23,
-            status=?24, sync_status=?25, exception=?26, exempt=?27, is_anomaly=?28, deleted=?29,
-            last_location=?30, last_location_ms=?31, last_location_time=?32, created_at=?33, updated_at=?34
-         WHERE session_id = ?1 RETURNING id"
-    } else {
-        "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
+    let sql = "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
             edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
             entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
             exit_source, duration, fee, status, sync_status, exception, exempt, is_anomaly, deleted,
             last_location, last_location_ms, last_location_time, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
                  ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
-         ON CONFLICT(session_id) DO NOTHING
-         RETURNING id"
-    };
-    let id: Option<i64> = conn
-        .prepare_cached(sql)?
-        .query_row(
-            params![
-                r.session_id,
-                r.plate_key,
-                r.entry_event_id,
-                r.exit_event_id,
-                r.event_id,
-                r.source_central,
-                r.edge_id,
-                r.plate_id,
-                r.plate_view,
-                r.entry_ms,
-                r.entry_time,
-                r.entry_camera_id,
-                r.entry_camera_name,
-                r.entry_confidence,
-                r.entry_source,
-                r.exit_ms,
-                r.exit_time,
-                r.exit_camera_id,
-                r.exit_camera_name,
-                r.exit_confidence,
-                r.exit_source,
-                r.duration,
-                r.fee,
-                r.status,
-                r.sync_status,
-                r.exception,
-                r.exempt,
-                r.is_anomaly,
-                r.deleted,
-                r.last_location,
-                r.last_location_ms,
-                r.last_location_time,
-                r.created_at,
-                r.updated_at,
-            ],
-            |row| row.get(0),
-        )
-        .optional()?;
-    Ok(id)
+         ON CONFLICT(session_id) DO NOTHING";
+    let inserted = conn.prepare_cached(sql)?.execute(params![
+        r.session_id,
+        r.plate_key,
+        r.entry_event_id,
+        r.exit_event_id,
+        r.event_id,
+        r.source_central,
+        r.edge_id,
+        r.plate_id,
+        r.plate_view,
+        r.entry_ms,
+        r.entry_time,
+        r.entry_camera_id,
+        r.entry_camera_name,
+        r.entry_confidence,
+        r.entry_source,
+        r.exit_ms,
+        r.exit_time,
+        r.exit_camera_id,
+        r.exit_camera_name,
+        r.exit_confidence,
+        r.exit_source,
+        r.duration,
+        r.fee,
+        r.status,
+        r.sync_status,
+        r.exception,
+        r.exempt,
+        r.is_anomaly,
+        r.deleted,
+        r.last_location,
+        r.last_location_ms,
+        r.last_location_time,
+        r.created_at,
+        r.updated_at,
+    ])?;
+    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
 
 /// The open (IN, not deleted, not an anomaly) session of a plate, if any.
@@ -563,13 +568,20 @@ pub(crate) fn open_session(
     conn: &Connection,
     plate: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT * FROM history WHERE plate_key = ?1 AND status = 'IN' AND deleted = 0 AND is_anomaly = 0
-             ORDER BY entry_ms DESC LIMIT 1",
-        )?
-        .query_row([plate], history_row_w)
-        .optional()?)
+    // The newest by entry time (NULL oldest, as SQLite orders it). Picked here rather than with
+    // `ORDER BY entry_ms DESC LIMIT 1`, which sets up a sorter for the (almost always zero or
+    // one) rows of the index search.
+    let mut newest: Option<HistoryRow> = None;
+    for row in conn
+        .prepare_cached(&OPEN_SESSIONS)?
+        .query_map([plate], history_row_w)?
+    {
+        let row = row?;
+        if newest.as_ref().is_none_or(|n| row.entry_ms > n.entry_ms) {
+            newest = Some(row);
+        }
+    }
+    Ok(newest)
 }
 
 /// The session an event opened or closed, if any.
@@ -578,9 +590,7 @@ pub(crate) fn session_of_event(
     id_text: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT * FROM history WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1",
-        )?
+        .prepare_cached(&SESSION_OF_EVENT)?
         .query_row([id_text], history_row_w)
         .optional()?)
 }

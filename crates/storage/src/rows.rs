@@ -80,57 +80,85 @@ pub struct HistoryRow {
     pub updated_at: String,
 }
 
-/// Builds a [`HistoryRow`] from a row of either SQLite driver: `$get` is the driver's by-name
-/// getter (`try_get` for sqlx, `get` for rusqlite).
-macro_rules! history_from {
-    ($r:expr, $get:ident) => {
-        HistoryRow {
-            id: $r.$get("id")?,
-            session_id: $r.$get("session_id")?,
-            plate_key: $r.$get("plate_key")?,
-            entry_event_id: $r.$get("entry_event_id")?,
-            exit_event_id: $r.$get("exit_event_id")?,
-            event_id: $r.$get("event_id")?,
-            source_central: $r.$get("source_central")?,
-            edge_id: $r.$get("edge_id")?,
-            plate_id: $r.$get("plate_id")?,
-            plate_view: $r.$get("plate_view")?,
-            entry_ms: $r.$get("entry_ms")?,
-            entry_time: $r.$get("entry_time")?,
-            entry_camera_id: $r.$get("entry_camera_id")?,
-            entry_camera_name: $r.$get("entry_camera_name")?,
-            entry_confidence: $r.$get("entry_confidence")?,
-            entry_source: $r.$get("entry_source")?,
-            exit_ms: $r.$get("exit_ms")?,
-            exit_time: $r.$get("exit_time")?,
-            exit_camera_id: $r.$get("exit_camera_id")?,
-            exit_camera_name: $r.$get("exit_camera_name")?,
-            exit_confidence: $r.$get("exit_confidence")?,
-            exit_source: $r.$get("exit_source")?,
-            duration: $r.$get("duration")?,
-            fee: $r.$get("fee")?,
-            status: $r.$get("status")?,
-            sync_status: $r.$get("sync_status")?,
-            exception: $r.$get("exception")?,
-            exempt: $r.$get("exempt")?,
-            is_anomaly: $r.$get("is_anomaly")?,
-            deleted: $r.$get("deleted")?,
-            last_location: $r.$get("last_location")?,
-            last_location_ms: $r.$get("last_location_ms")?,
-            last_location_time: $r.$get("last_location_time")?,
-            created_at: $r.$get("created_at")?,
-            updated_at: $r.$get("updated_at")?,
+/// Generates, from the one list of `history` columns (each named like its [`HistoryRow`]
+/// field), the sqlx reader (by column name, for `SELECT *`) and the writer's rusqlite reader (by
+/// position, for `SELECT` [`HISTORY_COLUMNS`]; looking columns up by name costs a scan of the
+/// column names per field).
+macro_rules! history_columns {
+    ($($col:ident),* $(,)?) => {
+        /// The `history` columns in the order [`history_row_w`] reads them.
+        pub(crate) const HISTORY_COLUMNS: &str = stringify!($($col),*);
+
+        pub(crate) fn history_row(r: &SqliteRow) -> Result<HistoryRow, StorageError> {
+            Ok(HistoryRow { $($col: r.try_get(stringify!($col))?),* })
+        }
+
+        /// The same for the writer's rusqlite connection, from a row selected with
+        /// [`HISTORY_COLUMNS`].
+        pub(crate) fn history_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+            let mut i = 0usize;
+            let mut next = || {
+                i += 1;
+                i - 1
+            };
+            // Fields are evaluated in the order written, which is the order of the columns.
+            Ok(HistoryRow { $($col: r.get(next())?),* })
+        }
+
+        /// The columns (but `id` and `session_id`) whose values differ between `old` and `new`,
+        /// with `new`'s values: what an `UPDATE` of `old`'s row to `new` has to write.
+        pub(crate) fn history_diff<'a>(
+            old: &HistoryRow,
+            new: &'a HistoryRow,
+        ) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
+            let mut diff: Vec<(&'static str, &'a dyn rusqlite::ToSql)> = Vec::new();
+            $(
+                if old.$col != new.$col && !matches!(stringify!($col), "id" | "session_id") {
+                    diff.push((stringify!($col), &new.$col));
+                }
+            )*
+            diff
         }
     };
 }
-pub(crate) fn history_row(r: &SqliteRow) -> Result<HistoryRow, StorageError> {
-    Ok(history_from!(r, try_get))
-}
 
-/// The same for the writer's rusqlite connection.
-pub(crate) fn history_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
-    Ok(history_from!(r, get))
-}
+history_columns!(
+    id,
+    session_id,
+    plate_key,
+    entry_event_id,
+    exit_event_id,
+    event_id,
+    source_central,
+    edge_id,
+    plate_id,
+    plate_view,
+    entry_ms,
+    entry_time,
+    entry_camera_id,
+    entry_camera_name,
+    entry_confidence,
+    entry_source,
+    exit_ms,
+    exit_time,
+    exit_camera_id,
+    exit_camera_name,
+    exit_confidence,
+    exit_source,
+    duration,
+    fee,
+    status,
+    sync_status,
+    exception,
+    exempt,
+    is_anomaly,
+    deleted,
+    last_location,
+    last_location_ms,
+    last_location_time,
+    created_at,
+    updated_at,
+);
 
 /// Dashboard counters for one site-local day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -177,6 +177,9 @@ pub(crate) struct Writer {
     next_seq: u64,
     hlc: Hlc,
     commits: broadcast::Sender<Arc<Commit>>,
+    /// The `conflicts` table is known to be empty (see `Dirty::no_conflicts`); only the writer
+    /// inserts conflicts, and once one is stored (even if rolled back) this stays false.
+    no_conflicts: bool,
 }
 
 /// Opens the writer's connection on `db_path` (already migrated) and starts its thread.
@@ -192,7 +195,8 @@ pub(crate) fn spawn(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.set_prepared_statement_cache_capacity(64);
+    // Room for every fixed statement plus the few column sets of history updates.
+    conn.set_prepared_statement_cache_capacity(128);
     crate::group::finish_migration(&conn, &stream, &tz)?;
     let head: Option<i64> = conn
         .query_row(
@@ -214,6 +218,10 @@ pub(crate) fn spawn(
         )
         .optional()?
         .unwrap_or_default();
+    let no_conflicts: bool =
+        conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM conflicts)", [], |r| {
+            r.get(0)
+        })?;
     let (tx, rx) = mpsc::channel(4096);
     let writer = Writer {
         conn,
@@ -222,6 +230,7 @@ pub(crate) fn spawn(
         next_seq: head.unwrap_or(0) as u64 + 1,
         hlc,
         commits,
+        no_conflicts,
     };
     std::thread::Builder::new()
         .name("parkmesh-writer".into())
@@ -261,6 +270,12 @@ impl Writer {
         self.hlc
     }
 
+    /// Runs one statement without rows through the statement cache (`execute_batch` prepares
+    /// its text every time).
+    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
+    }
+
     fn run_batch(&mut self, batch: Vec<Command>) {
         let seq_at_start = self.next_seq;
         let mut replies = Vec::with_capacity(batch.len());
@@ -268,7 +283,7 @@ impl Writer {
             events: Vec::new(),
             sessions: Vec::new(),
         };
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = self.exec("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot begin write transaction");
             let msg = e.to_string();
             for cmd in batch {
@@ -280,14 +295,17 @@ impl Writer {
         }
         for cmd in batch {
             let seq_before = self.next_seq;
-            if let Err(e) = self.conn.execute_batch("SAVEPOINT cmd") {
+            if let Err(e) = self.exec("SAVEPOINT cmd") {
                 let msg = e.to_string();
                 fail(cmd, || {
                     StorageError::Corrupt(format!("savepoint failed: {msg}"))
                 });
                 continue;
             }
-            let mut dirty = Dirty::default();
+            let mut dirty = Dirty {
+                no_conflicts: self.no_conflicts,
+                ..Dirty::default()
+            };
             let (reply, ok) = match cmd {
                 Command::Local {
                     intent,
@@ -305,13 +323,14 @@ impl Writer {
                 }
             };
             let end = if ok {
-                "RELEASE cmd"
+                self.exec("RELEASE cmd")
             } else {
-                "ROLLBACK TO cmd; RELEASE cmd"
+                self.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd")
             };
-            if let Err(e) = self.conn.execute_batch(end) {
+            if let Err(e) = end {
                 tracing::error!(error = %e, "savepoint handling failed");
             }
+            self.no_conflicts &= dirty.no_conflicts;
             if ok {
                 commit.events.append(&mut dirty.new_events);
                 merge_sessions(&mut commit.sessions, dirty.changed_sessions);
@@ -320,7 +339,7 @@ impl Writer {
             }
             replies.push(reply);
         }
-        match self.conn.execute_batch("COMMIT") {
+        match self.exec("COMMIT") {
             Ok(()) => {
                 for r in replies {
                     match r {
@@ -454,7 +473,8 @@ impl Writer {
             payload,
         };
         self.next_seq += 1;
-        project::insert_event(&self.conn, &event, now, dirty)?;
+        project::insert_event(&self.conn, event.clone(), now, dirty)?;
+        crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {
@@ -492,8 +512,9 @@ impl Writer {
             if event.hlc > self.hlc {
                 self.hlc = event.hlc;
             }
-            project::insert_event(&self.conn, &event, now, dirty)?;
+            project::insert_event(&self.conn, event, now, dirty)?;
         }
+        crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         Ok(dirty.new_events.clone())
     }
@@ -510,11 +531,21 @@ fn fail(cmd: Command, err: impl Fn() -> StorageError) {
     }
 }
 
+/// Adds `new` to `into`, replacing the rows of sessions already there (linear, not a search of
+/// `into` per row: a catch-up command changes hundreds of sessions).
 fn merge_sessions(into: &mut Vec<HistoryRow>, new: Vec<HistoryRow>) {
+    let mut at: std::collections::HashMap<String, usize> = into
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.session_id.clone(), i))
+        .collect();
     for s in new {
-        match into.iter_mut().find(|x| x.session_id == s.session_id) {
-            Some(x) => *x = s,
-            None => into.push(s),
+        match at.get(&s.session_id) {
+            Some(&i) => into[i] = s,
+            None => {
+                at.insert(s.session_id.clone(), into.len());
+                into.push(s);
+            }
         }
     }
 }

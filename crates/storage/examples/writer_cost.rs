@@ -1,0 +1,236 @@
+//! Measures the storage writer's per-event cost on its two hot paths.
+//!
+//! It opens a fresh [`Storage`] in a temporary directory and (a) ingests `N` local ENTRY intents
+//! and then `N` EXIT intents for `N` distinct plates through [`Storage::ingest`], shaped like
+//! the HTTP edge path (edge event ids, request keys, a renderer) with `WINDOW` requests in flight
+//! so that the writer group-commits them; then (b), in a second fresh storage, applies `N`
+//! remote ENTRY events and `N` remote EXIT events of another central's stream through
+//! [`Storage::apply_remote`] in batches of `BATCH`, the way the mesh applies a catch-up. It
+//! prints events per second for each phase. Wall-clock figures are noisy on a shared machine;
+//! for repeatable figures count instructions of the writer alone with callgrind, e.g.
+//!
+//! ```text
+//! cargo build --release -p parkmesh-storage --example writer_cost
+//! valgrind --tool=callgrind --toggle-collect='parkmesh_storage::writer::Writer::run' \
+//!     target/release/examples/writer_cost --only local 2000
+//! ```
+//!
+//! and divide the reported `Collected` instructions by the number of events (`2 * N`). (Only the
+//! writer thread's loop is counted; `run_batch` is inlined into it. The local phase's batching
+//! depends on thread timing, so its count varies by about 1%.)
+//!
+//! Usage: `writer_cost [--only local|remote] [N=20000] [WINDOW=8] [BATCH=500]`.
+
+use std::time::Instant;
+
+use parkmesh_parking::payload::{EntryPayload, ExitPayload, Payload};
+use parkmesh_protocol::{CentralId, Event, EventId, Hlc};
+use parkmesh_storage::{Ingested, Intent, Renderer, Storage, StorageOptions};
+use tokio::task::JoinSet;
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+const T0: i64 = 1_790_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+struct Args {
+    only: Option<String>,
+    n: usize,
+    window: usize,
+    batch: usize,
+}
+
+fn args() -> Result<Args, AnyError> {
+    let mut only = None;
+    let mut nums = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        if a == "--only" {
+            only = Some(it.next().ok_or("--only needs local or remote")?);
+        } else {
+            nums.push(a.parse::<usize>()?);
+        }
+    }
+    let get = |i: usize, d: usize| nums.get(i).copied().unwrap_or(d).max(1);
+    Ok(Args {
+        only,
+        n: get(0, 20_000),
+        window: get(1, 8),
+        batch: get(2, 500),
+    })
+}
+
+async fn open(dir: &std::path::Path, id: &str) -> Result<Storage, AnyError> {
+    Ok(Storage::open(StorageOptions {
+        db_path: dir.join("central.db"),
+        origin: CentralId::new(id)?,
+        tz: jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh")?,
+    })
+    .await?)
+}
+
+fn plate(i: usize) -> String {
+    format!("51A{i:06}")
+}
+
+fn gate(i: usize, at_ms: i64, edge_event_id: String, camera: i64) -> EntryPayload {
+    EntryPayload {
+        plate_id: plate(i),
+        plate_view: plate(i),
+        at_ms,
+        time_clamped: false,
+        camera_id: Some(camera),
+        camera_name: if camera == 1 { "Gate" } else { "Exit" }.into(),
+        camera_type: if camera == 1 { "ENTRY" } else { "EXIT" }.into(),
+        confidence: 0.9,
+        source: "auto".into(),
+        edge_event_id: Some(edge_event_id),
+        edge_id: Some(camera.to_string()),
+    }
+}
+
+fn entry(i: usize) -> EntryPayload {
+    gate(i, T0 + i as i64, format!("e{i}"), 1)
+}
+
+fn exit(i: usize) -> ExitPayload {
+    ExitPayload::at_gate(
+        gate(i, T0 + HOUR + i as i64, format!("x{i}"), 2),
+        Some(format!("e{i}")),
+    )
+}
+
+fn render() -> Renderer {
+    Box::new(|outcome: &Ingested| match outcome {
+        Ingested::Stored { event, session } => format!(
+            "{{\"status\":\"ok\",\"event\":\"{}\",\"session\":{}}}",
+            event.id,
+            session.as_ref().map_or(0, |s| s.id)
+        ),
+        _ => String::new(),
+    })
+}
+
+/// Ingests `intents` with at most `window` in flight; returns events per second.
+async fn ingest_all(s: &Storage, intents: Vec<Intent>, window: usize) -> Result<f64, AnyError> {
+    let n = intents.len();
+    let start = Instant::now();
+    let mut inflight = JoinSet::new();
+    for intent in intents {
+        if inflight.len() >= window
+            && let Some(done) = inflight.join_next().await
+        {
+            done??;
+        }
+        let s = s.clone();
+        inflight.spawn(async move { s.ingest(intent, Some(render())).await });
+    }
+    while let Some(done) = inflight.join_next().await {
+        done??;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn local(a: &Args) -> Result<(), AnyError> {
+    let dir = tempfile::tempdir()?;
+    let s = open(dir.path(), "central-a").await?;
+    let entries = (0..a.n)
+        .map(|i| Intent::Entry {
+            payload: entry(i),
+            request_key: Some(format!("ENTRY:e{i}")),
+        })
+        .collect();
+    let exits = (0..a.n)
+        .map(|i| Intent::Exit {
+            payload: exit(i),
+            request_key: Some(format!("EXIT:x{i}")),
+        })
+        .collect();
+    let start = Instant::now();
+    let e = ingest_all(&s, entries, a.window).await?;
+    let x = ingest_all(&s, exits, a.window).await?;
+    let all = (2 * a.n) as f64 / start.elapsed().as_secs_f64();
+    report("local", a, e, x, all);
+    Ok(())
+}
+
+fn remote_event(
+    seq: usize,
+    payload: serde_json::Value,
+    kind: parkmesh_protocol::EventKind,
+) -> Result<Event, AnyError> {
+    Ok(Event {
+        id: EventId {
+            origin: CentralId::new("central-b")?,
+            incarnation: 7,
+            seq: seq as u64,
+        },
+        hlc: Hlc {
+            wall_ms: (T0 as u64) + seq as u64,
+            counter: 0,
+        },
+        kind,
+        payload,
+        schema: 1,
+    })
+}
+
+/// Applies `events` in batches of `batch`, one batch at a time; returns events per second.
+async fn apply_all(s: &Storage, events: Vec<Event>, batch: usize) -> Result<f64, AnyError> {
+    let n = events.len();
+    let start = Instant::now();
+    let mut it = events.into_iter().peekable();
+    while it.peek().is_some() {
+        let chunk: Vec<Event> = it.by_ref().take(batch).collect();
+        let stored = s.apply_remote(chunk).await?;
+        if stored.is_empty() {
+            return Err("a batch stored nothing".into());
+        }
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn remote(a: &Args) -> Result<(), AnyError> {
+    let dir = tempfile::tempdir()?;
+    let s = open(dir.path(), "central-a").await?;
+    let mut entries = Vec::with_capacity(a.n);
+    let mut exits = Vec::with_capacity(a.n);
+    for i in 0..a.n {
+        entries.push(remote_event(
+            i + 1,
+            serde_json::to_value(entry(i))?,
+            EntryPayload::KIND,
+        )?);
+        exits.push(remote_event(
+            a.n + i + 1,
+            serde_json::to_value(exit(i))?,
+            ExitPayload::KIND,
+        )?);
+    }
+    let start = Instant::now();
+    let e = apply_all(&s, entries, a.batch).await?;
+    let x = apply_all(&s, exits, a.batch).await?;
+    let all = (2 * a.n) as f64 / start.elapsed().as_secs_f64();
+    report("remote", a, e, x, all);
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn report(path: &str, a: &Args, entries: f64, exits: f64, all: f64) {
+    println!(
+        "{path:6} N={} window={} batch={}: entries {entries:.0}/s, exits {exits:.0}/s, all {all:.0} events/s",
+        a.n, a.window, a.batch
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<(), AnyError> {
+    let a = args()?;
+    if a.only.as_deref() != Some("remote") {
+        local(&a).await?;
+    }
+    if a.only.as_deref() != Some("local") {
+        remote(&a).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The writer's per-command shortcuts keep the observable results: stream heads advanced once per
+//! command over gaps inside and across batches, and conflicts deleted when they go away, also
+//! after a restart (the writer skips the delete only while the table is known to be empty).
+
+use parkmesh_parking::payload::{EntryPayload, ExitPayload, Payload};
+use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, StreamId};
+use parkmesh_storage::{Storage, StorageOptions};
+
+const T0: i64 = 1_790_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+async fn open(dir: &std::path::Path) -> Storage {
+    Storage::open(StorageOptions {
+        db_path: dir.join("central.db"),
+        origin: CentralId::new("central-a").unwrap(),
+        tz: jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap(),
+    })
+    .await
+    .unwrap()
+}
+
+fn entry(plate: &str, at_ms: i64) -> EntryPayload {
+    EntryPayload {
+        plate_id: plate.into(),
+        plate_view: plate.into(),
+        at_ms,
+        time_clamped: false,
+        camera_id: Some(1),
+        camera_name: "Gate".into(),
+        camera_type: "ENTRY".into(),
+        confidence: 0.9,
+        source: "auto".into(),
+        edge_event_id: None,
+        edge_id: Some("1".into()),
+    }
+}
+
+fn exit(plate: &str, at_ms: i64) -> ExitPayload {
+    ExitPayload::at_gate(entry(plate, at_ms), None)
+}
+
+fn event(seq: u64, at: i64, kind: EventKind, payload: serde_json::Value) -> Event {
+    Event {
+        id: EventId {
+            origin: CentralId::new("central-b").unwrap(),
+            incarnation: 7,
+            seq,
+        },
+        hlc: Hlc {
+            wall_ms: at as u64,
+            counter: 0,
+        },
+        kind,
+        payload,
+        schema: 1,
+    }
+}
+
+fn entry_event(seq: u64, plate: &str, at: i64) -> Event {
+    event(seq, at, EntryPayload::KIND, entry(plate, at).to_value())
+}
+
+fn b() -> StreamId {
+    StreamId {
+        origin: CentralId::new("central-b").unwrap(),
+        incarnation: 7,
+    }
+}
+
+#[tokio::test]
+async fn heads_advance_over_gaps_within_and_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    // A stream whose first batch starts with a gap: nothing is claimed.
+    s.apply_remote(vec![entry_event(2, "51A00002", T0)])
+        .await
+        .unwrap();
+    assert_eq!(s.vector().await.unwrap().get(&b()), 0);
+    // One batch with a gap inside: the head stops before it.
+    s.apply_remote(vec![
+        entry_event(1, "51A00001", T0),
+        entry_event(3, "51A00003", T0),
+        entry_event(5, "51A00005", T0),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.vector().await.unwrap().get(&b()), 3);
+    // Filling the gap walks over the successor already held; a repeat changes nothing.
+    let stored = s
+        .apply_remote(vec![
+            entry_event(4, "51A00004", T0),
+            entry_event(1, "x", T0),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "the repeat of seq 1 is not stored again");
+    assert_eq!(s.vector().await.unwrap().get(&b()), 5);
+    assert_eq!(s.event_count().await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_conflict_that_goes_away_after_a_restart_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    // A plate with no conflict is written while the table is empty.
+    s.apply_remote(vec![entry_event(1, "29A00001", T0)])
+        .await
+        .unwrap();
+    assert!(s.conflicts().await.unwrap().is_empty());
+    // Two entries with no exit between them: a concurrent-entry conflict.
+    s.apply_remote(vec![
+        entry_event(2, "51A12345", T0),
+        entry_event(3, "51A12345", T0 + 2 * HOUR),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.conflicts().await.unwrap().len(), 1);
+    drop(s);
+
+    let s = open(dir.path()).await;
+    // The exit between them arrives: the first session closes, the second entry opens its own
+    // session and the conflict is gone.
+    s.apply_remote(vec![event(
+        4,
+        T0 + HOUR,
+        ExitPayload::KIND,
+        exit("51A12345", T0 + HOUR).to_value(),
+    )])
+    .await
+    .unwrap();
+    assert!(s.conflicts().await.unwrap().is_empty());
+    assert_eq!(s.in_parking().await.unwrap().len(), 2);
+}
