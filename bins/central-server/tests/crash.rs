@@ -13,8 +13,13 @@ use parkmesh_protocol::CentralId;
 use parkmesh_storage::{HistoryQuery, Storage, StorageOptions};
 use serde_json::json;
 
-/// Kill/restart rounds (each kills the server mid-stream).
-const ROUNDS: usize = 3;
+/// Kill/restart rounds (each kills the server mid-stream): `CRASH_ROUNDS`, default 3 for CI.
+fn rounds() -> usize {
+    std::env::var("CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
 
 fn now_secs() -> f64 {
     SystemTime::now()
@@ -28,7 +33,8 @@ fn sigkill_while_posting_loses_nothing_acknowledged() {
     let mut c = common::start("central-1", json!({}));
     let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let mut next = 0usize;
-    for round in 0..ROUNDS {
+    let rounds = rounds();
+    for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
         let (port, acked2, stop2) = (c.api_port, acked.clone(), stop.clone());
         let start = next;
@@ -48,7 +54,7 @@ fn sigkill_while_posting_loses_nothing_acknowledged() {
             }
             i
         });
-        std::thread::sleep(Duration::from_millis(300 + 200 * round as u64));
+        std::thread::sleep(Duration::from_millis(300 + 200 * (round % 5) as u64));
         common::stop(&mut c); // SIGKILL
         stop.store(true, Ordering::Relaxed);
         next = poster.join().unwrap();

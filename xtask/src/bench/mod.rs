@@ -24,6 +24,9 @@ pub(crate) struct Bench {
     /// A reduced run (fewer samples and repeats, a smaller catch-up) for a quick check.
     #[arg(long)]
     quick: bool,
+    /// Events in the P4 catch-up backlog (default: 1 000 000, or 5 000 with --quick).
+    #[arg(long)]
+    catch_up: Option<u64>,
 }
 
 struct Sizes {
@@ -111,6 +114,10 @@ impl Bench {
                 p4: 1_000_000,
                 p5_runs: 10,
             }
+        };
+        let sizes = Sizes {
+            p4: self.catch_up.unwrap_or(sizes.p4),
+            ..sizes
         };
         let status = Command::new(env!("CARGO"))
             .args(["build", "--release", "-p", "central-server"])
