@@ -1,5 +1,9 @@
-//! Reconnect backoff: exponential from 250 ms to a 30 s cap, with full jitter so that centrals
-//! restarting together do not reconnect in lock-step (the seed retried every 10 s, in step).
+//! Reconnect backoff: exponential from 250 ms to a 5 s cap, with jitter (each delay is between
+//! half and all of the ceiling) so that centrals restarting together do not reconnect in
+//! lock-step (the seed retried every 10 s, in step). The cap is low on purpose: only the lower id
+//! dials, so a peer that comes back after a long outage waits for the other side's next attempt,
+//! and a 30 s cap made that wait 15–30 s of a catch-up (measured); one attempt every few seconds
+//! to a dead peer costs nothing.
 
 use std::time::Duration;
 
@@ -15,7 +19,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self::new(Duration::from_millis(250), Duration::from_secs(30))
+        Self::new(Duration::from_millis(250), Duration::from_secs(5))
     }
 }
 
@@ -65,7 +69,7 @@ mod tests {
             assert!(c >= last_ceiling);
             last_ceiling = c;
         }
-        assert_eq!(last_ceiling, Duration::from_secs(30));
+        assert_eq!(last_ceiling, Duration::from_secs(5));
         b.reset();
         assert_eq!(b.ceiling(), Duration::from_millis(250));
     }
