@@ -8,35 +8,9 @@ use parkmesh_parking::payload::{
 use parkmesh_protocol::{CentralId, Event, EventId, Hlc, StreamId};
 use parkmesh_storage::{HistoryQuery, Ingested, Intent, Storage, StorageOptions};
 
-fn tz() -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap()
-}
+mod common;
 
-async fn open(dir: &std::path::Path, id: &str) -> Storage {
-    Storage::open(StorageOptions {
-        db_path: dir.join("central.db"),
-        origin: CentralId::new(id).unwrap(),
-        tz: tz(),
-    })
-    .await
-    .unwrap()
-}
-
-fn entry(plate: &str, at_ms: i64) -> EntryPayload {
-    EntryPayload {
-        plate_id: plate.into(),
-        plate_view: plate.into(),
-        at_ms,
-        time_clamped: false,
-        camera_id: Some(1),
-        camera_name: "Gate".into(),
-        camera_type: "ENTRY".into(),
-        confidence: 0.9,
-        source: "auto".into(),
-        edge_event_id: None,
-        edge_id: Some("1".into()),
-    }
-}
+use common::{entry, open, tz};
 
 fn exit(plate: &str, at_ms: i64) -> ExitPayload {
     ExitPayload {

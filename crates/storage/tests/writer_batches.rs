@@ -4,35 +4,17 @@
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, Payload};
 use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, StreamId};
-use parkmesh_storage::{Storage, StorageOptions};
+use parkmesh_storage::Storage;
 
 const T0: i64 = 1_790_000_000_000;
 const HOUR: i64 = 3_600_000;
 
-async fn open(dir: &std::path::Path) -> Storage {
-    Storage::open(StorageOptions {
-        db_path: dir.join("central.db"),
-        origin: CentralId::new("central-a").unwrap(),
-        tz: jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap(),
-    })
-    .await
-    .unwrap()
-}
+mod common;
 
-fn entry(plate: &str, at_ms: i64) -> EntryPayload {
-    EntryPayload {
-        plate_id: plate.into(),
-        plate_view: plate.into(),
-        at_ms,
-        time_clamped: false,
-        camera_id: Some(1),
-        camera_name: "Gate".into(),
-        camera_type: "ENTRY".into(),
-        confidence: 0.9,
-        source: "auto".into(),
-        edge_event_id: None,
-        edge_id: Some("1".into()),
-    }
+use common::entry;
+
+async fn open(dir: &std::path::Path) -> Storage {
+    common::open(dir, "central-a").await
 }
 
 fn exit(plate: &str, at_ms: i64) -> ExitPayload {

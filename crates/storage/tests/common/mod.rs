@@ -1,0 +1,40 @@
+//! Helpers shared by the storage tests: a storage on a temp dir, the site time zone, and an
+//! edge-shaped entry payload.
+
+#![allow(dead_code, unreachable_pub)]
+
+use parkmesh_parking::payload::EntryPayload;
+use parkmesh_protocol::CentralId;
+use parkmesh_storage::{Storage, StorageOptions};
+
+pub fn tz() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh").unwrap()
+}
+
+/// Opens (or reopens) the storage of central `id` in `dir`.
+pub async fn open(dir: &std::path::Path, id: &str) -> Storage {
+    Storage::open(StorageOptions {
+        db_path: dir.join("central.db"),
+        origin: CentralId::new(id).unwrap(),
+        tz: tz(),
+    })
+    .await
+    .unwrap()
+}
+
+/// An entry at gate camera 1 at `at_ms`.
+pub fn entry(plate: &str, at_ms: i64) -> EntryPayload {
+    EntryPayload {
+        plate_id: plate.into(),
+        plate_view: plate.into(),
+        at_ms,
+        time_clamped: false,
+        camera_id: Some(1),
+        camera_name: "Gate".into(),
+        camera_type: "ENTRY".into(),
+        confidence: 0.9,
+        source: "auto".into(),
+        edge_event_id: None,
+        edge_id: Some("1".into()),
+    }
+}
