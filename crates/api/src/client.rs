@@ -76,10 +76,11 @@ async fn send(
     let mut req = hyper::Request::builder()
         .method(method)
         .uri(path)
-        .header("host", &name)
-        .header("accept", "application/json");
+        .header("host", &name);
     if body.is_some() {
-        req = req.header("content-type", "application/json");
+        req = req
+            .header("content-type", "application/json")
+            .header("accept", "application/json");
     }
     let req = req
         .body(Full::new(Bytes::from(payload)))
