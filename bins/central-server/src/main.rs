@@ -109,10 +109,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let manager = P2PManager::start(config, Some(cli.config.clone()), storage).await?;
     let listener = bind_nodelay(api_addr)
         .with_context(|| format!("cannot listen for the API on {api_addr}"))?;
-    let tls = manager
-        .tls()
-        .filter(|_| manager.config().api_tls())
-        .map(|t| t.server.clone());
+    let tls = manager.api_tls().map(|t| t.server.clone());
     tracing::info!(central = %me.id, addr = %api_addr, tls = tls.is_some(), "API listening");
     parkmesh_api::serve(
         listener,

@@ -378,7 +378,12 @@ fn post_config_pushes_camera_config_to_the_edge() {
     );
     assert!(
         seen.iter()
-            .any(|r| r.starts_with("POST /api/edge/init-sync") && r.contains("camera_id")),
+            .any(|r| r.starts_with("POST /api/edge/init-sync")
+                && r.contains("camera_id")
+                && r.contains(&format!(
+                    "\"central_url\":\"http://127.0.0.1:{}\"",
+                    c.api_port
+                ))),
         "{seen:?}"
     );
 }

@@ -91,10 +91,16 @@ impl AppState {
 
     /// The TLS client for calls to peers' APIs, when the cluster's APIs run TLS.
     fn tls_client(&self) -> Option<&parkmesh_transport::tls::TlsClient> {
-        self.manager
-            .tls()
-            .filter(|_| self.manager.config().api_tls())
-            .map(|t| &t.client)
+        self.manager.api_tls().map(|t| &t.client)
+    }
+
+    /// `http` or `https`: the scheme of this central's API (and every peer's).
+    fn api_scheme(&self) -> &'static str {
+        if self.manager.api_tls().is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 }
 

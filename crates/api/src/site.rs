@@ -265,7 +265,7 @@ async fn push_to_edge(state: &AppState, id: i64, cam: &Camera) -> Value {
     }
     let (host, port) = crate::cameras::edge_addr(&cam.ip);
     let config = state.manager.config();
-    let (me, scheme) = (config.this_central(), config.api_scheme());
+    let (me, scheme) = (config.this_central(), state.api_scheme());
     let steps = [
         (
             "/api/config",

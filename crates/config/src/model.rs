@@ -302,11 +302,6 @@ impl Config {
     pub fn api_tls(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.api)
     }
-
-    /// `http` or `https`: the scheme of every central's API in this cluster.
-    pub fn api_scheme(&self) -> &'static str {
-        if self.api_tls() { "https" } else { "http" }
-    }
 }
 
 #[cfg(test)]

@@ -455,7 +455,6 @@ fn tls_section_is_validated_and_round_trips() {
         )
     );
     assert!(config.api_tls());
-    assert_eq!(config.api_scheme(), "https");
     assert_eq!(config.public_json()["tls"]["api"], true);
     let again = Config::from_json_value(&config.to_raw().to_json(), no_env).unwrap();
     assert_eq!(again.config, config);
@@ -464,7 +463,6 @@ fn tls_section_is_validated_and_round_trips() {
     doc["tls"]["api"] = json!(false);
     let config = Config::from_json_value(&doc, no_env).unwrap().config;
     assert!(config.tls().is_some() && !config.api_tls());
-    assert_eq!(config.api_scheme(), "http");
 
     // Without the section: plain everywhere.
     let config = Config::from_json_value(&good(), no_env).unwrap().config;

@@ -81,6 +81,7 @@ struct Inner {
     mesh: mpsc::Sender<mesh::MeshCmd>,
     callbacks: callbacks::Callbacks,
     tls: Option<Tls>,
+    api_tls: bool,
 }
 
 /// The mesh façade. Cheap to clone.
@@ -101,6 +102,7 @@ impl P2PManager {
         if config.is_standalone() {
             tracing::info!(central = %config.this_central().id, "no peers configured: standalone mode");
         }
+        let api_tls = config.api_tls();
         let tls = match config.tls() {
             Some((cert, key, ca)) => Some(Tls::load(cert, key, ca)?),
             None => None,
@@ -124,14 +126,22 @@ impl P2PManager {
                 mesh,
                 callbacks,
                 tls,
+                api_tls,
             }),
         })
     }
 
-    /// The TLS setup loaded from the configuration's `tls` section at start (the mesh uses it;
-    /// the HTTP API serves with it and calls peers' APIs with it). `None` means plain TCP.
+    /// The TLS setup loaded from the configuration's `tls` section at start; the mesh uses it.
+    /// `None` means plain TCP.
     pub fn tls(&self) -> Option<&Tls> {
         self.inner.tls.as_ref()
+    }
+
+    /// The TLS setup of the HTTP API (serving, and calling peers' APIs): [`P2PManager::tls`]
+    /// when the configuration at start left `tls.api` on, else `None`. Decided once at start,
+    /// like the listener itself, so a saved change takes effect at the next start.
+    pub fn api_tls(&self) -> Option<&Tls> {
+        self.inner.tls.as_ref().filter(|_| self.inner.api_tls)
     }
 
     /// Stops the mesh (closes every peer connection with `shutting_down`); the storage stays
