@@ -98,23 +98,8 @@ fn wait_https(port: u16) {
 }
 
 fn start(members: &[common::Member], idx: usize, peer: usize, tls: Value) -> common::Central {
-    let m = &members[idx];
-    let p = &members[peer];
-    let dir = tempfile::tempdir().unwrap();
     let api_tls = tls["api"] != false;
-    let extra = json!({
-        "peer_centrals": [{ "id": p.id, "ip": "127.0.0.1", "p2p_port": p.p2p_port, "api_port": p.api_port }],
-        "cluster_secret": SECRET, "max_clock_skew_secs": 86400, "tls": tls,
-    });
-    let config_path = common::write_config(dir.path(), &m.id, m.api_port, m.p2p_port, extra);
-    let child = common::spawn(&config_path);
-    let mut c = common::Central {
-        child,
-        api_port: m.api_port,
-        p2p_port: m.p2p_port,
-        dir,
-        config_path,
-    };
+    let mut c = common::spawn_member(members, idx, &[peer], SECRET, json!({ "tls": tls }));
     if api_tls {
         wait_https(c.api_port);
     } else {

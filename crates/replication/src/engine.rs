@@ -208,14 +208,13 @@ impl Engine {
 
     /// Closes every connection with `shutting_down`.
     pub fn shutdown(&mut self, now: u64) {
+        self.close_all(CloseCode::ShuttingDown, "central is shutting down", now);
+    }
+
+    fn close_all(&mut self, code: CloseCode, reason: &str, now: u64) {
         let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
         for conn in conns {
-            self.close(
-                conn,
-                CloseCode::ShuttingDown,
-                "central is shutting down".into(),
-                now,
-            );
+            self.close(conn, code.clone(), reason.into(), now);
         }
     }
 
@@ -247,15 +246,11 @@ impl Engine {
             return;
         }
         self.cfg.cluster_secret = secret;
-        let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
-        for conn in conns {
-            self.close(
-                conn,
-                CloseCode::BadAuth,
-                "the cluster secret changed; authenticate again".into(),
-                now,
-            );
-        }
+        self.close_all(
+            CloseCode::BadAuth,
+            "the cluster secret changed; authenticate again",
+            now,
+        );
     }
 
     fn on_remote_close(&mut self, conn: ConnId, code: CloseCode, reason: String) {

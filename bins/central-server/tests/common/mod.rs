@@ -98,8 +98,22 @@ pub fn plan(ids: &[&str]) -> Vec<Member> {
         .collect()
 }
 
-/// Starts member `idx` of `members`, peered with the members listed in `peers`, with `secret`.
+/// Starts member `idx` of `members`, peered with the members listed in `peers`, with `secret`,
+/// and waits until its API answers plain HTTP.
 pub fn start_member(
+    members: &[Member],
+    idx: usize,
+    peers: &[usize],
+    secret: &str,
+    extra: Value,
+) -> Central {
+    let mut c = spawn_member(members, idx, peers, secret, extra);
+    wait_child_ready(&mut c.child, c.api_port);
+    c
+}
+
+/// [`start_member`] without waiting (for centrals whose API speaks TLS).
+pub fn spawn_member(
     members: &[Member],
     idx: usize,
     peers: &[usize],
@@ -120,16 +134,13 @@ pub fn start_member(
     }
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &m.id, m.api_port, m.p2p_port, cfg);
-    let child = spawn(&config_path);
-    let mut c = Central {
-        child,
+    Central {
+        child: spawn(&config_path),
         api_port: m.api_port,
         p2p_port: m.p2p_port,
         dir,
         config_path,
-    };
-    wait_child_ready(&mut c.child, c.api_port);
-    c
+    }
 }
 
 /// Restarts a stopped central on its own config and data.
@@ -193,18 +204,6 @@ pub fn wait_child_ready(child: &mut Child, port: u16) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("central on port {port} exited during start-up: {status}");
         }
-        if request(port, "GET", "/", None, &[]).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("central on port {port} did not become ready");
-}
-
-/// Waits (up to a generous deadline) until `GET /` answers.
-pub fn wait_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
         if request(port, "GET", "/", None, &[]).is_ok() {
             return;
         }
