@@ -8,7 +8,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -69,15 +68,8 @@ fn now_secs() -> f64 {
 
 impl Demo {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "central-server"])
-            .current_dir(&root)
-            .status()?;
-        if !status.success() {
-            bail!("building central-server failed");
-        }
-        let bin = root.join("target/release/central-server");
+        let root = crate::cargo::workspace_root();
+        let bin = crate::cargo::build_release_server(&root)?;
         let mut centrals = Centrals(Vec::new());
         for (site, _) in SITES {
             let _ = std::fs::remove_dir_all(root.join(format!("data/demo-{site}")));

@@ -17,6 +17,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod cargo;
 mod demo;
 mod migrate;
 #[cfg(test)]

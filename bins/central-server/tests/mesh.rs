@@ -147,13 +147,40 @@ fn line_topology_converges_through_the_middle() {
     drop(b);
 }
 
+/// Handshakes `c` has refused since it started (all reasons).
+fn refusals(c: &common::Central) -> u64 {
+    let (_, v) = common::json(c.api_port, "GET", "/api/p2p/status", None);
+    v["handshake_refusals"]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0)
+}
+
+/// Waits until the pair has refused `n` more handshakes than `before`: each refusal is a
+/// connection attempt made after `before` was read, at which anything that could cross would
+/// have crossed.
+fn refused_again(a: &common::Central, b: &common::Central, before: u64, n: u64) {
+    common::eventually("more refused handshakes", || {
+        (refusals(a) + refusals(b) >= before + n).then_some(())
+    });
+}
+
 #[test]
 fn a_central_with_the_wrong_secret_is_refused() {
     let m = common::plan(&["central-a", "central-d"]);
     let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
     let d = common::start_member(&m, 1, &[0], "a-different-secret-9876543210", json!({}));
     post(&d, &event("ENTRY", "99X99999", now_secs()));
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    let before = refusals(&a) + refusals(&d);
+    refused_again(&a, &d, before, 2);
+    let bad_auth = |c: &common::Central| {
+        let (_, v) = common::json(c.api_port, "GET", "/api/p2p/status", None);
+        v["handshake_refusals"]["bad_auth"].as_u64().unwrap_or(0)
+    };
+    assert!(
+        bad_auth(&a) + bad_auth(&d) > 0,
+        "the refusals are for a bad auth proof"
+    );
     assert_eq!(count(&a), 0);
     assert!(
         history(&a, "99X99999").is_empty(),
@@ -352,7 +379,8 @@ fn a_new_cluster_secret_applies_live_and_shuts_out_who_lacks_it() {
         (count(&a) == 0 && count(&b) == 0).then_some(())
     });
     post(&a, &event("ENTRY", "51K12121", now_secs()));
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let before = refusals(&a) + refusals(&b);
+    refused_again(&a, &b, before, 2);
     assert!(
         history(&b, "51K12121").is_empty(),
         "nothing crosses without the secret"

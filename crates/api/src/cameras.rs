@@ -1,4 +1,4 @@
-//! Edge cameras as the frontend sees them (seed-system.md §2.4, §5.11): the list behind
+//! Edge cameras as the frontend sees them: the list behind
 //! `/api/cameras`, `/api/status` and `/ws/cameras`, composed from heartbeats and the stored camera
 //! configuration, and the WebRTC offer proxy to an edge.
 //!

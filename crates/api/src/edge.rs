@@ -1,5 +1,5 @@
 //! Edge-facing endpoints: `POST /api/edge/event`, `POST /api/edge/heartbeat` and the `/ws/edge`
-//! socket, accepting the seed edge's envelope unchanged (seed-system.md §3.10).
+//! socket, accepting the seed edge's envelope unchanged.
 //!
 //! Differences from the seed that existing edges cannot notice: the edge's `timestamp` is
 //! honoured (clamped and flagged when it is further than the configured skew from the server
@@ -168,7 +168,7 @@ pub(crate) fn parse_event(
 }
 
 /// An operator change made in an edge's own UI (`UPDATE` / `DELETE` frames). The edge's
-/// `history_id` is its own row number and means nothing here (seed defect C1), so the session is
+/// `history_id` is its own row number and means nothing here (edge and central number rows independently), so the session is
 /// found by the entry's `event_id`, and the change becomes a replicated `history.edit` /
 /// `history.delete` event like one made on the central.
 async fn edge_admin(
@@ -216,10 +216,7 @@ async fn edge_admin(
         };
         (HistoryEditPayload::KIND, p.to_value())
     };
-    state
-        .storage()
-        .ingest(Intent::Event { kind, payload }, None)
-        .await?;
+    state.append(Intent::Event { kind, payload }).await?;
     Ok(
         json!({ "success": true, "action": if delete { "DELETE" } else { "UPDATE" }, "history_id": row.id, "event_id": event_id }),
     )
@@ -236,24 +233,18 @@ pub(crate) async fn process(state: &AppState, map: &Map<String, Value>) -> Resul
     let ev = parse_event(state, map, now)?;
     let (edge_type, camera, edge_event_id) =
         (ev.edge_type, ev.camera.clone(), ev.edge_event_id.clone());
-    let renderer: parkmesh_storage::Renderer = {
-        let (camera, edge_event_id) = (camera.clone(), edge_event_id.clone());
-        Box::new(move |outcome: &Ingested| {
-            render::edge_answer(edge_type, &camera, edge_event_id.as_deref(), outcome).to_string()
-        })
+    let outcome = state.append(ev.intent).await?;
+    let (event, session, deduped) = match &outcome {
+        Ingested::Stored { event, session } => (event, session.as_deref(), false),
+        Ingested::Duplicate { event, session } => (event, session.as_deref(), true),
+        Ingested::Done => return Ok(json!({ "success": true })),
     };
-    let outcome = state.storage().ingest(ev.intent, Some(renderer)).await?;
-    Ok(match &outcome {
-        Ingested::Duplicate { answer } => {
-            let mut v: Value =
-                serde_json::from_str(answer).unwrap_or_else(|_| json!({ "success": true }));
-            if let Value::Object(m) = &mut v {
-                m.insert("deduped".into(), Value::Bool(true));
-            }
-            v
-        }
-        other => render::edge_answer(edge_type, &camera, edge_event_id.as_deref(), other),
-    })
+    let mut answer =
+        render::edge_answer(edge_type, &camera, edge_event_id.as_deref(), event, session);
+    if let (true, Value::Object(m)) = (deduped, &mut answer) {
+        m.insert("deduped".into(), Value::Bool(true));
+    }
+    Ok(answer)
 }
 
 /// `POST /api/edge/event`.
@@ -273,7 +264,7 @@ pub(crate) async fn heartbeat(state: AppState, body: bytes::Bytes) -> Result<Jso
         events_sent: opt_i64(&map, "", "events_sent")?.unwrap_or(0).max(0),
         events_failed: opt_i64(&map, "", "events_failed")?.unwrap_or(0).max(0),
     };
-    state.storage().ingest(intent, None).await?;
+    state.append(intent).await?;
     state.hubs.cameras_changed();
     Ok(ok(json!({ "success": true })))
 }

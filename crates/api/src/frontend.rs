@@ -1,4 +1,4 @@
-//! Frontend-facing read endpoints and the fee table, in the seed's shapes (seed-system.md §2.2).
+//! Frontend-facing read endpoints and the fee table, in the original system's shapes.
 
 use std::collections::HashMap;
 
@@ -162,14 +162,10 @@ pub(crate) async fn put_fees(state: AppState, body: bytes::Bytes) -> Result<Json
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let payload = serde_json::to_value(tariff).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     state
-        .storage()
-        .ingest(
-            Intent::Event {
-                kind: EventKind::FeesSet,
-                payload,
-            },
-            None,
-        )
+        .append(Intent::Event {
+            kind: EventKind::FeesSet,
+            payload,
+        })
         .await?;
     Ok(ok(json!({ "success": true, "message": "Fees updated" })))
 }

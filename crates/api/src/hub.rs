@@ -169,7 +169,8 @@ fn entry_push(s: &HistoryRow) -> Value {
     })
 }
 
-/// Exits are pushed with the entry's event id so that edges can match them (seed defect L6).
+/// Exits are pushed with the entry's event id so that edges can match them (the original sent its own
+/// history id, which an edge cannot relate to its local row).
 fn exit_push(s: &HistoryRow) -> Value {
     json!({
         "type": "EXIT",
@@ -191,7 +192,7 @@ fn exit_push(s: &HistoryRow) -> Value {
 }
 
 /// Admin changes go to edges by event id only: a central's `history_id` means nothing on an
-/// edge (seed defect C1), so it is sent as null.
+/// edge (edge and central number rows independently), so it is sent as null.
 fn admin_push(s: &HistoryRow, deleted: bool) -> Value {
     json!({
         "type": if deleted { "DELETE" } else { "UPDATE" },

@@ -85,8 +85,18 @@ impl AppState {
         }
     }
 
+    /// Reads only: every write goes through [`AppState::append`].
     fn storage(&self) -> &Storage {
         self.manager.storage()
+    }
+
+    /// The one door for writes: the manager appends (the path an embedder uses too) and the
+    /// storage commits and returns the typed outcome, which the caller renders.
+    async fn append(
+        &self,
+        intent: parkmesh_storage::Intent,
+    ) -> Result<parkmesh_storage::Ingested, reply::ApiError> {
+        Ok(self.manager.append(intent).await?)
     }
 
     /// The TLS client for calls to peers' APIs, when the cluster's APIs run TLS.

@@ -1,4 +1,4 @@
-//! Operator endpoints (seed-system.md §2.2–2.3, §4.4, §4.11): plate corrections and deletions of
+//! Operator endpoints: plate corrections and deletions of
 //! sessions with their audit trail, subscriptions and the staff roster.
 //!
 //! Every change is an event: `history.edit` / `history.delete` name the session by its global id
@@ -146,14 +146,10 @@ async fn edit(
         changed_by: operator(&state, op),
     };
     state
-        .storage()
-        .ingest(
-            Intent::Event {
-                kind: HistoryEditPayload::KIND,
-                payload: payload.to_value(),
-            },
-            None,
-        )
+        .append(Intent::Event {
+            kind: HistoryEditPayload::KIND,
+            payload: payload.to_value(),
+        })
         .await?;
     Ok(ok(
         json!({ "success": true, "message": format!("History entry {id} updated") }),
@@ -169,14 +165,10 @@ async fn delete(state: AppState, id: i64, op: Option<String>) -> Result<JsonRepl
         changed_by: operator(&state, op),
     };
     state
-        .storage()
-        .ingest(
-            Intent::Event {
-                kind: HistoryDeletePayload::KIND,
-                payload: payload.to_value(),
-            },
-            None,
-        )
+        .append(Intent::Event {
+            kind: HistoryDeletePayload::KIND,
+            payload: payload.to_value(),
+        })
         .await?;
     Ok(ok(
         json!({ "success": true, "message": format!("History entry {id} deleted") }),
@@ -281,14 +273,10 @@ async fn put_subscriptions(state: AppState, body: bytes::Bytes) -> Result<JsonRe
     }
     .to_value();
     state
-        .storage()
-        .ingest(
-            Intent::Event {
-                kind: EventKind::SubscriptionsSet,
-                payload,
-            },
-            None,
-        )
+        .append(Intent::Event {
+            kind: EventKind::SubscriptionsSet,
+            payload,
+        })
         .await?;
     Ok(ok(
         json!({ "success": true, "message": format!("{n} subscriptions saved") }),
@@ -323,14 +311,10 @@ async fn put_staff(state: AppState, body: bytes::Bytes) -> Result<JsonReply, Api
     }
     .to_value();
     state
-        .storage()
-        .ingest(
-            Intent::Event {
-                kind: EventKind::StaffSet,
-                payload,
-            },
-            None,
-        )
+        .append(Intent::Event {
+            kind: EventKind::StaffSet,
+            payload,
+        })
         .await?;
     Ok(ok(
         json!({ "success": true, "message": format!("{n} staff saved") }),

@@ -1,4 +1,4 @@
-//! `/api/p2p/*`: the seed's P2P management endpoints over the mesh manager (§2.5), plus
+//! `/api/p2p/*`: the seed's P2P management endpoints over the mesh manager, plus
 //! `sync-state` per stream and `conflicts`.
 //!
 //! Membership calls between centrals (`register-peer`, `unregister-peer`) carry a proof of the
@@ -123,6 +123,8 @@ fn status(state: &AppState) -> JsonReply {
                 "rtt_ms": p.rtt_ms,
                 "lag_events": p.lag_events,
                 "catching_up": p.catching_up,
+                "log_read_failures": p.read_failures,
+                "log_read_error": p.read_error,
             })
         })
         .collect();
@@ -135,6 +137,11 @@ fn status(state: &AppState) -> JsonReply {
         "connected_peers": s.peers.iter().filter(|p| p.connected).count(),
         "messages_sent": s.messages_sent,
         "messages_received": s.messages_received,
+        "handshake_refusals": s
+            .handshake_refusals
+            .iter()
+            .map(|(reason, n)| (reason.clone(), json!(n)))
+            .collect::<serde_json::Map<String, Value>>(),
         "peers": peers,
     }))
 }

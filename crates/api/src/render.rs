@@ -1,6 +1,7 @@
 //! The seed's JSON shapes, built by hand from storage rows (only this crate knows them).
 
-use parkmesh_storage::{HistoryRow, Ingested, Stats};
+use parkmesh_protocol::Event;
+use parkmesh_storage::{HistoryRow, Stats};
 use serde_json::{Value, json};
 
 use crate::edge::{CameraInfo, EdgeType};
@@ -50,16 +51,15 @@ pub(crate) fn stats(s: &Stats) -> Value {
     })
 }
 
-/// The answer to an edge event (seed `process_edge_event` result shape).
+/// The answer to an edge event (seed `process_edge_event` result shape), from the event it
+/// stored and the session as it was then; a repeat of the request renders the same outcome.
 pub(crate) fn edge_answer(
     edge_type: EdgeType,
     camera: &CameraInfo,
     edge_event_id: Option<&str>,
-    outcome: &Ingested,
+    event: &Event,
+    session: Option<&HistoryRow>,
 ) -> Value {
-    let Ingested::Stored { event, session } = outcome else {
-        return json!({ "success": true });
-    };
     let mut v = json!({
         "success": true,
         "action": edge_type.as_str(),

@@ -105,6 +105,15 @@ impl From<parkmesh_storage::StorageError> for ApiError {
     }
 }
 
+impl From<parkmesh_manager::ManagerError> for ApiError {
+    fn from(e: parkmesh_manager::ManagerError) -> Self {
+        match e {
+            parkmesh_manager::ManagerError::Storage(e) => e.into(),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}
+
 /// Converts a handler result into a reply.
 pub(crate) fn finish(res: Result<JsonReply, ApiError>) -> Result<JsonReply, Infallible> {
     Ok(res.unwrap_or_else(|e| e.reply()))

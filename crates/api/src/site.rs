@@ -1,8 +1,8 @@
-//! Site configuration as data (seed-system.md §2.3, §2.1 sync-config, §5.7): `GET/POST
+//! Site configuration as data: `GET/POST
 //! /api/config`, `POST /api/edge/sync-config` and `GET /api/parking/occupancy`.
 //!
-//! The original system pasted request values into its Python source (remote code execution,
-//! defect S1). Here every value is validated and stored as a replicated event: fees as
+//! The original system pasted request values into its Python source (a remote code
+//! execution hole). Here every value is validated and stored as a replicated event: fees as
 //! `fees.set`, edge cameras as `config.cameras`, in-lot zones (PARKING_LOT cameras) as
 //! `zone.config`. Nothing is executed and no file is rewritten.
 
@@ -153,14 +153,10 @@ async fn store_cameras(state: &AppState, cams: &BTreeMap<i64, Camera>) -> Result
     }
     let payload = json!({ "cameras": all });
     state
-        .storage()
-        .ingest(
-            Intent::Event {
-                kind: EventKind::Other(parkmesh_storage::CAMERAS_KIND.into()),
-                payload,
-            },
-            None,
-        )
+        .append(Intent::Event {
+            kind: EventKind::Other(parkmesh_storage::CAMERAS_KIND.into()),
+            payload,
+        })
         .await?;
     for (id, cam) in cams.iter().filter(|(_, c)| c.camera_type == "PARKING_LOT") {
         let zone = ZoneConfigPayload {
@@ -171,14 +167,10 @@ async fn store_cameras(state: &AppState, cams: &BTreeMap<i64, Camera>) -> Result
             edge_id: Some(cam.ip.clone()),
         };
         state
-            .storage()
-            .ingest(
-                Intent::Event {
-                    kind: ZoneConfigPayload::KIND,
-                    payload: zone.to_value(),
-                },
-                None,
-            )
+            .append(Intent::Event {
+                kind: ZoneConfigPayload::KIND,
+                payload: zone.to_value(),
+            })
             .await?;
     }
     Ok(())
@@ -230,14 +222,10 @@ async fn post_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, A
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         if tariff != current {
             state
-                .storage()
-                .ingest(
-                    Intent::Event {
-                        kind: EventKind::FeesSet,
-                        payload: tariff.to_value(),
-                    },
-                    None,
-                )
+                .append(Intent::Event {
+                    kind: EventKind::FeesSet,
+                    payload: tariff.to_value(),
+                })
                 .await?;
             changed.push("parking");
         }

@@ -1,4 +1,4 @@
-//! WebSocket endpoints: `/ws/history`, `/ws/cameras` and `/ws/edge` (seed-system.md §2.6).
+//! WebSocket endpoints: `/ws/history`, `/ws/cameras` and `/ws/edge`, with the original system's frames.
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //!
 //! With an `admin_token` configured (file or `PARKMESH_ADMIN_TOKEN`), a request needs
 //! `Authorization: Bearer <token>` and may come from anywhere. Without one, only loopback clients are
-//! accepted, so a fresh install is not open to the LAN (seed defect S2) yet stays usable on the
-//! machine itself; the server warns about this at start-up.
+//! accepted, so a fresh install is not open to the LAN (the original accepted admin changes from
+//! anyone) yet stays usable on the machine itself; the server warns about this at start-up.
 
 use std::net::IpAddr;
 

@@ -1,7 +1,7 @@
 //! Reading and atomically writing the config file.
 //!
 //! Loading only reads: whatever is wrong with the file is reported and the file is left as it is,
-//! never replaced by defaults (the seed's S7 defect made a node lose its identity that way).
+//! never replaced by defaults (the original system did, and a node lost its identity that way).
 //! Saving writes a temporary file next to the target, syncs it, renames it over the target and syncs
 //! the directory, so after a crash the file holds either the old or the new document, never a torn
 //! one. Temporary files are named `.<name>.tmp-<pid>-<n>`; a leftover one is ignored by loading.

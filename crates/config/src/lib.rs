@@ -27,7 +27,8 @@
 //!
 //! Saving ([`Config::save_atomic`]) writes a temporary file in the same directory, syncs it, renames
 //! it over the target and syncs the directory, so a crash leaves either the old or the new file.
-//! Loading never writes: a broken file is reported, never replaced by defaults (seed defect S7).
+//! Loading never writes: a broken file is reported, never replaced by defaults (the original overwrote an
+//! unreadable config file with defaults, losing the site's peers).
 //!
 //! # Layout
 //!

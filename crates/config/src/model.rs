@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use parkmesh_protocol::CentralId;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::DB_FILE_NAME;
 use crate::error::{ConfigError, Diagnostic};
@@ -65,11 +65,6 @@ impl Central {
     /// `host:port` of its mesh listener (IPv6 in brackets).
     pub fn p2p_addr(&self) -> String {
         self.ip.with_port(self.p2p_port)
-    }
-
-    /// `http://host:port` of its HTTP API.
-    pub fn api_base_url(&self) -> String {
-        format!("http://{}", self.ip.with_port(self.api_port))
     }
 
     fn to_raw(&self) -> RawCentral {
@@ -193,12 +188,6 @@ impl Config {
         raw.cluster_secret = None;
         raw.admin_token = None;
         raw.to_json()
-    }
-
-    /// The seed's `GET /api/p2p/info` body content: `{id, ip, api_port}` of this central.
-    pub fn info_json(&self) -> Value {
-        let me = &self.this_central;
-        json!({ "id": me.id.as_str(), "ip": me.ip.to_string(), "api_port": me.api_port })
     }
 
     /// This central.

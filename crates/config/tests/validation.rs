@@ -62,7 +62,6 @@ fn good_document_loads_with_defaults() {
         (9000, 8000),
         "peer api_port defaults to 8000"
     );
-    assert_eq!(c2.api_base_url(), "http://10.0.0.2:8000");
     let c3 = &config.peer_centrals()[1];
     assert_eq!(c3.ip, Host::Name("central-3.lan".into()));
     assert_eq!(c3.p2p_addr(), "central-3.lan:9100");
@@ -347,10 +346,6 @@ fn public_json_has_seed_shape_and_no_secrets() {
     assert!(
         !text.contains("secret") && !text.contains("admin"),
         "{text}"
-    );
-    assert_eq!(
-        config.info_json(),
-        json!({"id": "central-1", "ip": "10.0.0.1", "api_port": 8000})
     );
     assert!(
         !format!("{config:?}").contains("file-admin-token"),

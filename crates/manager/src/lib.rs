@@ -99,6 +99,18 @@ impl P2PManager {
         config_path: Option<PathBuf>,
         storage: Storage,
     ) -> Result<Self, ManagerError> {
+        Self::start_on(config, config_path, storage, None).await
+    }
+
+    /// [`P2PManager::start`] on a mesh listener the caller already bound (for example to port 0
+    /// in a test, or a socket handed over by a service manager); `None` binds
+    /// `bind:this_central.p2p_port` from the configuration.
+    pub async fn start_on(
+        config: Config,
+        config_path: Option<PathBuf>,
+        storage: Storage,
+        listener: Option<tokio::net::TcpListener>,
+    ) -> Result<Self, ManagerError> {
         if config.is_standalone() {
             tracing::info!(central = %config.this_central().id, "no peers configured: standalone mode");
         }
@@ -115,6 +127,7 @@ impl P2PManager {
             shared.clone(),
             callbacks.clone(),
             tls.clone(),
+            listener,
         )
         .await?;
         Ok(Self {
@@ -160,7 +173,7 @@ impl P2PManager {
 
     /// Appends a local event (the same path the HTTP API uses); it replicates to every peer.
     pub async fn append(&self, intent: Intent) -> Result<Ingested, ManagerError> {
-        Ok(self.inner.storage.ingest(intent, None).await?)
+        Ok(self.inner.storage.ingest(intent).await?)
     }
 
     /// Calls `f` for every vehicle entry received from a peer, before it is stored.
@@ -240,6 +253,7 @@ impl P2PManager {
             peers: Vec::new(),
             messages_sent: 0,
             messages_received: 0,
+            handshake_refusals: Vec::new(),
             local: Vec::new(),
         });
         // The configuration is the source of truth for which peers exist (a reload may be in

@@ -10,12 +10,12 @@
 
 mod dial;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parkmesh_config::Config;
-use parkmesh_protocol::{CentralId, Event, Nonce, StreamId};
+use parkmesh_protocol::{CentralId, CloseCode, Event, Nonce, StreamId};
 use parkmesh_replication::{ConnId, Direction, Engine, EngineConfig, Output};
 use parkmesh_storage::Storage;
 use parkmesh_transport::tls::{Tls, TlsClient};
@@ -49,7 +49,10 @@ enum Job {
         read: parkmesh_replication::ReadId,
         events: Vec<Event>,
     },
-    ReadFailed,
+    ReadFailed {
+        read: parkmesh_replication::ReadId,
+        reason: String,
+    },
     Applied(Result<Vec<Event>, String>),
     OwnBackfill(Vec<Event>),
 }
@@ -79,6 +82,8 @@ struct Driver {
     callbacks: Callbacks,
     sent: u64,
     received: u64,
+    /// Handshakes this central refused, by close reason.
+    refusals: BTreeMap<String, u64>,
     last_snapshot: Instant,
     backfilling: bool,
     tls_client: Option<TlsClient>,
@@ -91,6 +96,7 @@ pub(crate) async fn start(
     shared: Arc<Mutex<Shared>>,
     callbacks: Callbacks,
     tls: Option<Tls>,
+    listener: Option<tokio::net::TcpListener>,
 ) -> Result<(mpsc::Sender<MeshCmd>, JoinHandle<()>), crate::ManagerError> {
     let secret = config
         .cluster_secret()
@@ -113,14 +119,21 @@ pub(crate) async fn start(
         EngineConfig::new(own.origin.clone(), own.incarnation, secret, peers),
         vector,
     );
-    let addr = config.p2p_listen_addr();
-    let listener =
-        tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| crate::ManagerError::Bind {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })?;
+    let listener = match listener {
+        Some(l) => l,
+        None => {
+            let addr = config.p2p_listen_addr();
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| crate::ManagerError::Bind {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                })?
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| config.p2p_listen_addr().to_string(), |a| a.to_string());
     tracing::info!(central = %own.origin, %addr, "mesh listening");
     let link_cfg = LinkConfig::default();
     let (accepted_tx, accepted_rx) = mpsc::channel(64);
@@ -152,6 +165,7 @@ pub(crate) async fn start(
         callbacks,
         sent: 0,
         received: 0,
+        refusals: BTreeMap::new(),
         last_snapshot: Instant::now(),
         backfilling: false,
         tls_client: tls.map(|t| t.client),
@@ -310,7 +324,9 @@ impl Driver {
         let now = self.now();
         match job {
             Job::Read { read, events } => self.engine.handle_log_read(read, events, now),
-            Job::ReadFailed => {}
+            Job::ReadFailed { read, reason } => {
+                self.engine.handle_log_read_failed(read, &reason, now);
+            }
             Job::Applied(Ok(stored)) => {
                 self.engine.handle_applied(now);
                 self.callbacks.confirmed(&stored);
@@ -447,6 +463,15 @@ impl Driver {
                     }
                 }
                 Output::Close { conn, code, reason } => {
+                    if matches!(
+                        code,
+                        CloseCode::BadAuth
+                            | CloseCode::UnknownPeer
+                            | CloseCode::IdClash
+                            | CloseCode::NoCommonVersion
+                    ) {
+                        *self.refusals.entry(code.as_str().to_owned()).or_default() += 1;
+                    }
                     if let Some(link) = self.links.remove(&conn.0) {
                         tracing::info!(conn = conn.0, remote = %link.remote, ?code, %reason, "closing mesh connection");
                         link.try_send(LinkCmd::Close(reason));
@@ -466,7 +491,10 @@ impl Driver {
                             Ok(events) => Job::Read { read, events },
                             Err(e) => {
                                 tracing::error!(error = %e, %stream, from_seq, "log read for a peer failed");
-                                Job::ReadFailed
+                                Job::ReadFailed {
+                                    read,
+                                    reason: e.to_string(),
+                                }
                             }
                         };
                         let _ = jobs.send(job).await;
@@ -533,6 +561,8 @@ impl Driver {
                         .map(|seen| wall - (now.saturating_sub(seen)) as i64);
                     s.lag_events = e.lag_total;
                     s.catching_up = e.catching_up;
+                    s.read_failures = e.read_failures;
+                    s.read_error = e.read_error.clone();
                     s.lag_by_stream = e.lag.iter().map(|(k, v)| (k.to_string(), *v)).collect();
                     s.acked = e.known.0.iter().map(|(k, v)| (k.to_string(), *v)).collect();
                 }
@@ -547,6 +577,11 @@ impl Driver {
             peers,
             messages_sent: self.sent,
             messages_received: self.received,
+            handshake_refusals: self
+                .refusals
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
             local: st
                 .local
                 .0

@@ -27,6 +27,10 @@ pub struct PeerStatus {
     pub acked: Vec<(String, u64)>,
     /// Catch-up pages still flow between the two.
     pub catching_up: bool,
+    /// Reads of the local log for this peer that failed in a row (retried with a backoff).
+    pub read_failures: u32,
+    /// Why the last of those reads failed.
+    pub read_error: Option<String>,
 }
 
 impl PeerStatus {
@@ -44,6 +48,8 @@ impl PeerStatus {
             lag_by_stream: Vec::new(),
             acked: Vec::new(),
             catching_up: false,
+            read_failures: 0,
+            read_error: None,
         }
     }
 }
@@ -63,6 +69,9 @@ pub struct MeshStatus {
     pub messages_sent: u64,
     /// Frames received from peers.
     pub messages_received: u64,
+    /// Handshakes this central refused since it started, by reason (`bad_auth`,
+    /// `unknown_peer`, `id_clash`, `no_common_version`).
+    pub handshake_refusals: Vec<(String, u64)>,
     /// This central's version vector: per stream, the highest contiguous seq held.
     pub local: Vec<(String, u64)>,
 }

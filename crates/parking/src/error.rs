@@ -29,14 +29,6 @@ pub enum ParkingError {
         /// Decoder message.
         reason: String,
     },
-    /// The vehicle already has an open session.
-    #[error("vehicle {plate_id} is already inside (session {session})")]
-    AlreadyInside {
-        /// Plate.
-        plate_id: String,
-        /// Open session id.
-        session: String,
-    },
     /// The time zone name is not a known IANA zone.
     #[error("unknown time zone {0:?}")]
     UnknownTimeZone(String),

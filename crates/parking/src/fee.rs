@@ -1,6 +1,6 @@
 //! The tariff: the seed's fee rule in integer arithmetic, and the duration text.
 //!
-//! Rule (seed-system.md §5.4): with `h` the stay in hours, `h <= fee_base` is free; otherwise
+//! Rule (the original system's formula): with `h` the stay in hours, `h <= fee_base` is free; otherwise
 //! every started hour after the free window costs `fee_per_hour`: `ceil(h - fee_base) ×
 //! fee_per_hour`. A negative stay (clock skew) is free. Durations are real elapsed time between
 //! two UTC instants, so a daylight-saving change in the site's zone never changes a fee.

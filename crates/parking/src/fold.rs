@@ -47,7 +47,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use parkmesh_protocol::{CentralId, Event, EventKind};
 
-use crate::ParkingError;
 use crate::fee::{Tariff, duration_text};
 use crate::payload::{
     EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
@@ -131,6 +130,11 @@ impl Session {
         self.status == SessionStatus::In && !self.deleted
     }
 
+    /// Whether this session keeps its plate from entering again (see [`blocks_entry`]).
+    pub fn blocks_entry(&self) -> bool {
+        blocks_entry(self.status, self.deleted, self.is_anomaly)
+    }
+
     /// Whether `target` (a session id or event id text) names this session.
     pub fn is_named_by(&self, target: &str) -> bool {
         self.id == target
@@ -182,15 +186,12 @@ pub fn plate_key(event: &Event) -> Option<String> {
     }
 }
 
-/// Ingestion check: refuses an entry while the plate has an open, non-anomaly session.
-pub fn decide_entry(open: Option<&Session>) -> Result<(), ParkingError> {
-    match open {
-        Some(s) if s.is_open() && !s.is_anomaly => Err(ParkingError::AlreadyInside {
-            plate_id: s.plate_id.clone(),
-            session: s.id.clone(),
-        }),
-        _ => Ok(()),
-    }
+/// The entry rule: a session with these facts keeps its plate from entering again when it is
+/// open (IN, not deleted) and was opened by a real entry. A session opened by an in-lot sighting
+/// without an entry (an anomaly) does not block: the entry supersedes it. The writer refuses an
+/// entry while any of the plate's sessions blocks it.
+pub fn blocks_entry(status: SessionStatus, deleted: bool, is_anomaly: bool) -> bool {
+    status == SessionStatus::In && !deleted && !is_anomaly
 }
 
 enum Vehicle {
@@ -203,7 +204,7 @@ impl Vehicle {
     fn at_ms(&self) -> i64 {
         match self {
             Self::Entry(p) => p.at_ms,
-            Self::Exit(p) => p.at_ms,
+            Self::Exit(p) => p.gate.at_ms,
             Self::Location(p) => p.at_ms,
         }
     }
@@ -417,7 +418,8 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                 members.insert(e.id.to_string(), out.sessions.len() - 1);
                 open = (!deleted_now).then_some(out.sessions.len() - 1);
             }
-            Vehicle::Exit(p) => {
+            Vehicle::Exit(x) => {
+                let p = &x.gate;
                 let exit = Side {
                     confidence: p.confidence,
                     source: p.source.clone(),
@@ -425,7 +427,7 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                     edge_event_id: p.edge_event_id.clone(),
                     ..side(e, p.at_ms, p.camera_id, &p.camera_name)
                 };
-                let by_ref = p.entry_ref.as_ref().and_then(|r| {
+                let by_ref = x.entry_ref.as_ref().and_then(|r| {
                     out.sessions.iter().position(|s| {
                         s.entry.as_ref().is_some_and(|en| {
                             !s.is_anomaly
@@ -452,7 +454,7 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                 match target {
                     Some(idx) => {
                         members.insert(id, idx);
-                        close(&mut out.sessions[idx], exit, &p.tariff, p.exempt.clone());
+                        close(&mut out.sessions[idx], exit, &x.tariff, x.exempt.clone());
                         if open == Some(idx) {
                             open = None;
                         }
@@ -463,13 +465,13 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                         s.exit = Some(exit);
                         s.status = SessionStatus::Out;
                         s.exception = true;
-                        s.exempt = p.exempt.clone();
+                        s.exempt = x.exempt.clone();
                         out.sessions.push(s);
-                        if let Some(r) = &p.entry_ref {
+                        if let Some(r) = &x.entry_ref {
                             waiting.entry(r.clone()).or_insert(Waiter {
                                 session: out.sessions.len() - 1,
-                                tariff: p.tariff,
-                                exempt: p.exempt.clone(),
+                                tariff: x.tariff,
+                                exempt: x.exempt.clone(),
                             });
                         }
                     }

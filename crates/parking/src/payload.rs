@@ -78,44 +78,27 @@ pub struct EntryPayload {
 
 impl Payload for EntryPayload {
     fn validate(&self) -> Result<(), ParkingError> {
-        self.gate().check()
+        plate_fields(&self.plate_id, &self.plate_view)?;
+        instant("at_ms", self.at_ms)?;
+        if !self.confidence.is_finite() || !(0.0..=100.0).contains(&self.confidence) {
+            return Err(field("confidence", "must be a number from 0 to 100"));
+        }
+        text("camera_name", Some(&self.camera_name), MAX_TEXT)?;
+        text("camera_type", Some(&self.camera_type), MAX_TEXT)?;
+        text("source", Some(&self.source), MAX_TEXT)?;
+        text("edge_event_id", self.edge_event_id.as_deref(), MAX_ID)?;
+        text("edge_id", self.edge_id.as_deref(), MAX_TEXT)
     }
     const KIND: EventKind = EventKind::VehicleEntry;
 }
 
-/// A vehicle left (`vehicle.exit`).
+/// A vehicle left (`vehicle.exit`): the same gate facts as an entry, plus what closes and
+/// prices the session. On the wire the gate fields sit at the top level beside the others.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExitPayload {
-    /// Normalised plate.
-    pub plate_id: String,
-    /// Plate as shown.
-    pub plate_view: String,
-    /// Business time (ms).
-    pub at_ms: i64,
-    /// The edge timestamp was replaced by server time.
-    #[serde(default)]
-    pub time_clamped: bool,
-    /// Camera id.
-    #[serde(default)]
-    pub camera_id: Option<i64>,
-    /// Camera name.
-    #[serde(default)]
-    pub camera_name: String,
-    /// Camera type.
-    #[serde(default)]
-    pub camera_type: String,
-    /// OCR confidence.
-    #[serde(default)]
-    pub confidence: f64,
-    /// `auto` / `manual`.
-    #[serde(default)]
-    pub source: String,
-    /// The edge's own event id.
-    #[serde(default)]
-    pub edge_event_id: Option<String>,
-    /// The edge id.
-    #[serde(default)]
-    pub edge_id: Option<String>,
+    /// What the exit gate saw (plate, business time, camera, confidence, ...).
+    #[serde(flatten)]
+    pub gate: EntryPayload,
     /// The entry this exit closes: the entry's edge event id or global event id.
     #[serde(default)]
     pub entry_ref: Option<String>,
@@ -129,7 +112,7 @@ pub struct ExitPayload {
 
 impl Payload for ExitPayload {
     fn validate(&self) -> Result<(), ParkingError> {
-        self.gate().check()?;
+        self.gate.validate()?;
         text("entry_ref", self.entry_ref.as_deref(), MAX_ID)?;
         text("exempt", self.exempt.as_deref(), MAX_ID)?;
         Tariff::validate(&self.tariff)
@@ -138,22 +121,11 @@ impl Payload for ExitPayload {
 }
 
 impl ExitPayload {
-    /// An exit with the gate facts of `gate` (the same fields an entry carries), closing the
-    /// entry named by `entry_ref` if any; the tariff and exemption are filled in by the central
-    /// that records it.
+    /// An exit with the gate facts of `gate`, closing the entry named by `entry_ref` if any; the
+    /// tariff and exemption are filled in by the central that records it.
     pub fn at_gate(gate: EntryPayload, entry_ref: Option<String>) -> Self {
         Self {
-            plate_id: gate.plate_id,
-            plate_view: gate.plate_view,
-            at_ms: gate.at_ms,
-            time_clamped: gate.time_clamped,
-            camera_id: gate.camera_id,
-            camera_name: gate.camera_name,
-            camera_type: gate.camera_type,
-            confidence: gate.confidence,
-            source: gate.source,
-            edge_event_id: gate.edge_event_id,
-            edge_id: gate.edge_id,
+            gate,
             entry_ref,
             tariff: Tariff::default(),
             exempt: None,
@@ -328,66 +300,6 @@ pub const MAX_RECORDS: usize = 100_000;
 pub const MAX_CAPACITY: i64 = 1_000_000;
 /// Latest business time accepted (year 9999), in ms.
 const MAX_AT_MS: i64 = 253_402_300_799_999;
-
-/// The gate facts shared by entries and exits, for validation.
-struct Gate<'a> {
-    plate_id: &'a str,
-    plate_view: &'a str,
-    at_ms: i64,
-    camera_name: &'a str,
-    camera_type: &'a str,
-    confidence: f64,
-    source: &'a str,
-    edge_event_id: Option<&'a str>,
-    edge_id: Option<&'a str>,
-}
-
-impl Gate<'_> {
-    fn check(&self) -> Result<(), ParkingError> {
-        plate_fields(self.plate_id, self.plate_view)?;
-        instant("at_ms", self.at_ms)?;
-        if !self.confidence.is_finite() || !(0.0..=100.0).contains(&self.confidence) {
-            return Err(field("confidence", "must be a number from 0 to 100"));
-        }
-        text("camera_name", Some(self.camera_name), MAX_TEXT)?;
-        text("camera_type", Some(self.camera_type), MAX_TEXT)?;
-        text("source", Some(self.source), MAX_TEXT)?;
-        text("edge_event_id", self.edge_event_id, MAX_ID)?;
-        text("edge_id", self.edge_id, MAX_TEXT)
-    }
-}
-
-impl EntryPayload {
-    fn gate(&self) -> Gate<'_> {
-        Gate {
-            plate_id: &self.plate_id,
-            plate_view: &self.plate_view,
-            at_ms: self.at_ms,
-            camera_name: &self.camera_name,
-            camera_type: &self.camera_type,
-            confidence: self.confidence,
-            source: &self.source,
-            edge_event_id: self.edge_event_id.as_deref(),
-            edge_id: self.edge_id.as_deref(),
-        }
-    }
-}
-
-impl ExitPayload {
-    fn gate(&self) -> Gate<'_> {
-        Gate {
-            plate_id: &self.plate_id,
-            plate_view: &self.plate_view,
-            at_ms: self.at_ms,
-            camera_name: &self.camera_name,
-            camera_type: &self.camera_type,
-            confidence: self.confidence,
-            source: &self.source,
-            edge_event_id: self.edge_event_id.as_deref(),
-            edge_id: self.edge_id.as_deref(),
-        }
-    }
-}
 
 fn text(name: &str, value: Option<&str>, max: usize) -> Result<(), ParkingError> {
     match value {

@@ -1,4 +1,4 @@
-//! Plate normalisation and validation (seed-system.md §5.1), one rule for every entry point.
+//! Plate normalisation and validation, one rule for every entry point.
 //!
 //! `id` is the matching key: uppercase, only `A–Z0–9`. `view` is what the operator sees: the
 //! trimmed input, uppercased. Patterns are written by hand (no regex engine needed).

@@ -1,4 +1,4 @@
-//! Monthly and company passes (seed-system.md §5.5), applied at the central at exit.
+//! Monthly and company passes, applied at the central at exit.
 //!
 //! A pass exempts the fee when its status is `active`, its plate matches after normalisation,
 //! and the exit's site-local date lies in `start_date..=end_date` (both inclusive; a missing

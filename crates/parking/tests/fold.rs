@@ -8,7 +8,7 @@ use parkmesh_parking::fold::{
     CONCURRENT_ENTRY, DUPLICATE_EXIT, SessionStatus, fold_plate, plate_key,
 };
 use parkmesh_parking::payload::{EntryPayload, Payload, Tariff};
-use parkmesh_parking::{ParkingError, decide_entry, effective_plate, project};
+use parkmesh_parking::{blocks_entry, effective_plate, project};
 use parkmesh_protocol::EventKind;
 
 const P: &str = "30A12345";
@@ -177,9 +177,8 @@ fn sightings_update_the_open_session_or_open_an_anomaly() {
         (SessionStatus::In, id("a", 1).as_str())
     );
     assert_eq!(s.entry.as_ref().unwrap().source, "parking_lot_auto");
-    assert_eq!(
-        decide_entry(anomaly.open()),
-        Ok(()),
+    assert!(
+        !anomaly.sessions.iter().any(|s| s.blocks_entry()),
         "an anomaly does not block entry"
     );
 
@@ -204,16 +203,24 @@ fn sightings_update_the_open_session_or_open_an_anomaly() {
 }
 
 #[test]
-fn decide_entry_refuses_while_inside() {
+fn an_open_entry_blocks_a_new_entry_until_it_is_closed_or_deleted() {
     let f = fold_plate(&[entry("a", 1, P, T0)]);
-    assert_eq!(
-        decide_entry(f.open()),
-        Err(ParkingError::AlreadyInside {
-            plate_id: P.into(),
-            session: id("a", 1)
-        })
+    assert!(f.sessions[0].blocks_entry());
+    let f = fold_plate(&[entry("a", 1, P, T0), exit("a", 2, P, T0 + MIN, None)]);
+    assert!(
+        !f.sessions[0].blocks_entry(),
+        "a closed session does not block"
     );
-    assert_eq!(decide_entry(None), Ok(()));
+    let f = fold_plate(&[entry("a", 1, P, T0), delete("a", 2, T0 + MIN, &id("a", 1))]);
+    assert!(f.sessions[0].deleted);
+    assert!(
+        !f.sessions[0].blocks_entry(),
+        "a deleted session does not block"
+    );
+    assert!(blocks_entry(SessionStatus::In, false, false));
+    assert!(!blocks_entry(SessionStatus::In, false, true));
+    assert!(!blocks_entry(SessionStatus::In, true, false));
+    assert!(!blocks_entry(SessionStatus::Out, false, false));
 }
 
 #[test]

@@ -440,6 +440,8 @@ impl Engine {
             return;
         }
         s.reading.remove(&stream);
+        s.read_failures = 0;
+        s.read_error = None;
         let valid = events
             .into_iter()
             .enumerate()
@@ -459,6 +461,38 @@ impl Engine {
         let more = !plan::missing(&target, &s.base()).is_empty();
         self.send(conn, Frame::Page { events: page, more });
         self.pump(conn);
+    }
+
+    /// The driver's answer to [`Output::ReadLog`] when reading the local log failed. The stream
+    /// is no longer being read for that peer; reads for it resume after a backoff that doubles
+    /// with each failure in a row (from `retransmit_after_ms`, at most 32 times that), and the
+    /// failure shows in [`crate::PeerStatus`] until a read succeeds.
+    pub fn handle_log_read_failed(&mut self, read: ReadId, reason: &str, now: u64) {
+        let now = self.tick(now);
+        let Some((conn, stream, from)) = self.reads.remove(&read) else {
+            return;
+        };
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if s.reading.get(&stream).map(|r| r.0) != Some(read) {
+            return;
+        }
+        s.reading.remove(&stream);
+        s.read_failures = s.read_failures.saturating_add(1);
+        s.read_error = Some(reason.to_owned());
+        let shift = s.read_failures.saturating_sub(1).min(5);
+        let wait = self.cfg.retransmit_after_ms.max(1) << shift;
+        s.read_backoff_until = now + wait;
+        tracing::warn!(
+            conn = conn.0,
+            %stream,
+            from,
+            failures = s.read_failures,
+            retry_in_ms = wait,
+            %reason,
+            "log read failed; retrying after a backoff"
+        );
     }
 
     fn on_vector(&mut self, conn: ConnId, v: &VersionVector, now: u64) {

@@ -48,8 +48,12 @@ pub(crate) struct Session {
     pub(crate) last_ack_tx_ms: u64,
     /// When a gap was first seen in events from this peer.
     pub(crate) gap_since: Option<u64>,
-    /// Log reads are paused until then (after the driver returned a short read).
+    /// Log reads are paused until then (after a short or failed read).
     pub(crate) read_backoff_until: u64,
+    /// Log reads for this peer that failed in a row (reset by a successful read).
+    pub(crate) read_failures: u32,
+    /// Why the last failed log read failed, while reads keep failing.
+    pub(crate) read_error: Option<String>,
     /// Whether the peer said it had more to send (last `Page.more`).
     pub(crate) peer_has_more: bool,
 }
@@ -77,6 +81,8 @@ impl Session {
             last_ack_tx_ms: now,
             gap_since: None,
             read_backoff_until: 0,
+            read_failures: 0,
+            read_error: None,
             peer_has_more: false,
         }
     }

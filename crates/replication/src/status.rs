@@ -43,6 +43,11 @@ pub struct PeerStatus {
     pub last_seen_ms: Option<u64>,
     /// Whether this node still has pages to send the peer, or the peer to this node.
     pub catching_up: bool,
+    /// Log reads for this peer that failed in a row on the current connection (0 when the last
+    /// one succeeded); reads are retried with a growing backoff meanwhile.
+    pub read_failures: u32,
+    /// Why the last of those reads failed.
+    pub read_error: Option<String>,
 }
 
 impl Engine {
@@ -74,6 +79,8 @@ impl Engine {
                         .and_then(|s| s.last_ack_rx_ms)
                         .or(mem.last_ack_rx_ms),
                     last_seen_ms: session.map(|s| s.last_seen_ms),
+                    read_failures: session.map_or(0, |s| s.read_failures),
+                    read_error: session.and_then(|s| s.read_error.clone()),
                     known,
                     lag,
                     lag_total,

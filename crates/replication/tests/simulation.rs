@@ -68,6 +68,7 @@ fn random_seeds_converge_without_losing_acknowledged_events() {
                 total.crashes += o.crashes;
                 total.db_losses += o.db_losses;
                 total.partitions += o.partitions;
+                total.read_failures += o.read_failures;
                 total.lost_legitimately += o.lost_legitimately;
             }
             Err(e) => failures.push(format!(
@@ -85,6 +86,30 @@ fn random_seeds_converge_without_losing_acknowledged_events() {
     );
     assert!(total.minted > 0, "the simulation minted events");
     tracing::info!(seeds = seeds.len(), ?total, "simulation passed");
+}
+
+#[test]
+fn failed_log_reads_are_retried_until_every_node_converges() {
+    // Half the log reads fail while the faults last (lost frames make peers re-read the log).
+    // The connections stay up, so nothing but the retry unsticks a stream whose read failed:
+    // without it (a failure only dropped), this world never converges.
+    let params = SimParams {
+        p_read_fail: 0.5,
+        p_drop: 0.02,
+        chaos_ms: 10_000,
+        ..SimParams::calm(4, Topology::Full)
+    };
+    let mut world = World::new(11, params);
+    world.run();
+    if let Err(e) = world.check() {
+        panic!("failed log reads: {e}");
+    }
+    assert!(
+        world.outcome.read_failures >= 10,
+        "reads failed: {}",
+        world.outcome.read_failures
+    );
+    assert!(world.outcome.minted > 0);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! It opens a fresh [`Storage`] in a temporary directory and (a) ingests `N` local ENTRY intents
 //! and then `N` EXIT intents for `N` distinct plates through [`Storage::ingest`], shaped like
-//! the HTTP edge path (edge event ids, request keys, a renderer) with `WINDOW` requests in flight
+//! the HTTP edge path (edge event ids, request keys, a stored outcome per request) with `WINDOW` requests in flight
 //! so that the writer group-commits them; then (b), in a second fresh storage, applies `N`
 //! remote ENTRY events and `N` remote EXIT events of another central's stream through
 //! [`Storage::apply_remote`] in batches of `BATCH`, the way the mesh applies a catch-up. It
@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, Payload};
 use parkmesh_protocol::{CentralId, Event, EventId, Hlc};
-use parkmesh_storage::{Ingested, Intent, Renderer, Storage, StorageOptions};
+use parkmesh_storage::{Intent, Storage, StorageOptions};
 use tokio::task::JoinSet;
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
@@ -100,17 +100,6 @@ fn exit(i: usize) -> ExitPayload {
     )
 }
 
-fn render() -> Renderer {
-    Box::new(|outcome: &Ingested| match outcome {
-        Ingested::Stored { event, session } => format!(
-            "{{\"status\":\"ok\",\"event\":\"{}\",\"session\":{}}}",
-            event.id,
-            session.as_ref().map_or(0, |s| s.id)
-        ),
-        _ => String::new(),
-    })
-}
-
 /// Ingests `intents` with at most `window` in flight; returns events per second.
 async fn ingest_all(s: &Storage, intents: Vec<Intent>, window: usize) -> Result<f64, AnyError> {
     let n = intents.len();
@@ -123,7 +112,7 @@ async fn ingest_all(s: &Storage, intents: Vec<Intent>, window: usize) -> Result<
             done??;
         }
         let s = s.clone();
-        inflight.spawn(async move { s.ingest(intent, Some(render())).await });
+        inflight.spawn(async move { s.ingest(intent).await });
     }
     while let Some(done) = inflight.join_next().await {
         done??;

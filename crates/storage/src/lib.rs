@@ -42,7 +42,7 @@ pub use crate::read::HistoryQuery;
 pub use crate::rows::{
     CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow,
 };
-pub use crate::writer::{Ingested, Intent, Renderer};
+pub use crate::writer::{Ingested, Intent};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {
@@ -169,17 +169,14 @@ impl Storage {
     }
 
     /// Runs a local mutation (edge event or operator change) through the parking rules, appends
-    /// its event and updates projections in one transaction; answers after commit.
-    pub async fn ingest(
-        &self,
-        intent: Intent,
-        render: Option<Renderer>,
-    ) -> Result<Ingested, StorageError> {
+    /// its event and updates projections in one transaction; answers after commit with the typed
+    /// outcome. A repeat of an idempotency key gets the first request's outcome and writes
+    /// nothing. Embedders append through `P2PManager::append`, which calls this.
+    pub async fn ingest(&self, intent: Intent) -> Result<Ingested, StorageError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.writer
             .send(writer::Command::Local {
                 intent: Box::new(intent),
-                render,
                 reply,
             })
             .await

@@ -36,9 +36,8 @@ static HISTORY_BY_PLATE: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE plate_key = ?1"));
 static HISTORY_BY_SESSION: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1"));
-static OPEN_SESSIONS: LazyLock<String> = LazyLock::new(|| {
-    select_history("WHERE plate_key = ?1 AND status = 'IN' AND deleted = 0 AND is_anomaly = 0")
-});
+static OPEN_SESSIONS: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE plate_key = ?1 AND status = 'IN'"));
 static SESSION_OF_EVENT: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1"));
 
@@ -238,6 +237,12 @@ pub(crate) struct EventParts {
 
 impl EventParts {
     pub(crate) fn into_event(self) -> Result<Event, StorageError> {
+        let payload = serde_json::from_str(&self.payload).map_err(|e| {
+            StorageError::Corrupt(format!(
+                "event {}/{}/{}: the stored payload is not valid JSON ({e})",
+                self.origin, self.incarnation, self.seq
+            ))
+        })?;
         Ok(Event {
             id: EventId {
                 origin: CentralId::new(self.origin)
@@ -250,7 +255,7 @@ impl EventParts {
                 counter: self.hlc_counter as u32,
             },
             kind: EventKind::from(self.kind),
-            payload: serde_json::from_str(&self.payload)?,
+            payload,
             schema: self.schema as u16,
         })
     }
@@ -310,6 +315,17 @@ pub(crate) fn load_events(
             .and_then(EventParts::into_event)
     })
     .collect()
+}
+
+/// The event whose id text is `id_text`, if the log holds it.
+pub(crate) fn load_event(conn: &Connection, id_text: &str) -> Result<Option<Event>, StorageError> {
+    conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id_text = ?1"
+    ))?
+    .query_row([id_text], event_from_row_w)
+    .optional()?
+    .map(EventParts::into_event)
+    .transpose()
 }
 
 /// Brings the group keys of every dirty raw plate up to date, re-folds every group key
@@ -563,7 +579,7 @@ fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageE
     Ok((inserted > 0).then(|| conn.last_insert_rowid()))
 }
 
-/// The open (IN, not deleted, not an anomaly) session of a plate, if any.
+/// The newest session of a plate that blocks a new entry (see `parkmesh_parking::blocks_entry`), if any.
 pub(crate) fn open_session(
     conn: &Connection,
     plate: &str,
@@ -577,6 +593,9 @@ pub(crate) fn open_session(
         .query_map([plate], history_row_w)?
     {
         let row = row?;
+        if !parkmesh_parking::blocks_entry(SessionStatus::In, row.deleted, row.is_anomaly) {
+            continue;
+        }
         if newest.as_ref().is_none_or(|n| row.entry_ms > n.entry_ms) {
             newest = Some(row);
         }

@@ -6,7 +6,10 @@ use sqlx::sqlite::SqliteRow;
 use crate::StorageError;
 
 /// One parking session (the seed's `history` row, plus parkmesh's own columns).
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The serde derives are the storage's own snapshot encoding (the session as an edge request
+/// first saw it, kept in `edge_requests`); clients never see it: the api renders rows by hand.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryRow {
     /// Local row id (stable for the session on this central; differs between centrals).
     pub id: i64,

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Payload};
-use parkmesh_protocol::{Event, EventId, EventKind, Hlc, StreamId, VersionVector};
+use parkmesh_protocol::{Event, EventId, EventKind, Hlc, HlcClock, StreamId, VersionVector};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -23,10 +23,6 @@ use crate::{Commit, StorageError, StorageOptions, now_ms};
 
 /// Most commands committed in one transaction.
 const MAX_BATCH: usize = 512;
-
-/// Renders the answer to an edge request from its outcome; the text is stored with the event so
-/// that a repeat of the same request gets exactly the first answer.
-pub type Renderer = Box<dyn FnOnce(&Ingested) -> String + Send>;
 
 /// A local mutation.
 #[derive(Debug, Clone)]
@@ -83,7 +79,7 @@ pub enum Intent {
     },
 }
 
-/// The outcome of a local mutation.
+/// The outcome of a local mutation, as typed data; the caller renders it.
 #[derive(Debug, Clone)]
 pub enum Ingested {
     /// Stored as a new event; `session` is the session it produced or changed, if any.
@@ -93,10 +89,14 @@ pub enum Ingested {
         /// The session after the fold.
         session: Option<Box<HistoryRow>>,
     },
-    /// A repeat of an earlier request: the first answer, nothing changed.
+    /// A repeat of an earlier request (same idempotency key): nothing changed, and this is the
+    /// outcome the first request got — its event, and its session as it was then — so that the
+    /// repeat can be answered exactly as the first one was.
     Duplicate {
-        /// The answer given the first time.
-        answer: String,
+        /// The event the first request stored.
+        event: Event,
+        /// The session as the first request saw it.
+        session: Option<Box<HistoryRow>>,
     },
     /// A local-table write (heartbeat, peer ack) done.
     Done,
@@ -105,7 +105,6 @@ pub enum Ingested {
 pub(crate) enum Command {
     Local {
         intent: Box<Intent>,
-        render: Option<Renderer>,
         reply: oneshot::Sender<Result<Ingested, StorageError>>,
     },
     Remote {
@@ -175,7 +174,9 @@ pub(crate) struct Writer {
     stream: StreamId,
     tz: jiff::tz::TimeZone,
     next_seq: u64,
-    hlc: Hlc,
+    /// Stamps this central's events; starts after the newest HLC in the log and observes every
+    /// replicated one.
+    hlc: HlcClock,
     commits: broadcast::Sender<Arc<Commit>>,
     /// The `conflicts` table is known to be empty (see `Dirty::no_conflicts`); only the writer
     /// inserts conflicts, and once one is stored (even if rolled back) this stays false.
@@ -218,6 +219,7 @@ pub(crate) fn spawn(
         )
         .optional()?
         .unwrap_or_default();
+    let hlc = HlcClock::starting_after(hlc);
     let no_conflicts: bool =
         conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM conflicts)", [], |r| {
             r.get(0)
@@ -252,22 +254,6 @@ impl Writer {
             self.run_batch(batch);
         }
         tracing::debug!("storage writer stopped");
-    }
-
-    fn tick(&mut self, now: i64) -> Hlc {
-        let wall = now.max(0) as u64;
-        self.hlc = if wall > self.hlc.wall_ms {
-            Hlc {
-                wall_ms: wall,
-                counter: 0,
-            }
-        } else {
-            Hlc {
-                wall_ms: self.hlc.wall_ms,
-                counter: self.hlc.counter.saturating_add(1),
-            }
-        };
-        self.hlc
     }
 
     /// Runs one statement without rows through the statement cache (`execute_batch` prepares
@@ -307,12 +293,8 @@ impl Writer {
                 ..Dirty::default()
             };
             let (reply, ok) = match cmd {
-                Command::Local {
-                    intent,
-                    render,
-                    reply,
-                } => {
-                    let res = self.local(*intent, render, &mut dirty);
+                Command::Local { intent, reply } => {
+                    let res = self.local(*intent, &mut dirty);
                     let ok = res.is_ok();
                     (Reply::Local(reply, res), ok)
                 }
@@ -375,12 +357,7 @@ impl Writer {
         }
     }
 
-    fn local(
-        &mut self,
-        intent: Intent,
-        render: Option<Renderer>,
-        dirty: &mut Dirty,
-    ) -> Result<Ingested, StorageError> {
+    fn local(&mut self, intent: Intent, dirty: &mut Dirty) -> Result<Ingested, StorageError> {
         let now = now_ms();
         let request_key = match &intent {
             Intent::Entry { request_key, .. }
@@ -388,15 +365,10 @@ impl Writer {
             | Intent::Location { request_key, .. } => request_key.clone(),
             _ => None,
         };
-        if let Some(key) = &request_key {
-            let answer: Option<String> = self
-                .conn
-                .prepare_cached("SELECT answer FROM edge_requests WHERE request_key = ?1")?
-                .query_row([key], |r| r.get(0))
-                .optional()?;
-            if let Some(answer) = answer {
-                return Ok(Ingested::Duplicate { answer });
-            }
+        if let Some(key) = &request_key
+            && let Some(first) = self.first_outcome(key)?
+        {
+            return Ok(first);
         }
         let (kind, payload) = match intent {
             Intent::Entry { payload, .. } => {
@@ -414,8 +386,8 @@ impl Writer {
                 let subs = project::subscriptions(&self.conn)?;
                 payload.exempt = parkmesh_parking::subscription::exemption(
                     &subs,
-                    &payload.plate_id,
-                    payload.at_ms,
+                    &payload.gate.plate_id,
+                    payload.gate.at_ms,
                     &self.tz,
                 );
                 (ExitPayload::KIND, serde_json::to_value(&payload)?)
@@ -467,7 +439,7 @@ impl Writer {
                 incarnation: self.stream.incarnation,
                 seq: self.next_seq,
             },
-            hlc: self.tick(now),
+            hlc: self.hlc.now(now.max(0) as u64),
             schema: 1,
             kind,
             payload,
@@ -484,16 +456,39 @@ impl Writer {
             Some(s) => Some(Box::new(s.clone())),
             None => project::session_of_event(&self.conn, &id_text)?.map(Box::new),
         };
-        let outcome = Ingested::Stored { event, session };
-        if let (Some(key), Some(render), Ingested::Stored { event, .. }) =
-            (request_key, render, &outcome)
-        {
-            let answer = render(&outcome);
+        if let Some(key) = request_key {
+            // The outcome as domain data, in the same transaction as the event: the `answer`
+            // column holds the session snapshot (JSON of `HistoryRow`, or `null`).
+            let snapshot = serde_json::to_string(&session)?;
             self.conn
                 .prepare_cached("INSERT INTO edge_requests (request_key, event_id, answer, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?
-                .execute(params![key, event.id.to_string(), answer, now])?;
+                .execute(params![key, id_text, snapshot, now])?;
         }
-        Ok(outcome)
+        Ok(Ingested::Stored { event, session })
+    }
+
+    /// The outcome an earlier request with idempotency key `key` got, if there was one.
+    fn first_outcome(&self, key: &str) -> Result<Option<Ingested>, StorageError> {
+        let first: Option<(String, String)> = self
+            .conn
+            .prepare_cached("SELECT event_id, answer FROM edge_requests WHERE request_key = ?1")?
+            .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((event_id, snapshot)) = first else {
+            return Ok(None);
+        };
+        let event = project::load_event(&self.conn, &event_id)?.ok_or_else(|| {
+            StorageError::Corrupt(format!(
+                "edge_requests names event {event_id}, which is not in the log"
+            ))
+        })?;
+        // Rows written before snapshots were kept hold a rendered answer instead: those get
+        // the session as it is now.
+        let session = match serde_json::from_str::<Option<Box<HistoryRow>>>(&snapshot) {
+            Ok(session) => session,
+            Err(_) => project::session_of_event(&self.conn, &event_id)?.map(Box::new),
+        };
+        Ok(Some(Ingested::Duplicate { event, session }))
     }
 
     fn remote(
@@ -509,9 +504,7 @@ impl Writer {
                 // Our own events coming back through a relay: already held.
                 continue;
             }
-            if event.hlc > self.hlc {
-                self.hlc = event.hlc;
-            }
+            self.hlc.observe(event.hlc);
             project::insert_event(&self.conn, event, now, dirty)?;
         }
         crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;

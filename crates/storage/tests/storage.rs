@@ -14,17 +14,19 @@ use common::{entry, open, tz};
 
 fn exit(plate: &str, at_ms: i64) -> ExitPayload {
     ExitPayload {
-        plate_id: plate.into(),
-        plate_view: plate.into(),
-        at_ms,
-        time_clamped: false,
-        camera_id: Some(2),
-        camera_name: "Exit".into(),
-        camera_type: "EXIT".into(),
-        confidence: 0.9,
-        source: "auto".into(),
-        edge_event_id: None,
-        edge_id: Some("2".into()),
+        gate: EntryPayload {
+            plate_id: plate.into(),
+            plate_view: plate.into(),
+            at_ms,
+            time_clamped: false,
+            camera_id: Some(2),
+            camera_name: "Exit".into(),
+            camera_type: "EXIT".into(),
+            confidence: 0.9,
+            source: "auto".into(),
+            edge_event_id: None,
+            edge_id: Some("2".into()),
+        },
         entry_ref: None,
         tariff: Tariff::default(),
         exempt: None,
@@ -69,27 +71,68 @@ async fn migrations_are_idempotent() {
 }
 
 #[tokio::test]
+async fn a_repeated_request_gets_the_first_outcome_even_after_the_session_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "central-a").await;
+    let request = || Intent::Entry {
+        payload: entry("30A12345", T0),
+        request_key: Some("ENTRY:edge-1".into()),
+    };
+    let Ingested::Stored {
+        event: first,
+        session: Some(at_first),
+    } = s.ingest(request()).await.unwrap()
+    else {
+        panic!("expected a stored entry with its session")
+    };
+    assert_eq!(at_first.status, "IN");
+    // The car leaves; then the edge replays its entry request (a lost answer).
+    s.ingest(Intent::Exit {
+        payload: exit("30A12345", T0 + 2 * HOUR),
+        request_key: Some("EXIT:edge-2".into()),
+    })
+    .await
+    .unwrap();
+    let events_before = s.all_events().await.unwrap().len();
+    let Ingested::Duplicate { event, session } = s.ingest(request()).await.unwrap() else {
+        panic!("expected the repeat to be recognised")
+    };
+    assert_eq!(event, first, "the first request's event");
+    assert_eq!(
+        session.as_deref(),
+        Some(&*at_first),
+        "the session as the first answer showed it (IN), not as it is now (OUT)"
+    );
+    assert_eq!(
+        s.all_events().await.unwrap().len(),
+        events_before,
+        "nothing written"
+    );
+    // The outcome survives a restart (it is stored, not cached).
+    drop(s);
+    let s = open(dir.path(), "central-a").await;
+    let Ingested::Duplicate { session, .. } = s.ingest(request()).await.unwrap() else {
+        panic!("expected the repeat to be recognised after a restart")
+    };
+    assert_eq!(session.as_deref().map(|r| r.status.as_str()), Some("IN"));
+}
+
+#[tokio::test]
 async fn local_entry_exit_and_reopen_keep_identity() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), "central-a").await;
     let stream = s.stream().clone();
-    s.ingest(
-        Intent::Entry {
-            payload: entry("30A12345", T0),
-            request_key: None,
-        },
-        None,
-    )
+    s.ingest(Intent::Entry {
+        payload: entry("30A12345", T0),
+        request_key: None,
+    })
     .await
     .unwrap();
     let out = s
-        .ingest(
-            Intent::Exit {
-                payload: exit("30A12345", T0 + 2 * HOUR),
-                request_key: None,
-            },
-            None,
-        )
+        .ingest(Intent::Exit {
+            payload: exit("30A12345", T0 + 2 * HOUR),
+            request_key: None,
+        })
         .await
         .unwrap();
     let Ingested::Stored {
@@ -103,23 +146,17 @@ async fn local_entry_exit_and_reopen_keep_identity() {
         (50_000, "OUT", "LOCAL")
     );
     let err = s
-        .ingest(
-            Intent::Entry {
-                payload: entry("30A12345", T0 + 3 * HOUR),
-                request_key: None,
-            },
-            None,
-        )
+        .ingest(Intent::Entry {
+            payload: entry("30A12345", T0 + 3 * HOUR),
+            request_key: None,
+        })
         .await;
     assert!(err.is_ok(), "the car left, so it may enter again");
     let err = s
-        .ingest(
-            Intent::Entry {
-                payload: entry("30A12345", T0 + 4 * HOUR),
-                request_key: None,
-            },
-            None,
-        )
+        .ingest(Intent::Entry {
+            payload: entry("30A12345", T0 + 4 * HOUR),
+            request_key: None,
+        })
         .await;
     assert!(matches!(
         err,
@@ -222,22 +259,16 @@ async fn projection_equals_a_rebuild_from_the_log() {
     for i in 0..20i64 {
         let plate = format!("30A{:05}", i % 7);
         let _ = s
-            .ingest(
-                Intent::Entry {
-                    payload: entry(&plate, T0 + i * 60_000),
-                    request_key: None,
-                },
-                None,
-            )
+            .ingest(Intent::Entry {
+                payload: entry(&plate, T0 + i * 60_000),
+                request_key: None,
+            })
             .await;
         if i % 3 == 0 {
-            s.ingest(
-                Intent::Exit {
-                    payload: exit(&plate, T0 + i * 60_000 + HOUR),
-                    request_key: None,
-                },
-                None,
-            )
+            s.ingest(Intent::Exit {
+                payload: exit(&plate, T0 + i * 60_000 + HOUR),
+                request_key: None,
+            })
             .await
             .unwrap();
         }
@@ -409,13 +440,10 @@ async fn a_corrected_misread_entry_is_closed_by_the_exit_of_the_real_plate() {
         event: e1,
         session: Some(opened),
     } = s
-        .ingest(
-            Intent::Entry {
-                payload: entry("51A12346", T0),
-                request_key: None,
-            },
-            None,
-        )
+        .ingest(Intent::Entry {
+            payload: entry("51A12346", T0),
+            request_key: None,
+        })
         .await
         .unwrap()
     else {
@@ -423,13 +451,10 @@ async fn a_corrected_misread_entry_is_closed_by_the_exit_of_the_real_plate() {
     };
     assert_eq!(opened.plate_key, "51A12346");
     let stored = s
-        .ingest(
-            Intent::Event {
-                kind: HistoryEditPayload::KIND,
-                payload: edit(&e1, "51A12345"),
-            },
-            None,
-        )
+        .ingest(Intent::Event {
+            kind: HistoryEditPayload::KIND,
+            payload: edit(&e1, "51A12345"),
+        })
         .await
         .unwrap();
     assert!(matches!(stored, Ingested::Stored { .. }));
@@ -451,13 +476,10 @@ async fn a_corrected_misread_entry_is_closed_by_the_exit_of_the_real_plate() {
     assert_eq!(edited.id, opened.id, "the row keeps its local id");
     // The open-session lookup now finds the car under its real plate, and only there.
     assert!(matches!(
-        s.ingest(
-            Intent::Entry {
-                payload: entry("51A12345", T0 + HOUR),
-                request_key: None,
-            },
-            None,
-        )
+        s.ingest(Intent::Entry {
+            payload: entry("51A12345", T0 + HOUR),
+            request_key: None,
+        })
         .await,
         Err(parkmesh_storage::StorageError::AlreadyInside { .. })
     ));
@@ -466,13 +488,10 @@ async fn a_corrected_misread_entry_is_closed_by_the_exit_of_the_real_plate() {
         session: Some(closed),
         ..
     } = s
-        .ingest(
-            Intent::Exit {
-                payload: exit("51A12345", T0 + 2 * HOUR),
-                request_key: None,
-            },
-            None,
-        )
+        .ingest(Intent::Exit {
+            payload: exit("51A12345", T0 + 2 * HOUR),
+            request_key: None,
+        })
         .await
         .unwrap()
     else {
@@ -498,13 +517,10 @@ async fn a_corrected_misread_entry_is_closed_by_the_exit_of_the_real_plate() {
     assert_equals_projection(&s, &dir.path().join("central.db")).await;
     // The misread plate is free again and the real plate may come back in.
     for plate in ["51A12346", "51A12345"] {
-        s.ingest(
-            Intent::Entry {
-                payload: entry(plate, T0 + 3 * HOUR),
-                request_key: None,
-            },
-            None,
-        )
+        s.ingest(Intent::Entry {
+            payload: entry(plate, T0 + 3 * HOUR),
+            request_key: None,
+        })
         .await
         .unwrap();
     }
@@ -805,13 +821,10 @@ async fn a_deleted_corrected_session_stays_deleted_under_its_corrected_plate() {
             (x.id.to_string(), "51A12345", true)
         );
         assert!(s.in_parking().await.unwrap().is_empty());
-        s.ingest(
-            Intent::Entry {
-                payload: entry("51A12345", T0 + 3 * HOUR),
-                request_key: None,
-            },
-            None,
-        )
+        s.ingest(Intent::Entry {
+            payload: entry("51A12345", T0 + 3 * HOUR),
+            request_key: None,
+        })
         .await
         .expect("the deleted session does not block an entry of the corrected plate");
         snaps.push(snapshot(&db).1);

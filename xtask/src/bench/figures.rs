@@ -252,7 +252,7 @@ pub(crate) fn loopback(n: usize) -> anyhow::Result<Vec<f64>> {
 
 /// P5: runs the in-process convergence simulation and returns its report lines.
 pub(crate) fn p5(root: &std::path::Path, runs: usize) -> anyhow::Result<Vec<String>> {
-    let out = std::process::Command::new(env!("CARGO"))
+    let out = crate::cargo::cargo(root)
         .args([
             "run",
             "--quiet",
@@ -264,7 +264,6 @@ pub(crate) fn p5(root: &std::path::Path, runs: usize) -> anyhow::Result<Vec<Stri
             "--",
         ])
         .arg(runs.to_string())
-        .current_dir(root)
         .output()
         .context("running the convergence simulation")?;
     anyhow::ensure!(

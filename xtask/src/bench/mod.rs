@@ -3,17 +3,14 @@
 //!
 //! Each latency figure is measured `runs` times (full 5, quick 2); the report gives, across
 //! runs, min/median/max of each run's p50 and p99. Targets and the original system's figures
-//! (from DESIGN.md) are printed beside the measurements.
+//! (the performance targets of the project) are printed beside the measurements.
 
 mod figures;
 mod net;
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
-
-use anyhow::bail;
 
 use self::figures::{p1_http, p1_ws, p2, p3, p4};
 use self::net::{Central, wait_for};
@@ -95,7 +92,7 @@ fn machine() -> String {
 
 impl Bench {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = crate::cargo::workspace_root();
         let sizes = if self.quick {
             Sizes {
                 runs: 2,
@@ -119,14 +116,7 @@ impl Bench {
             p4: self.catch_up.unwrap_or(sizes.p4),
             ..sizes
         };
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--release", "-p", "central-server"])
-            .current_dir(&root)
-            .status()?;
-        if !status.success() {
-            bail!("building central-server failed");
-        }
-        let bin = root.join("target/release/central-server");
+        let bin = crate::cargo::build_release_server(&root)?;
         let tmp = tempfile::tempdir()?;
         let mut r = String::new();
         let command = if self.quick {

@@ -17,12 +17,11 @@ impl Driver {
     /// Dials every configured peer with a higher id (the lower id dials); stops dialers of
     /// removed peers and restarts those whose address changed.
     pub(super) fn sync_dialers(&mut self) {
-        let me = self.own.origin.clone();
         let wanted: HashMap<CentralId, String> = if self.config.cluster_secret().is_some() {
             self.config
                 .peer_centrals()
                 .iter()
-                .filter(|p| p.id > me)
+                .filter(|p| self.engine.config().dials(&p.id))
                 .map(|p: &Central| (p.id.clone(), p.p2p_addr()))
                 .collect()
         } else {

@@ -45,6 +45,8 @@ pub struct SimParams {
     pub max_buffered_events: usize,
     pub relay_delay_ms: u64,
     pub n_plates: usize,
+    /// Probability that a log read fails (a storage fault) while faults are on.
+    pub p_read_fail: f64,
 }
 
 impl SimParams {
@@ -88,6 +90,16 @@ impl SimParams {
             max_buffered_events: rng.random_range(8..=256),
             relay_delay_ms: [0, 50, 200][rng.random_range(0..3)],
             n_plates: rng.random_range(3..=30),
+            // Drawn from a generator of its own so that the other parameters of every seed stay
+            // what they were before read faults existed.
+            p_read_fail: {
+                let mut rng = StdRng::seed_from_u64(seed ^ 0x0bad_d15c);
+                if rng.random_bool(0.3) {
+                    rng.random_range(0.02..0.3)
+                } else {
+                    0.0
+                }
+            },
         }
     }
 
@@ -108,6 +120,7 @@ impl SimParams {
             max_buffered_events: 64,
             relay_delay_ms: 200,
             n_plates: 10,
+            p_read_fail: 0.0,
         }
     }
 }
@@ -227,6 +240,7 @@ pub struct Outcome {
     pub crashes: usize,
     pub db_losses: usize,
     pub partitions: usize,
+    pub read_failures: usize,
     pub frames: usize,
     pub converged_at_ms: u64,
 }
@@ -495,6 +509,14 @@ impl World {
                 limit,
             } => {
                 if self.nodes[node].boot != boot {
+                    return;
+                }
+                let p = self.params.p_read_fail;
+                if p > 0.0 && !self.healed && self.rng.random_bool(p) {
+                    self.outcome.read_failures += 1;
+                    self.input(node, |e, now| {
+                        e.handle_log_read_failed(read, "injected storage fault", now)
+                    });
                     return;
                 }
                 let events = self.nodes[node].db.read(&stream, from, limit);
@@ -808,17 +830,19 @@ impl World {
         } else {
             self.inside.remove(&plate);
             let p = ExitPayload {
-                plate_id: plate_id.clone(),
-                plate_view: plate_id.clone(),
-                at_ms: wall as i64,
-                time_clamped: false,
-                camera_id: Some(i as i64),
-                camera_name: format!("gate-{i}"),
-                camera_type: "EXIT".into(),
-                confidence: 0.9,
-                source: "auto".into(),
-                edge_event_id: None,
-                edge_id: Some(format!("edge-{i}")),
+                gate: EntryPayload {
+                    plate_id: plate_id.clone(),
+                    plate_view: plate_id.clone(),
+                    at_ms: wall as i64,
+                    time_clamped: false,
+                    camera_id: Some(i as i64),
+                    camera_name: format!("gate-{i}"),
+                    camera_type: "EXIT".into(),
+                    confidence: 0.9,
+                    source: "auto".into(),
+                    edge_event_id: None,
+                    edge_id: Some(format!("edge-{i}")),
+                },
                 entry_ref: None,
                 tariff: Default::default(),
                 exempt: None,
