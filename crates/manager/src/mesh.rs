@@ -577,11 +577,7 @@ impl Driver {
             peers,
             messages_sent: self.sent,
             messages_received: self.received,
-            handshake_refusals: self
-                .refusals
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
+            handshake_refusals: self.refusals.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             local: st
                 .local
                 .0
