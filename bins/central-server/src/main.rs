@@ -44,10 +44,11 @@ pub(crate) struct Paths {
 }
 
 impl Paths {
-    /// Loads and validates the configuration (logging its warnings) and applies `--data-dir`.
-    pub(crate) fn load(&self) -> anyhow::Result<Config> {
+    /// Loads and validates the configuration and applies `--data-dir`; logs its warnings when
+    /// `warn` (the server does; the admin commands leave them to `check-config`).
+    pub(crate) fn load(&self, warn: bool) -> anyhow::Result<Config> {
         let loaded = Config::load(&self.config).map_err(anyhow::Error::msg)?;
-        for w in &loaded.warnings {
+        for w in loaded.warnings.iter().filter(|_| warn) {
             tracing::warn!(config = %self.config.display(), "{w}");
         }
         let mut config = loaded.config;

@@ -23,7 +23,7 @@ pub(crate) fn main(paths: &Paths) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let config = match paths.load() {
+    let config = match paths.load(true) {
         Ok(c) => c,
         Err(e) => return fail(2, &e),
     };

@@ -63,7 +63,13 @@ fn connected(c: &common::Central) -> bool {
 #[test]
 fn admin_commands_on_a_running_mesh_and_a_stopped_central() {
     let m = common::plan(&["central-a", "central-b"]);
-    let mut a = common::start_member(&m, 0, &[1], SECRET, json!({ "admin_token": "tok-123456" }));
+    let mut a = common::start_member(
+        &m,
+        0,
+        &[1],
+        SECRET,
+        json!({ "admin_token": "cli-test-admin-token-0123456789" }),
+    );
     let mut b = common::start_member(&m, 1, &[0], SECRET, json!({}));
     common::eventually("connected", || {
         (connected(&a) && connected(&b)).then_some(())

@@ -14,6 +14,7 @@ mod local;
 mod table;
 mod views;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -89,6 +90,7 @@ pub(crate) fn main(command: Command, paths: &Paths) -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
     let runtime = match crate::runtime() {
@@ -103,20 +105,19 @@ pub(crate) fn main(command: Command, paths: &Paths) -> ExitCode {
 }
 
 async fn run(command: Command, paths: &Paths) -> Result<ExitCode, CliError> {
-    if let Command::CheckConfig(out) = command {
-        return check::run(paths, out).await;
-    }
-    let config = paths.load().map_err(CliError::Config)?;
+    let config = || paths.load(false).map_err(CliError::Config);
     match command {
-        Command::Status(out) => views::status(&config, out).await?,
-        Command::Peers(out) => views::peers(&config, out).await?,
-        Command::Conflicts(out) => views::conflicts(&config, out).await?,
+        Command::CheckConfig(out) => return check::run(paths, out).await,
+        Command::Status(out) => views::status(&config()?, out).await?,
+        Command::Peers(out) => views::peers(&config()?, out).await?,
+        Command::Conflicts(out) => views::conflicts(&config()?, out).await?,
         Command::TestConnection { peer, out } => {
-            views::test_connection(&config, &peer, out).await?
+            views::test_connection(&config()?, &peer, out).await?;
         }
-        Command::Backup { file, force, out } => backup::backup(&config, &file, force, out).await?,
-        Command::Restore { file, out } => backup::restore(&config, &file, out).await?,
-        Command::CheckConfig(_) => {}
+        Command::Backup { file, force, out } => {
+            backup::backup(&config()?, &file, force, out).await?;
+        }
+        Command::Restore { file, out } => backup::restore(&config()?, &file, out).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
