@@ -195,11 +195,19 @@ fn backup_blocking(db: &Path, dest: &Path, force: bool) -> Result<DbSummary, Sto
             "no database here (check data_dir / --data-dir)",
         ));
     }
+    if dest.is_dir() {
+        return Err(file_err(dest, "is a directory; name a file"));
+    }
     if !force && dest.exists() {
         return Err(file_err(dest, "already exists; pass --force to replace it"));
     }
-    if dest.is_dir() {
-        return Err(file_err(dest, "is a directory; name a file"));
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(file_err(
+            dest,
+            format!("directory {} does not exist", dir.display()),
+        ));
     }
     let tmp = temp_beside(dest, "partial")?;
     let _ = std::fs::remove_file(&tmp);

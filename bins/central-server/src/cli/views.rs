@@ -20,8 +20,11 @@ fn cell(v: &Value) -> String {
 
 /// A round-trip time in ms for a table cell.
 fn rtt(v: &Value) -> String {
-    v.as_f64()
-        .map_or_else(|| "-".into(), |ms| format!("{ms:.1} ms"))
+    match v.as_f64() {
+        None => "-".into(),
+        Some(ms) if ms < 10.0 => format!("{ms:.2} ms"),
+        Some(ms) => format!("{ms:.0} ms"),
+    }
 }
 
 /// Asks `/api/p2p/status` and checks that the port answers as the configured central (another
