@@ -268,3 +268,44 @@ fn check_config_names_what_is_wrong() {
         "{out}"
     );
 }
+
+fn tls_section(ca: &str) -> Value {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tls-test");
+    let p = |f: &str| d.join(f).to_string_lossy().into_owned();
+    json!({ "tls": { "cert_path": p("central-test.pem"), "key_path": p("central-test.key"), "ca_path": p(ca) } })
+}
+
+#[test]
+fn commands_reach_a_tls_api_and_verify_it_against_the_cluster_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, p2p) = (common::free_port(), common::free_port());
+    let cfg = common::write_config(dir.path(), "central-t", api, p2p, tls_section("ca.pem"));
+    let _central = common::Central {
+        child: common::spawn(&cfg),
+        api_port: api,
+        p2p_port: p2p,
+        dir,
+        config_path: cfg.clone(),
+    };
+    let st = common::eventually("the central answers over TLS", || {
+        let (code, out, _) = common::run_cli(&cfg, &["status", "--json"]);
+        (code == 0).then(|| serde_json::from_str::<Value>(&out).unwrap())
+    });
+    assert_eq!(st["this_central"], "central-t");
+    assert_eq!(st["standalone_mode"], true);
+    let text = ok(&cfg, &["check-config"]);
+    assert!(text.contains("TLS on the mesh and the API"), "{text}");
+    assert!(text.contains("is held by central-t (running)"), "{text}");
+
+    // Trusting a CA that did not issue the central's certificate: refused, in one line.
+    let other = tempfile::tempdir().unwrap();
+    let stranger = common::write_config(
+        other.path(),
+        "central-t",
+        api,
+        p2p,
+        tls_section("stranger-ca.pem"),
+    );
+    let line = fails(&stranger, &["status"], 1);
+    assert!(line.contains("TLS with 127.0.0.1"), "{line}");
+}
