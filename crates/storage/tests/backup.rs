@@ -1,7 +1,8 @@
 //! Backups and restores on real SQLite files: the copy is consistent and marked, an existing
-//! file is never replaced without `force`, a restored copy starts a new incarnation once (and
-//! its new events never reuse a seq of the old stream), the database it replaces is moved aside
-//! with its WAL, and files that are not this central's backup are refused with a reason.
+//! file is never replaced without `force`, a restored copy (or a plain copy of a backup) starts
+//! a new incarnation once and its new events never reuse a seq of the old stream, the database
+//! it replaces is moved aside with its WAL, and files that are not this central's backup are
+//! refused with a reason.
 
 mod common;
 
@@ -86,6 +87,13 @@ async fn a_restored_copy_continues_in_a_new_incarnation() {
     // The mark is used once: the next open keeps the new incarnation.
     let again = common::open(&node, "c1").await;
     assert_eq!(again.stream(), &new);
+
+    // A plain file copy of the backup is just as safe: the mark travels with it.
+    let plain = dir.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::copy(&copy, plain.join("central.db")).unwrap();
+    let copied = common::open(&plain, "c1").await;
+    assert!(copied.stream().incarnation > old.incarnation);
 }
 
 #[tokio::test]
