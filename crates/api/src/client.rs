@@ -110,9 +110,10 @@ pub(crate) async fn call(
     call_with_token(target, method, path, body, None).await
 }
 
-/// [`call`] with `Authorization: Bearer <token>` when a token is given (a central's
-/// `admin_token`). Every failure is one line naming the target: not reachable, no answer within
-/// 5 s, or an answer that is not JSON.
+/// Calls `method path` on `target` with an optional JSON body and, when a token is given (a
+/// central's `admin_token`), `Authorization: Bearer <token>`; returns status and JSON body.
+/// Every failure is one line naming the target: not reachable, no answer within 5 s, or an
+/// answer that is not JSON.
 pub async fn call_with_token(
     target: Target<'_>,
     method: &str,
