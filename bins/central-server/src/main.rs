@@ -1,166 +1,87 @@
 //! `central-server`: one parkmesh central — edge ingestion, the seed-compatible HTTP/WS API and
-//! mesh replication — in one process.
+//! mesh replication — in one process, plus the operator's admin commands.
 //!
-//! Deliberately thin: parse the command line, set up `tracing`, load and validate the
-//! configuration, open the storage, start the mesh manager, serve the API until SIGINT/SIGTERM.
-//! A bad or missing configuration ends the process with exit code 2 and one line naming the file
-//! and the field.
+//! Deliberately thin: parse the command line and hand over. Without a subcommand the binary
+//! serves (`serve`): load and validate the configuration, open the storage, start the mesh
+//! manager, serve the API until SIGINT/SIGTERM. With one it runs an admin command (`cli`)
+//! against the central that the same configuration file describes. A bad or missing
+//! configuration ends the process with exit code 2 and one line naming the file and the field.
 
 // warp route trees are deep generic types; release builds need more room to evaluate them.
 #![recursion_limit = "512"]
+
+mod cli;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use parkmesh_api::{ApiSettings, AppState};
 use parkmesh_config::Config;
-use parkmesh_manager::P2PManager;
-use parkmesh_storage::{Storage, StorageOptions};
 
-/// A parkmesh central server.
+/// A parkmesh central server. Without a subcommand it serves; the subcommands are admin tools
+/// for the central that the same configuration file describes.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
     /// Configuration file (the seed's p2p_config.json shape).
-    #[arg(long, default_value = "config/p2p_config.json")]
+    #[arg(long, global = true, default_value = "config/p2p_config.json")]
     config: PathBuf,
     /// Directory of the database; overrides `data_dir` from the configuration.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// An admin command; without one the central serves.
+    #[command(subcommand)]
+    command: Option<cli::Command>,
+}
+
+/// Where the configuration is, and the command line's override of its `data_dir`.
+#[derive(Debug, Clone)]
+pub(crate) struct Paths {
+    pub(crate) config: PathBuf,
+    pub(crate) data_dir: Option<PathBuf>,
+}
+
+impl Paths {
+    /// Loads and validates the configuration and applies `--data-dir`; logs its warnings when
+    /// `warn` (the server does; the admin commands leave them to `check-config`).
+    pub(crate) fn load(&self, warn: bool) -> anyhow::Result<Config> {
+        let loaded = Config::load(&self.config).map_err(anyhow::Error::msg)?;
+        for w in loaded.warnings.iter().filter(|_| warn) {
+            tracing::warn!(config = %self.config.display(), "{w}");
+        }
+        let mut config = loaded.config;
+        if let Some(dir) = &self.data_dir {
+            config = config.with_data_dir_override(dir);
+        }
+        Ok(config)
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Without RUST_LOG: our own info lines, but not warp's two lines per request (a busy gate
-    // would flood the log); refused requests still show at warn.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,warp=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let config = match load_config(&cli) {
-        Ok(c) => c,
-        Err(e) => return fail(2, &e),
+    let paths = Paths {
+        config: cli.config,
+        data_dir: cli.data_dir,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    match cli.command {
+        None => serve::main(&paths),
+        Some(command) => cli::main(command, &paths),
+    }
+}
+
+/// Builds a multi-threaded tokio runtime.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return fail(
-                1,
-                &anyhow::Error::from(e).context("cannot start the async runtime"),
-            );
-        }
-    };
-    match runtime.block_on(run(cli, config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(1, &e),
-    }
+        .context("cannot start the async runtime")
 }
 
+/// Prints `central-server: <error>` (the whole context chain on one line) and returns `code`.
 #[allow(clippy::print_stderr)]
-fn fail(code: u8, e: &anyhow::Error) -> ExitCode {
+pub(crate) fn fail(code: u8, e: &anyhow::Error) -> ExitCode {
     eprintln!("central-server: {e:#}");
     ExitCode::from(code)
-}
-
-fn load_config(cli: &Cli) -> anyhow::Result<Config> {
-    let loaded = Config::load(&cli.config).map_err(anyhow::Error::msg)?;
-    for w in &loaded.warnings {
-        tracing::warn!(config = %cli.config.display(), "{w}");
-    }
-    let mut config = loaded.config;
-    if let Some(dir) = &cli.data_dir {
-        config = config.with_data_dir_override(dir);
-    }
-    Ok(config)
-}
-
-async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
-    let me = config.this_central().clone();
-    if config.admin_token().is_none() {
-        tracing::warn!(
-            "no admin_token configured: mutating admin endpoints accept requests from this machine only"
-        );
-    }
-    let storage = Storage::open(StorageOptions {
-        db_path: config.db_path(),
-        origin: me.id.clone(),
-        tz: config.timezone().clone(),
-    })
-    .await
-    .with_context(|| format!("cannot open the database {}", config.db_path().display()))?;
-    let settings = ApiSettings {
-        admin_token: config.admin_token().map(str::to_owned),
-        tz: config.timezone().clone(),
-        plate_policy: match config.plate_policy() {
-            parkmesh_config::PlatePolicy::Strict => parkmesh_parking::plate::PlatePolicy::Strict,
-            parkmesh_config::PlatePolicy::Lenient => parkmesh_parking::plate::PlatePolicy::Lenient,
-        },
-        max_skew_ms: i64::try_from(config.max_clock_skew().as_millis()).unwrap_or(i64::MAX),
-    };
-    let api_addr = config.api_listen_addr();
-    let manager = P2PManager::start(config, Some(cli.config.clone()), storage).await?;
-    let listener = bind_nodelay(api_addr)
-        .with_context(|| format!("cannot listen for the API on {api_addr}"))?;
-    let tls = manager.api_tls().map(|t| t.server.clone());
-    tracing::info!(central = %me.id, addr = %api_addr, tls = tls.is_some(), "API listening");
-    parkmesh_api::serve(
-        listener,
-        AppState::new(manager.clone(), settings),
-        tls,
-        shutdown_signal(),
-    )
-    .await;
-    manager.stop().await;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-/// Binds the API listener with `TCP_NODELAY` set on the listening socket, which accepted sockets
-/// inherit on Linux: an answer and a push written back to back to one edge socket must not wait
-/// for the edge's delayed ACK (measured: /ws/edge p99 45 ms without it).
-fn bind_nodelay(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()?
-    } else {
-        tokio::net::TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    socket.set_nodelay(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT: shutting down"),
-        () = term => tracing::info!("SIGTERM: shutting down"),
-    }
 }

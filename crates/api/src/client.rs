@@ -1,7 +1,8 @@
 //! The HTTP/1.1 client a central uses toward its edges (config push, WebRTC offers, the MJPEG
 //! relay) and its peers' APIs (`/api/p2p/info`, `register-peer`, `unregister-peer`), on hyper's
 //! connection-level client: one request per connection, a hard timeout until the answer's head,
-//! bounded JSON answers. Runs on the async runtime, never blocking it.
+//! bounded JSON answers. Runs on the async runtime, never blocking it. The binary's admin
+//! commands call their own central's API through [`call_with_token`].
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -23,15 +24,19 @@ const MAX_ANSWER: usize = 256 * 1024;
 
 /// Where a request goes: host, port and whether to speak TLS (peers with TLS enabled).
 #[derive(Clone, Copy)]
-pub(crate) struct Target<'a> {
-    pub(crate) host: &'a str,
-    pub(crate) port: u16,
-    pub(crate) tls: Option<&'a parkmesh_transport::tls::TlsClient>,
+pub struct Target<'a> {
+    /// Host name or IP address (IPv6 without brackets); with TLS, the name the server's
+    /// certificate must carry.
+    pub host: &'a str,
+    /// TCP port.
+    pub port: u16,
+    /// TLS client verifying the server against the cluster CA, or `None` for plain HTTP.
+    pub tls: Option<&'a parkmesh_transport::tls::TlsClient>,
 }
 
 impl<'a> Target<'a> {
     /// A plain-HTTP target (edges always are).
-    pub(crate) fn plain(host: &'a str, port: u16) -> Self {
+    pub fn plain(host: &'a str, port: u16) -> Self {
         Self {
             host,
             port,
@@ -50,6 +55,7 @@ async fn send(
     method: &str,
     path: &str,
     body: Option<&Value>,
+    token: Option<&str>,
 ) -> Result<hyper::Response<Incoming>, String> {
     let name = target.name();
     let tcp = tokio::net::TcpStream::connect((target.host, target.port))
@@ -77,6 +83,9 @@ async fn send(
         .method(method)
         .uri(path)
         .header("host", &name);
+    if let Some(token) = token {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
     if body.is_some() {
         req = req
             .header("content-type", "application/json")
@@ -98,9 +107,23 @@ pub(crate) async fn call(
     path: &str,
     body: Option<&Value>,
 ) -> Result<(u16, Value), String> {
+    call_with_token(target, method, path, body, None).await
+}
+
+/// Calls `method path` on `target` with an optional JSON body and, when a token is given (a
+/// central's `admin_token`), `Authorization: Bearer <token>`; returns status and JSON body.
+/// Every failure is one line naming the target: not reachable, no answer within 5 s, or an
+/// answer that is not JSON.
+pub async fn call_with_token(
+    target: Target<'_>,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> Result<(u16, Value), String> {
     let name = target.name();
     let work = async {
-        let answer = send(target, method, path, body).await?;
+        let answer = send(target, method, path, body, token).await?;
         let status = answer.status().as_u16();
         let bytes = Limited::new(answer.into_body(), MAX_ANSWER)
             .collect()
@@ -128,7 +151,7 @@ pub(crate) struct Relay {
 /// queue), and a reader that goes away closes the upstream connection.
 pub(crate) async fn relay(target: Target<'_>, path: &str) -> Result<Relay, String> {
     let name = target.name();
-    let answer = tokio::time::timeout(STREAM_TIMEOUT, send(target, "GET", path, None))
+    let answer = tokio::time::timeout(STREAM_TIMEOUT, send(target, "GET", path, None, None))
         .await
         .map_err(|_| format!("{name} did not answer within {STREAM_TIMEOUT:?}"))??;
     let status = answer.status().as_u16();

@@ -43,6 +43,7 @@ use parkmesh_parking::plate::PlatePolicy;
 use parkmesh_storage::Storage;
 use warp::Filter;
 
+pub use crate::client::{Target, call_with_token};
 pub use crate::reply::ApiError;
 pub use crate::server::serve;
 

@@ -46,6 +46,14 @@ pub enum StorageError {
     /// The writer task is gone (the storage is shutting down).
     #[error("storage is shut down")]
     Closed,
+    /// A backup, restore or inspection could not use a file; `reason` says why and what to do.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Creating the data directory failed.
     #[error("cannot create data directory {path}: {source}")]
     DataDir {

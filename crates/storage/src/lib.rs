@@ -14,10 +14,12 @@
 //! - `heads`: stream heads (the version vector), advanced once per command.
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
 //! - `rows`: plain row types handed to the API and manager.
+//! - `backup`: consistent copies of a live database, and restoring one safely.
 //!
 //! Reads go through a small sqlx connection pool and never wait for the writer (SQLite WAL);
 //! migrations also run through sqlx. Both drivers link the same bundled SQLite.
 
+mod backup;
 mod error;
 mod group;
 mod heads;
@@ -36,6 +38,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc};
 
+pub use crate::backup::{DbSummary, Restored, backup, inspect, restore};
 pub use crate::error::StorageError;
 pub use crate::project::CAMERAS_KIND;
 pub use crate::read::HistoryQuery;

@@ -143,9 +143,17 @@ pub(crate) async fn load_identity(
                 sqlx::query_scalar("SELECT value FROM meta WHERE key = 'incarnation'")
                     .fetch_one(&mut *conn)
                     .await?;
-            let incarnation = inc
+            let mut incarnation: u64 = inc
                 .parse()
                 .map_err(|_| StorageError::Corrupt(format!("meta.incarnation {inc:?}")))?;
+            let pending: Option<String> =
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+                    .bind(crate::backup::PENDING_KEY)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if pending.is_some() {
+                incarnation = restart_incarnation(conn, incarnation).await?;
+            }
             Ok(StreamId {
                 origin: opts.origin.clone(),
                 incarnation,
@@ -167,6 +175,30 @@ pub(crate) async fn load_identity(
             })
         }
     }
+}
+
+/// A restored copy (see `backup`): peers may hold later seqs of its stream than the copy does,
+/// so its own events continue in a new incarnation, and the old stream's tail comes back from
+/// the peers. Replaces the incarnation and removes the mark in one transaction.
+async fn restart_incarnation(conn: &mut SqliteConnection, old: u64) -> Result<u64, StorageError> {
+    use sqlx::Connection as _;
+    let incarnation = (now_ms().max(1) as u64).max(old + 1);
+    let mut tx = conn.begin().await?;
+    sqlx::query("UPDATE meta SET value = ? WHERE key = 'incarnation'")
+        .bind(incarnation.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM meta WHERE key = ?")
+        .bind(crate::backup::PENDING_KEY)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    tracing::warn!(
+        old_incarnation = old,
+        incarnation,
+        "restored database: this central continues in a new incarnation; the rest of the old one comes back from peers"
+    );
+    Ok(incarnation)
 }
 
 pub(crate) struct Writer {

@@ -309,3 +309,20 @@ pub fn read_request(stream: &TcpStream) -> (String, Vec<u8>) {
     let _ = reader.read_exact(&mut body);
     (line.trim().to_owned(), body)
 }
+
+/// Runs `central-server ARGS --config CONFIG` to completion; returns (exit code, stdout, stderr).
+pub fn run_cli(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_central-server"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
