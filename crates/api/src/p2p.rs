@@ -103,7 +103,7 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallib
 }
 
 fn local_time(state: &AppState, ms: i64) -> String {
-    parkmesh_parking::time::format_local(ms, &state.settings.tz)
+    parkmesh_parking::time::format_local(ms, &state.settings().tz)
 }
 
 /// `GET /api/p2p/status`: one entry per configured peer with real liveness.

@@ -53,6 +53,13 @@ pub struct EntryPayload {
     /// The edge timestamp was out of bounds and replaced by server time.
     #[serde(default)]
     pub time_clamped: bool,
+    /// The event reached the central well after its gate time (an edge's queue replayed after an
+    /// outage); the gate time is kept unless `time_clamped`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub late: bool,
+    /// Who made a manual (operator) entry or exit; `None` for camera events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     /// Camera id.
     #[serde(default)]
     pub camera_id: Option<i64>,
@@ -95,6 +102,12 @@ pub struct ExitPayload {
     /// The edge timestamp was replaced by server time.
     #[serde(default)]
     pub time_clamped: bool,
+    /// The event reached the central well after its gate time.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub late: bool,
+    /// Who made a manual (operator) exit; `None` for camera events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     /// Camera id.
     #[serde(default)]
     pub camera_id: Option<i64>,
@@ -147,6 +160,8 @@ impl ExitPayload {
             plate_view: gate.plate_view,
             at_ms: gate.at_ms,
             time_clamped: gate.time_clamped,
+            late: gate.late,
+            operator: gate.operator,
             camera_id: gate.camera_id,
             camera_name: gate.camera_name,
             camera_type: gate.camera_type,
@@ -340,6 +355,7 @@ struct Gate<'a> {
     source: &'a str,
     edge_event_id: Option<&'a str>,
     edge_id: Option<&'a str>,
+    operator: Option<&'a str>,
 }
 
 impl Gate<'_> {
@@ -353,8 +369,13 @@ impl Gate<'_> {
         text("camera_type", Some(self.camera_type), MAX_TEXT)?;
         text("source", Some(self.source), MAX_TEXT)?;
         text("edge_event_id", self.edge_event_id, MAX_ID)?;
-        text("edge_id", self.edge_id, MAX_TEXT)
+        text("edge_id", self.edge_id, MAX_TEXT)?;
+        text("operator", self.operator, MAX_TEXT)
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl EntryPayload {
@@ -369,6 +390,7 @@ impl EntryPayload {
             source: &self.source,
             edge_event_id: self.edge_event_id.as_deref(),
             edge_id: self.edge_id.as_deref(),
+            operator: self.operator.as_deref(),
         }
     }
 }
@@ -385,6 +407,7 @@ impl ExitPayload {
             source: &self.source,
             edge_event_id: self.edge_event_id.as_deref(),
             edge_id: self.edge_id.as_deref(),
+            operator: self.operator.as_deref(),
         }
     }
 }

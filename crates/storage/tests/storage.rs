@@ -18,6 +18,8 @@ fn exit(plate: &str, at_ms: i64) -> ExitPayload {
         plate_view: plate.into(),
         at_ms,
         time_clamped: false,
+        late: false,
+        operator: None,
         camera_id: Some(2),
         camera_name: "Exit".into(),
         camera_type: "EXIT".into(),
