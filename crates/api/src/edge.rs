@@ -8,7 +8,8 @@
 //! server time and flagged; the idempotency key is the pair (type, event_id), so an automatic EXIT that carries its
 //! entry's `event_id` closes that session instead of being dropped as a duplicate; an EXIT
 //! without an entry is stored as an exception session; each event sent over the socket gets an
-//! `event_result` frame with the stored answer.
+//! `event_result` frame with the stored answer. An ENTRY from an in-lot (`PARKING_LOT`) camera
+//! is a sighting at that lot, as a `LOCATION_UPDATE` is.
 
 use parkmesh_parking::payload::{
     EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
@@ -123,7 +124,7 @@ pub(crate) fn parse_event(
     map: &Map<String, Value>,
     now_ms: i64,
 ) -> Result<EdgeEvent, ApiError> {
-    let edge_type = EdgeType::parse(&req_str(map, "", "type")?)?;
+    let mut edge_type = EdgeType::parse(&req_str(map, "", "type")?)?;
     let camera_id = req_i64(map, "", "camera_id")?;
     let camera = CameraInfo {
         id: camera_id,
@@ -131,6 +132,12 @@ pub(crate) fn parse_event(
         camera_type: opt_str(map, "", "camera_type")?
             .unwrap_or_else(|| edge_type.as_str().to_owned()),
     };
+    // An in-lot camera reports a car it does not know as inside with an ENTRY. That car was seen
+    // at the lot, not at a gate: a sighting there, which opens an anomaly session placed at the
+    // lot (so occupancy counts it) when the car never entered, or moves the car's open session.
+    if edge_type == EdgeType::Entry && camera.camera_type.eq_ignore_ascii_case("PARKING_LOT") {
+        edge_type = EdgeType::Location;
+    }
     let edge_event_id = opt_str(map, "", "event_id")?.filter(|s| !s.is_empty());
     let settings = state.settings();
     let timestamp = opt_f64(map, "", "timestamp")?;

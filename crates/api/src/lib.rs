@@ -60,7 +60,8 @@ pub(crate) const CAMERA_TIMEOUT_MS: i64 = 60_000;
 /// `PUT /api/p2p/config` applies to the next request; nothing is copied at start.
 #[derive(Debug, Clone)]
 pub(crate) struct ApiSettings {
-    /// Site time zone.
+    /// Site time zone: the one the database was opened with, which renders the stored history
+    /// texts, so every time the API shows agrees with them (a new `timezone` needs a restart).
     pub(crate) tz: jiff::tz::TimeZone,
     /// Plate validation policy.
     pub(crate) plate_policy: PlatePolicy,
@@ -71,10 +72,10 @@ pub(crate) struct ApiSettings {
 }
 
 impl ApiSettings {
-    fn from_config(config: &parkmesh_config::Config) -> Self {
+    fn from_config(config: &parkmesh_config::Config, tz: &jiff::tz::TimeZone) -> Self {
         let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Self {
-            tz: config.timezone().clone(),
+            tz: tz.clone(),
             plate_policy: match config.plate_policy() {
                 parkmesh_config::PlatePolicy::Strict => PlatePolicy::Strict,
                 parkmesh_config::PlatePolicy::Lenient => PlatePolicy::Lenient,
@@ -103,7 +104,7 @@ impl AppState {
 
     /// The API settings of the configuration in force now.
     pub(crate) fn settings(&self) -> ApiSettings {
-        ApiSettings::from_config(&self.manager.config())
+        ApiSettings::from_config(&self.manager.config(), self.storage().tz())
     }
 
     fn storage(&self) -> &Storage {

@@ -195,6 +195,17 @@ impl Config {
         }
     }
 
+    /// The top-level keys whose values differ between `self` and `other`, in [`crate::TOP_KEYS`]
+    /// order; secrets are compared by their file values (what a save changes).
+    pub fn changed_keys(&self, other: &Config) -> Vec<&'static str> {
+        let (a, b) = (self.to_raw().to_json(), other.to_raw().to_json());
+        crate::TOP_KEYS
+            .iter()
+            .copied()
+            .filter(|key| a.get(*key) != b.get(*key))
+            .collect()
+    }
+
     /// The config for `GET /api/p2p/config`: the seed's shape plus our non-secret additions.
     /// `cluster_secret` and `admin_token` are never included.
     pub fn public_json(&self) -> Value {

@@ -620,3 +620,17 @@ fn tls_section_is_validated_and_round_trips() {
     d["tls"] = json!("on");
     assert_one(&problems(&d), "tls", "expected an object");
 }
+
+#[test]
+fn changed_keys_lists_what_an_update_changes() {
+    let config = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert!(config.changed_keys(&config).is_empty());
+    let body = json!({ "admin_token": "a-new-admin-token-0123456789", "timezone": "UTC",
+                       "max_event_age_secs": 600, "plate_policy": "lenient" });
+    let new = config.apply_update(&body, no_env).unwrap().config;
+    assert_eq!(
+        config.changed_keys(&new),
+        ["admin_token", "timezone", "max_event_age_secs"],
+        "plate_policy was sent but did not change"
+    );
+}
