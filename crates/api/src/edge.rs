@@ -87,9 +87,7 @@ pub(crate) fn gate_time(
         clamped: true,
         late,
     };
-    if !ms.is_finite() {
-        clamp(false)
-    } else if ahead > max_skew_ms as f64 {
+    if !ms.is_finite() || ahead > max_skew_ms as f64 {
         clamp(false)
     } else if -ahead > max_age_ms as f64 {
         clamp(true)
