@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use parkmesh_api::{ApiSettings, AppState};
+use parkmesh_api::AppState;
 use parkmesh_config::Config;
 use parkmesh_manager::P2PManager;
 use parkmesh_storage::{Storage, StorageOptions};
@@ -40,8 +40,14 @@ pub(crate) fn main(paths: &Paths) -> ExitCode {
 async fn run(paths: &Paths, config: Config) -> anyhow::Result<()> {
     let me = config.this_central().clone();
     if config.admin_token().is_none() {
+        let networks: Vec<String> = config
+            .admin_networks()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         tracing::warn!(
-            "no admin_token configured: mutating admin endpoints accept requests from this machine only"
+            admin_networks = %networks.join(", "),
+            "no admin_token configured: mutating admin endpoints accept requests from admin_networks only"
         );
     }
     let storage = Storage::open(StorageOptions {
@@ -51,15 +57,6 @@ async fn run(paths: &Paths, config: Config) -> anyhow::Result<()> {
     })
     .await
     .with_context(|| format!("cannot open the database {}", config.db_path().display()))?;
-    let settings = ApiSettings {
-        admin_token: config.admin_token().map(str::to_owned),
-        tz: config.timezone().clone(),
-        plate_policy: match config.plate_policy() {
-            parkmesh_config::PlatePolicy::Strict => parkmesh_parking::plate::PlatePolicy::Strict,
-            parkmesh_config::PlatePolicy::Lenient => parkmesh_parking::plate::PlatePolicy::Lenient,
-        },
-        max_skew_ms: i64::try_from(config.max_clock_skew().as_millis()).unwrap_or(i64::MAX),
-    };
     let api_addr = config.api_listen_addr();
     let manager = P2PManager::start(config, Some(paths.config.clone()), storage).await?;
     let listener = bind_nodelay(api_addr)
@@ -68,7 +65,7 @@ async fn run(paths: &Paths, config: Config) -> anyhow::Result<()> {
     tracing::info!(central = %me.id, addr = %api_addr, tls = tls.is_some(), "API listening");
     parkmesh_api::serve(
         listener,
-        AppState::new(manager.clone(), settings),
+        AppState::new(manager.clone()),
         tls,
         shutdown_signal(),
     )

@@ -38,7 +38,8 @@ fn admin(port: u16, method: &str, path: &str, body: &Value) -> (u16, Value) {
 fn start() -> common::Central {
     common::start(
         "central-1",
-        json!({ "admin_token": TOKEN, "max_clock_skew_secs": 86400 }),
+        // Token only: loopback is not an admin network here, so the token rule is what is tested.
+        json!({ "admin_token": TOKEN, "admin_networks": [], "max_clock_skew_secs": 86400 }),
     )
 }
 

@@ -41,7 +41,8 @@ pub(crate) async fn list(state: &AppState) -> Result<Value, ApiError> {
     let rows = state.storage().cameras().await?;
     let configured = configured(state).await?;
     let now = parkmesh_storage::now_ms();
-    let local = |ms: i64| parkmesh_parking::time::format_local(ms, &state.settings.tz);
+    let tz = state.settings().tz;
+    let local = |ms: i64| parkmesh_parking::time::format_local(ms, &tz);
     let mut cams: BTreeMap<i64, Value> = BTreeMap::new();
     for c in &rows {
         let online = c

@@ -11,6 +11,7 @@
 //! - `edge`: `POST /api/edge/event`, `/api/edge/heartbeat`.
 //! - `frontend`: stats, state, history, cameras, fees, status.
 //! - `operator`: history edits/deletes and their audit, subscriptions, staff.
+//! - `manual`: `POST /api/parking/manual-entry`, an operator's entry or exit.
 //! - `cameras`: the camera list and the WebRTC offer proxy to edges.
 //! - `site`: `/api/config`, `/api/edge/sync-config`, `/api/parking/occupancy`.
 //! - `p2p`: `/api/p2p/*`; `client`: the small HTTP client for peer membership calls.
@@ -27,6 +28,7 @@ mod edge;
 mod fields;
 mod frontend;
 mod hub;
+mod manual;
 mod operator;
 mod p2p;
 mod render;
@@ -38,6 +40,7 @@ mod ws;
 use std::collections::HashMap;
 use std::convert::Infallible;
 
+use parkmesh_config::{AdminDenied, AdminGrant};
 use parkmesh_manager::P2PManager;
 use parkmesh_parking::plate::PlatePolicy;
 use parkmesh_storage::Storage;
@@ -53,37 +56,56 @@ pub const MAX_BODY: u64 = 64 * 1024;
 /// A camera with no heartbeat for this long is offline (seed: 60 s).
 pub(crate) const CAMERA_TIMEOUT_MS: i64 = 60_000;
 
-/// API settings taken from the configuration.
+/// The settings the API reads from the configuration. They are taken from the manager's
+/// configuration in force on every request ([`AppState::settings`]), so a change saved through
+/// `PUT /api/p2p/config` applies to the next request; nothing is copied at start.
 #[derive(Debug, Clone)]
-pub struct ApiSettings {
-    /// Bearer token for mutating admin endpoints; `None` = loopback callers only.
-    pub admin_token: Option<String>,
-    /// Site time zone.
-    pub tz: jiff::tz::TimeZone,
+pub(crate) struct ApiSettings {
+    /// Site time zone: the one the database was opened with, which renders the stored history
+    /// texts, so every time the API shows agrees with them (a new `timezone` needs a restart).
+    pub(crate) tz: jiff::tz::TimeZone,
     /// Plate validation policy.
-    pub plate_policy: PlatePolicy,
-    /// Largest accepted difference between an edge timestamp and the server clock (ms).
-    pub max_skew_ms: i64,
+    pub(crate) plate_policy: PlatePolicy,
+    /// How far in the future an edge timestamp is honoured (ms): `max_clock_skew_secs`.
+    pub(crate) max_skew_ms: i64,
+    /// How far in the past an edge timestamp is honoured (ms): `max_event_age_secs`.
+    pub(crate) max_age_ms: i64,
+}
+
+impl ApiSettings {
+    fn from_config(config: &parkmesh_config::Config, tz: &jiff::tz::TimeZone) -> Self {
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Self {
+            tz: tz.clone(),
+            plate_policy: match config.plate_policy() {
+                parkmesh_config::PlatePolicy::Strict => PlatePolicy::Strict,
+                parkmesh_config::PlatePolicy::Lenient => PlatePolicy::Lenient,
+            },
+            max_skew_ms: ms(config.max_clock_skew()),
+            max_age_ms: ms(config.max_event_age()),
+        }
+    }
 }
 
 /// Shared state of the API.
 #[derive(Clone)]
 pub struct AppState {
     manager: P2PManager,
-    settings: ApiSettings,
     hubs: hub::Hubs,
 }
 
 impl AppState {
-    /// Builds the state and starts the socket fan-out task.
-    pub fn new(manager: P2PManager, settings: ApiSettings) -> Self {
+    /// Builds the state and starts the socket fan-out task. Settings are read from `manager`'s
+    /// configuration in force on each request.
+    pub fn new(manager: P2PManager) -> Self {
         let hubs = hub::Hubs::new();
         hubs.spawn_forwarder(manager.storage());
-        Self {
-            manager,
-            settings,
-            hubs,
-        }
+        Self { manager, hubs }
+    }
+
+    /// The API settings of the configuration in force now.
+    pub(crate) fn settings(&self) -> ApiSettings {
+        ApiSettings::from_config(&self.manager.config(), self.storage().tz())
     }
 
     /// Reads only: every write goes through [`AppState::append`].
@@ -125,34 +147,51 @@ pub(crate) fn body() -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rej
     warp::body::content_length_limit(MAX_BODY).and(warp::body::bytes())
 }
 
-/// Admin check: with a token configured, `Authorization: Bearer <token>` from anywhere; without
-/// one, loopback callers only.
-pub(crate) fn admin(state: AppState) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+/// The admin rule ([`parkmesh_config::Config::authorize_admin`], applied to the configuration in
+/// force): extracts how the caller was allowed, for the audit trail. A missing token is a 401,
+/// a wrong token or an address outside `admin_networks` a 403.
+pub(crate) fn admin_as(
+    state: AppState,
+) -> impl Filter<Extract = (AdminGrant,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("authorization")
         .and(warp::ext::optional::<server::ClientAddr>())
-        .and_then(move |auth: Option<String>, remote: Option<server::ClientAddr>| {
-            let token = state.settings.admin_token.clone();
-            async move {
-                match token {
-                    Some(token) => match auth.as_deref().and_then(|a| a.strip_prefix("Bearer ")) {
-                        None => Err(warp::reject::custom(ApiError::Unauthorized(
-                            "this endpoint needs an admin token: send Authorization: Bearer <admin_token>".into(),
-                        ))),
-                        Some(given) if constant_eq(given.trim().as_bytes(), token.as_bytes()) => Ok(()),
-                        Some(_) => Err(warp::reject::custom(ApiError::Forbidden("wrong admin token".into()))),
-                    },
-                    None if remote.is_some_and(|r| r.0.ip().is_loopback()) => Ok(()),
-                    None => Err(warp::reject::custom(ApiError::Forbidden(
-                        "no admin_token is configured, so admin changes are accepted from this machine only".into(),
-                    ))),
+        .and_then(
+            move |auth: Option<String>, remote: Option<server::ClientAddr>| {
+                let config = state.manager.config();
+                async move {
+                    config
+                        .authorize_admin(remote.map(|r| r.0.ip()), auth.as_deref())
+                        .map_err(|denied| {
+                            let message = denied.to_string();
+                            warp::reject::custom(match denied {
+                                AdminDenied::MissingToken => ApiError::Unauthorized(message),
+                                AdminDenied::WrongToken | AdminDenied::NotAdminNetwork { .. } => {
+                                    ApiError::Forbidden(message)
+                                }
+                            })
+                        })
                 }
-            }
-        })
-        .untuple_one()
+            },
+        )
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// [`admin_as`] for routes that do not record who made the change.
+pub(crate) fn admin(state: AppState) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    admin_as(state).map(|_| ()).untuple_one()
+}
+
+/// Who made an admin change: the `X-Operator` header when given (control characters removed,
+/// at most 64 characters), else how the caller was allowed ([`AdminGrant::identity`]).
+pub(crate) fn operator_name(grant: AdminGrant, header: Option<String>) -> String {
+    header
+        .map(|h| {
+            h.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| grant.identity())
 }
 
 /// All routes of the API, with CORS for a browser frontend on another origin and the
@@ -230,7 +269,7 @@ pub fn routes(
     let cors = warp::cors()
         .allow_any_origin()
         .allow_methods(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
-        .allow_headers(["content-type", "authorization"]);
+        .allow_headers(["content-type", "authorization", "x-operator", "accept"]);
 
     let api = root
         .or(edge_event)
@@ -249,9 +288,14 @@ pub fn routes(
         .or(cameras::stream_route(state.clone()))
         .or(ws_history)
         .or(ws_cameras)
-        .or(ws_edge);
-    api.with(cors)
+        .or(ws_edge)
+        .or(manual::route(state.clone()));
+    // Every answer carries the CORS headers: the rejection handler runs inside the CORS wrapper,
+    // so errors, 404, 405 and 413 get them as well; a refused preflight (a header or method
+    // outside the lists) is answered by `recover_cors`, which adds them itself.
+    api.recover(reply::recover)
+        .with(cors)
         .with(warp::trace::request())
-        .recover(reply::recover)
+        .recover(reply::recover_cors)
         .map(|r| r)
 }

@@ -21,7 +21,7 @@ use warp::filters::BoxedFilter;
 
 use crate::fields::{opt_str, req_str};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
-use crate::{AppState, admin, body, with_state};
+use crate::{AppState, admin, admin_as, body, operator_name, with_state};
 
 /// Largest list accepted for subscriptions or staff.
 const MAX_LIST: usize = 10_000;
@@ -30,20 +30,22 @@ const MAX_LIST: usize = 10_000;
 pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallible>,)> {
     let st = || with_state(state.clone());
     let adm = || admin(state.clone());
-    let operator = || warp::header::optional::<String>("x-operator");
+    let who = || {
+        admin_as(state.clone())
+            .and(warp::header::optional::<String>("x-operator"))
+            .map(operator_name)
+    };
     let edit = warp::path!("api" / "parking" / "history" / i64)
         .and(warp::put())
-        .and(adm())
+        .and(who())
         .and(st())
-        .and(operator())
         .and(body())
-        .then(|id, s, op, b| async move { finish(edit(s, id, op, b).await) });
+        .then(|id, op, s, b| async move { finish(edit(s, id, op, b).await) });
     let delete = warp::path!("api" / "parking" / "history" / i64)
         .and(warp::delete())
-        .and(adm())
+        .and(who())
         .and(st())
-        .and(operator())
-        .then(|id, s, op| async move { finish(delete(s, id, op).await) });
+        .then(|id, op, s| async move { finish(delete(s, id, op).await) });
     let changes = warp::path!("api" / "parking" / "history" / "changes")
         .and(warp::get())
         .and(st())
@@ -85,25 +87,6 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallib
         .boxed()
 }
 
-/// Who made a change: the `X-Operator` header when given, else how the caller authenticated.
-fn operator(state: &AppState, header: Option<String>) -> String {
-    let named = header
-        .map(|h| {
-            h.chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|h| !h.trim().is_empty());
-    named.unwrap_or_else(|| {
-        if state.settings.admin_token.is_some() {
-            "admin".into()
-        } else {
-            "local".into()
-        }
-    })
-}
-
 async fn session(state: &AppState, id: i64) -> Result<parkmesh_storage::HistoryRow, ApiError> {
     match state.storage().session(id).await? {
         Some(row) if !row.deleted => Ok(row),
@@ -115,7 +98,7 @@ async fn session(state: &AppState, id: i64) -> Result<parkmesh_storage::HistoryR
 async fn edit(
     state: AppState,
     id: i64,
-    op: Option<String>,
+    op: String,
     body: bytes::Bytes,
 ) -> Result<JsonReply, ApiError> {
     let map = parse_object(&body)?;
@@ -124,7 +107,7 @@ async fn edit(
         Some(v) => v,
         None => req_str(&map, "", "plate_id")?,
     };
-    let plate = parkmesh_parking::plate::normalize(&view, state.settings.plate_policy)
+    let plate = parkmesh_parking::plate::normalize(&view, state.settings().plate_policy)
         .map_err(|e| ApiError::BadRequest(format!("plate_view: {e}")))?;
     if let Some(given) = opt_str(&map, "", "plate_id")? {
         let given: String = given
@@ -143,7 +126,7 @@ async fn edit(
         session: row.session_id,
         plate_id: plate.id,
         plate_view: plate.view,
-        changed_by: operator(&state, op),
+        changed_by: op,
     };
     state
         .append(Intent::Event {
@@ -158,11 +141,11 @@ async fn edit(
 
 /// `DELETE /api/parking/history/{id}` (admin): a tombstone; the session disappears from lists on
 /// every central and its audit row stays.
-async fn delete(state: AppState, id: i64, op: Option<String>) -> Result<JsonReply, ApiError> {
+async fn delete(state: AppState, id: i64, op: String) -> Result<JsonReply, ApiError> {
     let row = session(&state, id).await?;
     let payload = HistoryDeletePayload {
         session: row.session_id,
-        changed_by: operator(&state, op),
+        changed_by: op,
     };
     state
         .append(Intent::Event {
@@ -199,7 +182,8 @@ async fn changes(state: AppState, q: HashMap<String, String>) -> Result<JsonRepl
         None => None,
     };
     let rows = state.storage().changes(limit, offset, history_id).await?;
-    let tz = &state.settings.tz;
+    let settings = state.settings();
+    let tz = &settings.tz;
     let list: Vec<Value> = rows
         .iter()
         .map(|c| {

@@ -103,7 +103,7 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallib
 }
 
 fn local_time(state: &AppState, ms: i64) -> String {
-    parkmesh_parking::time::format_local(ms, &state.settings.tz)
+    parkmesh_parking::time::format_local(ms, &state.settings().tz)
 }
 
 /// `GET /api/p2p/status`: one entry per configured peer with real liveness.
@@ -200,12 +200,44 @@ async fn conflicts(state: AppState) -> Result<JsonReply, ApiError> {
     ))
 }
 
+/// Keys read once at start: a change is saved but takes effect at the next start. The listeners
+/// are bound (`bind`, `this_central`'s ports) and the database opened (`data_dir`) at start, TLS
+/// is set up at start, and the stored history texts are rendered in the `timezone` the database
+/// was opened with. Every other key is read from the configuration in force on each request or
+/// applied to the mesh at once.
+const RESTART_KEYS: &[&str] = &["bind", "data_dir", "tls", "timezone"];
+
+/// Splits the changed keys into those applied now and those that need a restart.
+fn split_changes(
+    current: &parkmesh_config::Config,
+    new: &parkmesh_config::Config,
+) -> (Vec<&'static str>, Vec<&'static str>) {
+    let (me, next) = (current.this_central(), new.this_central());
+    let ports_changed = (me.api_port, me.p2p_port) != (next.api_port, next.p2p_port);
+    current
+        .changed_keys(new)
+        .into_iter()
+        .partition(|key| !(RESTART_KEYS.contains(key) || (*key == "this_central" && ports_changed)))
+}
+
 /// `PUT /api/p2p/config` (admin): validates the body against the configuration in force (keys
-/// not in the body are kept), saves it atomically and applies it live; peers that were removed
-/// are told to forget this central. A bad body gets a 400 naming the field and leaves the file
-/// untouched.
+/// not in the body are kept), saves it atomically and applies it; peers that were removed
+/// are told to forget this central. The answer lists the changed keys that are in force now
+/// (`applied`) and those that take effect at the next start (`restart_required`). A bad body
+/// gets a 400 naming the field and leaves the file untouched.
 async fn put_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, ApiError> {
     let map = parse_object(&body)?;
+    let mut warnings = Vec::new();
+    for (key, env) in [
+        ("admin_token", parkmesh_config::ENV_ADMIN_TOKEN),
+        ("cluster_secret", parkmesh_config::ENV_CLUSTER_SECRET),
+    ] {
+        if map.contains_key(key) && parkmesh_config::process_env(env).is_some() {
+            warnings.push(format!(
+                "{key} was saved to the file, but {env} is set and overrides it"
+            ));
+        }
+    }
     if !map
         .keys()
         .any(|k| parkmesh_config::TOP_KEYS.contains(&k.as_str()))
@@ -219,8 +251,9 @@ async fn put_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, Ap
     let loaded = current
         .apply_update(&Value::Object(map), parkmesh_config::process_env)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    warnings.extend(loaded.warnings.iter().map(ToString::to_string));
     let new = loaded.config;
+    let (applied, restart_required) = split_changes(&current, &new);
     let removed: Vec<_> = current
         .peer_centrals()
         .iter()
@@ -247,9 +280,19 @@ async fn put_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, Ap
         let r = membership_call(&state, p, "unregister-peer").await;
         results.push(json!({ "peer_id": p.id.to_string(), "success": r.is_ok(), "message": r.unwrap_or_else(|e| e), "removed": true }));
     }
+    let message = if restart_required.is_empty() {
+        "Configuration saved and applied".to_owned()
+    } else {
+        format!(
+            "Configuration saved; applied except {}, which take effect at the next start",
+            restart_required.join(", ")
+        )
+    };
     Ok(ok(json!({
         "success": true,
-        "message": "Configuration saved and applied",
+        "message": message,
+        "applied": applied,
+        "restart_required": restart_required,
         "registration_results": results,
         "warnings": warnings,
     })))

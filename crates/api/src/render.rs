@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use crate::edge::{CameraInfo, EdgeType};
 
 /// A history row with the seed's field names (plus parkmesh's `session_id`, `exception`,
-/// `exempt`).
+/// `exempt`, the late-arrival flags `entry_late`, `exit_late`, `time_clamped`, and
+/// `entry_operator` / `exit_operator` of manual entries and exits).
 pub(crate) fn history_row(r: &HistoryRow) -> Value {
     json!({
         "id": r.id,
@@ -38,6 +39,11 @@ pub(crate) fn history_row(r: &HistoryRow) -> Value {
         "is_anomaly": i64::from(r.is_anomaly),
         "exception": r.exception,
         "exempt": r.exempt,
+        "entry_late": r.entry_late,
+        "exit_late": r.exit_late,
+        "time_clamped": r.time_clamped,
+        "entry_operator": r.entry_operator,
+        "exit_operator": r.exit_operator,
     })
 }
 

@@ -164,6 +164,24 @@ pub(crate) async fn recover(rej: warp::Rejection) -> Result<JsonReply, Infallibl
     ))
 }
 
+/// The outermost handler. The CORS wrapper refuses only a preflight that asks for a method or
+/// header outside its lists; that refusal (and anything else that got this far) is answered in
+/// the JSON failure shape with `Access-Control-Allow-Origin`, so the browser can show it.
+pub(crate) async fn recover_cors(rej: warp::Rejection) -> Result<impl warp::Reply, Infallible> {
+    let reply = match rej.find::<warp::cors::CorsForbidden>() {
+        Some(e) => json_reply(
+            StatusCode::FORBIDDEN,
+            &json!({ "success": false, "error": format!("{e} — allowed methods: GET, POST, PUT, DELETE, OPTIONS; headers: content-type, authorization, x-operator, accept") }),
+        ),
+        None => recover(rej).await?,
+    };
+    Ok(warp::reply::with_header(
+        reply,
+        "access-control-allow-origin",
+        "*",
+    ))
+}
+
 impl warp::reject::Reject for ApiError {}
 
 /// Parses a request body as a JSON object, naming what is wrong with it.

@@ -1,14 +1,41 @@
-//! The access rule for mutating admin endpoints.
+//! The access rule for mutating admin endpoints: the one rule the API's admin filter applies.
 //!
-//! With an `admin_token` configured (file or `PARKMESH_ADMIN_TOKEN`), a request needs
-//! `Authorization: Bearer <token>` and may come from anywhere. Without one, only loopback clients are
-//! accepted, so a fresh install is not open to the LAN (the original accepted admin changes from
-//! anyone) yet stays usable on the machine itself; the server warns about this at start-up.
+//! A request is allowed when it carries `Authorization: Bearer <admin_token>` (scheme in any
+//! case, from any address), or when it carries no bearer token and comes from a network listed
+//! in `admin_networks` (CIDR; loopback by default). IPv4 clients seen through a dual-stack
+//! socket (`::ffff:192.168.1.7`) count as IPv4. A bearer token that does not match is refused
+//! even from a listed network: a client that sends one means to use it, and a stale token
+//! should be noticed, not silently accepted.
+//!
+//! The networks exist for the original web frontend, which cannot send a token: listing the
+//! guard PCs' LAN lets its history edits and settings work there. Every device on a listed
+//! network then has admin rights, so list the narrowest network the admin PCs share.
 
 use std::net::IpAddr;
 
 use crate::error::AdminDenied;
 use crate::model::Config;
+
+/// How an admin request was allowed; names the caller in the audit trail when it gives no
+/// `X-Operator` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminGrant {
+    /// It presented the admin token.
+    Token,
+    /// It came without a token from an address in `admin_networks`.
+    Network(IpAddr),
+}
+
+impl AdminGrant {
+    /// A short label for the audit trail: `admin` for the token, `admin@<address>` for a client
+    /// of an admin network.
+    pub fn identity(&self) -> String {
+        match self {
+            AdminGrant::Token => "admin".to_owned(),
+            AdminGrant::Network(ip) => format!("admin@{ip}"),
+        }
+    }
+}
 
 impl Config {
     /// Decides whether a mutating admin request may proceed. `remote` is the client's address (if
@@ -17,23 +44,26 @@ impl Config {
         &self,
         remote: Option<IpAddr>,
         authorization: Option<&str>,
-    ) -> Result<(), AdminDenied> {
-        match self.admin_token() {
-            None => match remote {
-                Some(ip) if ip.to_canonical().is_loopback() => Ok(()),
-                _ => Err(AdminDenied::NotLoopback),
-            },
-            Some(token) => {
-                let presented = authorization
-                    .and_then(bearer)
-                    .ok_or(AdminDenied::MissingToken)?;
-                if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
-                    Ok(())
-                } else {
-                    Err(AdminDenied::WrongToken)
-                }
-            }
+    ) -> Result<AdminGrant, AdminDenied> {
+        let token = self.admin_token();
+        let presented = authorization.and_then(bearer);
+        if let (Some(token), Some(presented)) = (token, presented) {
+            return if constant_time_eq(presented.as_bytes(), token.as_bytes()) {
+                Ok(AdminGrant::Token)
+            } else {
+                Err(AdminDenied::WrongToken)
+            };
         }
+        let remote = remote.map(|ip| ip.to_canonical());
+        if let Some(ip) = remote
+            && self.admin_networks().iter().any(|n| n.contains(ip))
+        {
+            return Ok(AdminGrant::Network(ip));
+        }
+        Err(match token {
+            Some(_) => AdminDenied::MissingToken,
+            None => AdminDenied::NotAdminNetwork { remote },
+        })
     }
 }
 

@@ -102,13 +102,20 @@ fn describe(problems: &[Diagnostic]) -> String {
 /// Why a request to a mutating admin endpoint was refused (see [`crate::Config::authorize_admin`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminDenied {
-    /// No admin token is configured, so only loopback clients may change things.
+    /// No admin token is configured and the client is not in `admin_networks`.
     #[error(
-        "admin endpoints accept only loopback clients while no admin_token is configured — set admin_token or PARKMESH_ADMIN_TOKEN"
+        "admin changes are accepted only from admin_networks while no admin_token is configured, and {} is not in them — add its network to admin_networks or set admin_token",
+        remote.map_or_else(|| "this client".to_owned(), |ip| ip.to_string())
     )]
-    NotLoopback,
-    /// A token is configured but the request carried no `Authorization: Bearer` header.
-    #[error("missing admin token — send Authorization: Bearer <admin_token>")]
+    NotAdminNetwork {
+        /// The client's address, when known.
+        remote: Option<std::net::IpAddr>,
+    },
+    /// A token is configured, the request carried no `Authorization: Bearer` header and the
+    /// client is not in `admin_networks`.
+    #[error(
+        "missing admin token — send Authorization: Bearer <admin_token>, or make the change from a network listed in admin_networks"
+    )]
     MissingToken,
     /// A token is configured and the request carried a different one.
     #[error("wrong admin token")]

@@ -2,8 +2,8 @@
 //!
 //! The file keeps the seed's shape (`this_central {id, ip, p2p_port, api_port}`,
 //! `peer_centrals [{id, ip, p2p_port, api_port}]`) and adds `bind`, `cluster_secret`, `admin_token`,
-//! `timezone`, `data_dir`, `plate_policy`, `max_clock_skew_secs` and the optional `tls` section,
-//! each with a default.
+//! `admin_networks`, `timezone`, `data_dir`, `plate_policy`, `max_clock_skew_secs`,
+//! `max_event_age_secs` and the optional `tls` section, each with a default.
 //!
 //! Loading has two stages (the ripgrep `LowArgs` → `HiArgs` split):
 //!
@@ -36,8 +36,9 @@
 //! - `model`: [`Config`], [`Central`], [`PlatePolicy`] and their accessors (stage two).
 //! - `validate`: the checks that turn a [`RawConfig`] into a [`Config`].
 //! - `host`: [`Host`], an IP address or DNS host name.
+//! - `network`: [`Network`], an IP network in CIDR notation (`admin_networks`).
 //! - `file`: [`Config::load`] and [`Config::save_atomic`].
-//! - `admin`: the rule for mutating admin endpoints ([`Config::authorize_admin`]).
+//! - `admin`: the rule for mutating admin endpoints ([`Config::authorize_admin`], [`AdminGrant`]).
 //! - `error`: [`ConfigError`], [`Diagnostic`], [`AdminDenied`].
 //!
 //! In the crate graph this sits just above `parkmesh-protocol` (for [`CentralId`]) and below the
@@ -48,17 +49,21 @@ mod error;
 mod file;
 mod host;
 mod model;
+mod network;
 mod raw;
 mod validate;
 
 pub use parkmesh_protocol::CentralId;
 
+pub use crate::admin::AdminGrant;
 pub use crate::error::{AdminDenied, ConfigError, Diagnostic};
 pub use crate::host::Host;
 pub use crate::model::{Central, Config, Loaded, PlatePolicy};
+pub use crate::network::Network;
 pub use crate::raw::{
-    DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_MAX_CLOCK_SKEW_SECS,
-    DEFAULT_P2P_PORT, DEFAULT_TIMEZONE, RawCentral, RawConfig, RawTls, TOP_KEYS,
+    DEFAULT_ADMIN_NETWORKS, DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR,
+    DEFAULT_MAX_CLOCK_SKEW_SECS, DEFAULT_MAX_EVENT_AGE_SECS, DEFAULT_P2P_PORT, DEFAULT_TIMEZONE,
+    RawCentral, RawConfig, RawTls, TOP_KEYS,
 };
 
 /// Environment variable that overrides `cluster_secret` from the file.

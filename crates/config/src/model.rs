@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::DB_FILE_NAME;
 use crate::error::{ConfigError, Diagnostic};
 use crate::host::Host;
+use crate::network::Network;
 use crate::raw::{RawCentral, RawConfig, RawTls, Report};
 use crate::validate::{finish, from_value, validate};
 /// Origin label for documents that did not come from a file.
@@ -39,12 +40,14 @@ pub struct Config {
     pub(crate) bind: IpAddr,
     pub(crate) cluster_secret: Secret,
     pub(crate) admin_token: Secret,
+    pub(crate) admin_networks: Vec<Network>,
     pub(crate) timezone_name: String,
     pub(crate) timezone: TimeZone,
     pub(crate) data_dir: PathBuf,
     pub(crate) data_dir_override: Option<PathBuf>,
     pub(crate) plate_policy: PlatePolicy,
     pub(crate) max_clock_skew_secs: u64,
+    pub(crate) max_event_age_secs: u64,
     pub(crate) tls: Option<RawTls>,
 }
 
@@ -173,12 +176,29 @@ impl Config {
             bind: self.bind.to_string(),
             cluster_secret: self.cluster_secret.file.clone(),
             admin_token: self.admin_token.file.clone(),
+            admin_networks: self
+                .admin_networks
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             timezone: self.timezone_name.clone(),
             data_dir: self.data_dir.to_string_lossy().into_owned(),
             plate_policy: self.plate_policy.as_str().to_owned(),
             max_clock_skew_secs: i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX),
+            max_event_age_secs: i64::try_from(self.max_event_age_secs).unwrap_or(i64::MAX),
             tls: self.tls.clone(),
         }
+    }
+
+    /// The top-level keys whose values differ between `self` and `other`, in [`crate::TOP_KEYS`]
+    /// order; secrets are compared by their file values (what a save changes).
+    pub fn changed_keys(&self, other: &Config) -> Vec<&'static str> {
+        let (a, b) = (self.to_raw().to_json(), other.to_raw().to_json());
+        crate::TOP_KEYS
+            .iter()
+            .copied()
+            .filter(|key| a.get(*key) != b.get(*key))
+            .collect()
     }
 
     /// The config for `GET /api/p2p/config`: the seed's shape plus our non-secret additions.
@@ -236,6 +256,12 @@ impl Config {
         self.admin_token.effective()
     }
 
+    /// Networks whose clients may make admin changes without the token (see
+    /// [`Config::authorize_admin`]); loopback by default, empty for token-only access.
+    pub fn admin_networks(&self) -> &[Network] {
+        &self.admin_networks
+    }
+
     /// The site time zone.
     pub fn timezone(&self) -> &TimeZone {
         &self.timezone
@@ -268,9 +294,16 @@ impl Config {
         self.plate_policy
     }
 
-    /// Largest accepted distance between a peer's clock and ours.
+    /// Largest accepted distance between a peer's clock and ours; also how far in the future an
+    /// edge timestamp is honoured.
     pub fn max_clock_skew(&self) -> Duration {
         Duration::from_secs(self.max_clock_skew_secs)
+    }
+
+    /// How far in the past an edge timestamp is honoured: an edge replays the events it queued
+    /// while the central was unreachable with their original times.
+    pub fn max_event_age(&self) -> Duration {
+        Duration::from_secs(self.max_event_age_secs)
     }
 
     /// The TLS files (certificate chain, private key, cluster CA), when TLS is on. Relative

@@ -23,6 +23,11 @@ pub const DEFAULT_TIMEZONE: &str = "Asia/Ho_Chi_Minh";
 pub const DEFAULT_DATA_DIR: &str = "data";
 /// Default largest accepted distance between a peer's clock and ours, in seconds.
 pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
+/// Default oldest edge timestamp honoured, in seconds before the server clock: one day, so an
+/// edge's queue replayed after a day-long outage of the central still bills by the gates' times.
+pub const DEFAULT_MAX_EVENT_AGE_SECS: u64 = 86_400;
+/// Default `admin_networks`: this machine only.
+pub const DEFAULT_ADMIN_NETWORKS: &[&str] = &["127.0.0.0/8", "::1/128"];
 
 fn default_p2p_port() -> i64 {
     i64::from(DEFAULT_P2P_PORT)
@@ -52,6 +57,17 @@ fn default_max_clock_skew_secs() -> i64 {
     i64::try_from(DEFAULT_MAX_CLOCK_SKEW_SECS).unwrap_or(i64::MAX)
 }
 
+fn default_max_event_age_secs() -> i64 {
+    i64::try_from(DEFAULT_MAX_EVENT_AGE_SECS).unwrap_or(i64::MAX)
+}
+
+fn default_admin_networks() -> Vec<String> {
+    DEFAULT_ADMIN_NETWORKS
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect()
+}
+
 /// Top-level keys of the configuration document.
 pub const TOP_KEYS: &[&str] = &[
     "this_central",
@@ -59,10 +75,12 @@ pub const TOP_KEYS: &[&str] = &[
     "bind",
     "cluster_secret",
     "admin_token",
+    "admin_networks",
     "timezone",
     "data_dir",
     "plate_policy",
     "max_clock_skew_secs",
+    "max_event_age_secs",
     "tls",
 ];
 const CENTRAL_KEYS: &[&str] = &["id", "ip", "p2p_port", "api_port"];
@@ -81,14 +99,19 @@ pub struct RawConfig {
     pub cluster_secret: Option<String>,
     /// Bearer token for mutating admin endpoints.
     pub admin_token: Option<String>,
+    /// Networks (CIDR) whose clients may make admin changes without the token.
+    pub admin_networks: Vec<String>,
     /// IANA time zone of the site.
     pub timezone: String,
     /// Directory of the database and other state.
     pub data_dir: String,
     /// `lenient` or `strict`.
     pub plate_policy: String,
-    /// Largest accepted clock distance to a peer, in seconds.
+    /// Largest accepted clock distance to a peer, and how far in the future an edge timestamp
+    /// may be, in seconds.
     pub max_clock_skew_secs: i64,
+    /// How far in the past an edge timestamp may be (a replayed queue), in seconds.
+    pub max_event_age_secs: i64,
     /// TLS for the mesh and the API; absent means plain TCP.
     pub tls: Option<RawTls>,
 }
@@ -146,10 +169,12 @@ impl RawConfig {
             bind: default_bind(),
             cluster_secret: None,
             admin_token: None,
+            admin_networks: default_admin_networks(),
             timezone: default_timezone(),
             data_dir: default_data_dir(),
             plate_policy: default_plate_policy(),
             max_clock_skew_secs: default_max_clock_skew_secs(),
+            max_event_age_secs: default_max_event_age_secs(),
             tls: None,
         }
     }
@@ -167,6 +192,7 @@ impl RawConfig {
         if let Some(token) = &self.admin_token {
             doc.insert("admin_token".into(), json!(token));
         }
+        doc.insert("admin_networks".into(), json!(self.admin_networks));
         doc.insert("timezone".into(), json!(self.timezone));
         doc.insert("data_dir".into(), json!(self.data_dir));
         doc.insert("plate_policy".into(), json!(self.plate_policy));
@@ -174,6 +200,7 @@ impl RawConfig {
             "max_clock_skew_secs".into(),
             json!(self.max_clock_skew_secs),
         );
+        doc.insert("max_event_age_secs".into(), json!(self.max_event_age_secs));
         if let Some(tls) = &self.tls {
             doc.insert(
                 "tls".into(),
@@ -221,6 +248,37 @@ impl RawConfig {
         }
         raw.cluster_secret = string(top, "cluster_secret", "", report);
         raw.admin_token = string(top, "admin_token", "", report);
+        match top.get("admin_networks") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                // A bad item keeps its place (as an empty placeholder, which stage two skips
+                // because its path already has a problem), so later items keep their indexes.
+                raw.admin_networks = items
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, v)| match v {
+                        Value::String(s) => s.clone(),
+                        other => {
+                            report.problem(
+                                format!("admin_networks[{idx}]"),
+                                format!(
+                                    "expected a network such as \"192.168.1.0/24\", found {}",
+                                    kind(other)
+                                ),
+                            );
+                            String::new()
+                        }
+                    })
+                    .collect();
+            }
+            Some(other) => report.problem(
+                "admin_networks",
+                format!(
+                    "expected a list of networks such as [\"192.168.1.0/24\"], found {} — write [] for token-only access",
+                    kind(other)
+                ),
+            ),
+        }
         if let Some(tz) = string(top, "timezone", "", report) {
             raw.timezone = tz;
         }
@@ -232,6 +290,9 @@ impl RawConfig {
         }
         if let Some(skew) = integer(top, "max_clock_skew_secs", "", report) {
             raw.max_clock_skew_secs = skew;
+        }
+        if let Some(age) = integer(top, "max_event_age_secs", "", report) {
+            raw.max_event_age_secs = age;
         }
         match top.get("tls") {
             None | Some(Value::Null) => {}

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::error::ConfigError;
 use crate::host::{Host, parse_host};
 use crate::model::{Central, Config, Loaded, PlatePolicy, Secret};
+use crate::network::Network;
 use crate::raw::{RawCentral, RawConfig, Report, join};
 use crate::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
 
@@ -21,6 +22,10 @@ use crate::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
 const MIN_SECRET_LEN: usize = 16;
 /// Largest accepted `max_clock_skew_secs`: one day; a larger bound would accept nonsense clocks.
 const MAX_CLOCK_SKEW_LIMIT: i64 = 86_400;
+/// Largest accepted `max_event_age_secs`: 30 days, longer than any edge keeps its queue.
+const MAX_EVENT_AGE_LIMIT: i64 = 30 * 86_400;
+/// Most entries of `admin_networks`.
+const MAX_ADMIN_NETWORKS: usize = 64;
 
 pub(crate) fn from_value(
     value: &Value,
@@ -144,6 +149,28 @@ pub(crate) fn validate(
         env,
         report,
     );
+    if raw.admin_networks.len() > MAX_ADMIN_NETWORKS {
+        report.problem(
+            "admin_networks",
+            format!(
+                "{} networks listed, at most {MAX_ADMIN_NETWORKS} — merge them into wider prefixes",
+                raw.admin_networks.len()
+            ),
+        );
+    }
+    let mut admin_networks = Vec::with_capacity(raw.admin_networks.len());
+    for (idx, text) in raw.admin_networks.iter().enumerate() {
+        match Network::parse(text) {
+            Ok(net) => admin_networks.push(net),
+            Err(why) => report.problem(format!("admin_networks[{idx}]"), why),
+        }
+    }
+    if admin_networks.iter().any(|n| n.contains_everything()) {
+        report.warn(
+            "admin_networks",
+            "a network covers every address, so anyone who can reach the API may make admin changes — list only the site's own LAN",
+        );
+    }
     if !raw.peer_centrals.is_empty() && cluster_secret.effective().is_none() {
         report.warn(
             "cluster_secret",
@@ -197,6 +224,20 @@ pub(crate) fn validate(
         }
     };
 
+    let event_age = match u64::try_from(raw.max_event_age_secs) {
+        Ok(secs) if (1..=MAX_EVENT_AGE_LIMIT).contains(&raw.max_event_age_secs) => Some(secs),
+        _ => {
+            report.problem(
+                "max_event_age_secs",
+                format!(
+                    "{} is out of range — use a number of seconds from 1 to {MAX_EVENT_AGE_LIMIT} (default 86400, one day)",
+                    raw.max_event_age_secs
+                ),
+            );
+            None
+        }
+    };
+
     if let Some(tls) = &raw.tls {
         for (key, value) in [
             ("cert_path", &tls.cert_path),
@@ -221,12 +262,14 @@ pub(crate) fn validate(
         bind: bind?,
         cluster_secret,
         admin_token,
+        admin_networks,
         timezone_name: raw.timezone.clone(),
         timezone: timezone?,
         data_dir: PathBuf::from(&raw.data_dir),
         data_dir_override: None,
         plate_policy: plate_policy?,
         max_clock_skew_secs: skew?,
+        max_event_age_secs: event_age?,
         tls: raw.tls.clone(),
     })
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use parkmesh_config::{
-    AdminDenied, Config, ConfigError, Diagnostic, Host, PlatePolicy, RawConfig, no_env,
+    AdminDenied, AdminGrant, Config, ConfigError, Diagnostic, Host, PlatePolicy, RawConfig, no_env,
 };
 use serde_json::{Value, json};
 
@@ -344,7 +344,7 @@ fn public_json_has_seed_shape_and_no_secrets() {
     assert_eq!(public["peer_centrals"][0]["id"], "central-2");
     let text = public.to_string();
     assert!(
-        !text.contains("secret") && !text.contains("admin"),
+        !text.contains("secret") && !text.contains("admin_token") && !text.contains("file-admin"),
         "{text}"
     );
     assert!(
@@ -392,26 +392,50 @@ fn admin_rule() {
     let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
     let lan: IpAddr = "10.0.0.50".parse().unwrap();
     let open = Config::from_json_value(&good(), no_env).unwrap().config;
-    assert_eq!(open.authorize_admin(Some(loopback), None), Ok(()));
-    assert_eq!(open.authorize_admin(Some(mapped), None), Ok(()));
+    assert_eq!(
+        open.authorize_admin(Some(loopback), None),
+        Ok(AdminGrant::Network(loopback))
+    );
+    assert_eq!(
+        open.authorize_admin(Some(mapped), None),
+        Ok(AdminGrant::Network(loopback)),
+        "IPv4-mapped loopback is loopback"
+    );
+    assert_eq!(
+        open.authorize_admin(Some("::1".parse().unwrap()), None)
+            .map(|g| g.identity()),
+        Ok("admin@::1".to_owned())
+    );
     assert_eq!(
         open.authorize_admin(Some(lan), Some("Bearer anything")),
-        Err(AdminDenied::NotLoopback)
+        Err(AdminDenied::NotAdminNetwork { remote: Some(lan) })
     );
     assert_eq!(
         open.authorize_admin(None, None),
-        Err(AdminDenied::NotLoopback)
+        Err(AdminDenied::NotAdminNetwork { remote: None })
     );
 
     let mut doc = good();
     doc["admin_token"] = json!("the-admin-token-0123456789");
     let locked = Config::from_json_value(&doc, no_env).unwrap().config;
-    assert_eq!(
-        locked.authorize_admin(Some(lan), Some("Bearer the-admin-token-0123456789")),
-        Ok(())
-    );
+    for header in [
+        "Bearer the-admin-token-0123456789",
+        "bearer the-admin-token-0123456789",
+        "BEARER  the-admin-token-0123456789 ",
+    ] {
+        assert_eq!(
+            locked.authorize_admin(Some(lan), Some(header)),
+            Ok(AdminGrant::Token),
+            "{header}"
+        );
+    }
     assert_eq!(
         locked.authorize_admin(Some(loopback), None),
+        Ok(AdminGrant::Network(loopback)),
+        "loopback is an admin network by default"
+    );
+    assert_eq!(
+        locked.authorize_admin(Some(lan), None),
         Err(AdminDenied::MissingToken)
     );
     assert_eq!(
@@ -419,9 +443,115 @@ fn admin_rule() {
         Err(AdminDenied::WrongToken)
     );
     assert_eq!(
+        locked.authorize_admin(Some(loopback), Some("Bearer wrong")),
+        Err(AdminDenied::WrongToken),
+        "a wrong token is refused even from an admin network"
+    );
+    assert_eq!(
         locked.authorize_admin(Some(lan), Some("Basic abc")),
         Err(AdminDenied::MissingToken)
     );
+}
+
+#[test]
+fn admin_networks() {
+    let mut doc = good();
+    doc["admin_networks"] = json!(["192.168.1.0/24", "fd00::/8"]);
+    doc["admin_token"] = json!("the-admin-token-0123456789");
+    let config = Config::from_json_value(&doc, no_env).unwrap().config;
+    let guard: IpAddr = "192.168.1.23".parse().unwrap();
+    assert_eq!(
+        config.authorize_admin(Some(guard), None),
+        Ok(AdminGrant::Network(guard))
+    );
+    assert_eq!(
+        config.authorize_admin(Some("::ffff:192.168.1.23".parse().unwrap()), None),
+        Ok(AdminGrant::Network(guard))
+    );
+    assert!(
+        config
+            .authorize_admin(Some("fd00::7".parse().unwrap()), None)
+            .is_ok()
+    );
+    assert_eq!(
+        config.authorize_admin(Some("192.168.2.23".parse().unwrap()), None),
+        Err(AdminDenied::MissingToken)
+    );
+    assert_eq!(
+        config.authorize_admin(Some("127.0.0.1".parse().unwrap()), None),
+        Err(AdminDenied::MissingToken),
+        "a list replaces the loopback default"
+    );
+    assert_eq!(
+        config.to_raw().admin_networks,
+        vec!["192.168.1.0/24".to_owned(), "fd00::/8".to_owned()]
+    );
+
+    // Token only: no network at all.
+    doc["admin_networks"] = json!([]);
+    let strict = Config::from_json_value(&doc, no_env).unwrap().config;
+    assert_eq!(
+        strict.authorize_admin(Some("127.0.0.1".parse().unwrap()), None),
+        Err(AdminDenied::MissingToken)
+    );
+
+    // Defaults and round trip.
+    let plain = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert_eq!(
+        plain.to_raw().admin_networks,
+        vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()]
+    );
+    assert_eq!(
+        Config::from_raw(plain.to_raw(), no_env).unwrap().config,
+        plain
+    );
+
+    // Bad entries name their index; a non-list names the key.
+    let mut bad = good();
+    bad["admin_networks"] = json!(["192.168.1.0/24", "192.168.1.0/33", 7, "lan"]);
+    let mut paths: Vec<String> = problems(&bad).into_iter().map(|d| d.path).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "admin_networks[1]",
+            "admin_networks[2]",
+            "admin_networks[3]"
+        ]
+    );
+    bad["admin_networks"] = json!("192.168.1.0/24");
+    let p = problems(&bad);
+    assert_eq!(p[0].path, "admin_networks");
+    assert!(p[0].message.contains("list"), "{}", p[0].message);
+
+    // Everything is allowed, but warned about.
+    let mut open = good();
+    open["admin_networks"] = json!(["0.0.0.0/0"]);
+    let loaded = Config::from_json_value(&open, no_env).unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w.path == "admin_networks"),
+        "{:?}",
+        loaded.warnings
+    );
+}
+
+#[test]
+fn max_event_age() {
+    let config = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert_eq!(config.max_event_age().as_secs(), 86_400);
+    let mut doc = good();
+    doc["max_event_age_secs"] = json!(7200);
+    let config = Config::from_json_value(&doc, no_env).unwrap().config;
+    assert_eq!(config.max_event_age().as_secs(), 7200);
+    assert_eq!(config.to_raw().max_event_age_secs, 7200);
+    for bad in [json!(0), json!(-5), json!(31 * 86_400)] {
+        doc["max_event_age_secs"] = bad.clone();
+        let p = problems(&doc);
+        assert_eq!(p[0].path, "max_event_age_secs", "{bad}");
+        assert!(p[0].message.contains("out of range"), "{}", p[0].message);
+    }
+    doc["max_event_age_secs"] = json!("3600");
+    assert!(problems(&doc)[0].message.contains("without quotes"));
 }
 
 #[test]
@@ -484,4 +614,18 @@ fn tls_section_is_validated_and_round_trips() {
     let mut d = good();
     d["tls"] = json!("on");
     assert_one(&problems(&d), "tls", "expected an object");
+}
+
+#[test]
+fn changed_keys_lists_what_an_update_changes() {
+    let config = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert!(config.changed_keys(&config).is_empty());
+    let body = json!({ "admin_token": "a-new-admin-token-0123456789", "timezone": "UTC",
+                       "max_event_age_secs": 600, "plate_policy": "lenient" });
+    let new = config.apply_update(&body, no_env).unwrap().config;
+    assert_eq!(
+        config.changed_keys(&new),
+        ["admin_token", "timezone", "max_event_age_secs"],
+        "plate_policy was sent but did not change"
+    );
 }

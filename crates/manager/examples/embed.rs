@@ -79,6 +79,8 @@ async fn main() -> anyhow_free::Result<()> {
         plate_view: "30A-123.45".into(),
         at_ms: now,
         time_clamped: false,
+        late: false,
+        operator: None,
         camera_id: Some(1),
         camera_name: "Gate A1".into(),
         camera_type: "ENTRY".into(),

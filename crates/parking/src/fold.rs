@@ -87,6 +87,12 @@ pub struct Side {
     pub edge_id: Option<String>,
     /// The edge's event id.
     pub edge_event_id: Option<String>,
+    /// It reached a central well after its gate time (a replayed edge queue).
+    pub late: bool,
+    /// Its gate time was out of bounds and replaced by the recording central's clock.
+    pub clamped: bool,
+    /// Who made it, for a manual (operator) entry or exit.
+    pub operator: Option<String>,
 }
 
 /// One parking session.
@@ -241,6 +247,9 @@ fn side(e: &Event, at_ms: i64, camera_id: Option<i64>, camera_name: &str) -> Sid
         origin: e.id.origin.clone(),
         edge_id: None,
         edge_event_id: None,
+        late: false,
+        clamped: false,
+        operator: None,
     }
 }
 
@@ -370,6 +379,9 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                     source: p.source.clone(),
                     edge_id: p.edge_id.clone(),
                     edge_event_id: p.edge_event_id.clone(),
+                    late: p.late,
+                    clamped: p.time_clamped,
+                    operator: p.operator.clone(),
                     ..side(e, p.at_ms, p.camera_id, &p.camera_name)
                 };
                 let waiter = waiting
@@ -425,6 +437,9 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                     source: p.source.clone(),
                     edge_id: p.edge_id.clone(),
                     edge_event_id: p.edge_event_id.clone(),
+                    late: p.late,
+                    clamped: p.time_clamped,
+                    operator: p.operator.clone(),
                     ..side(e, p.at_ms, p.camera_id, &p.camera_name)
                 };
                 let by_ref = x.entry_ref.as_ref().and_then(|r| {

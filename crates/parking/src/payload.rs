@@ -53,6 +53,13 @@ pub struct EntryPayload {
     /// The edge timestamp was out of bounds and replaced by server time.
     #[serde(default)]
     pub time_clamped: bool,
+    /// The event reached the central well after its gate time (an edge's queue replayed after an
+    /// outage); the gate time is kept unless `time_clamped`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub late: bool,
+    /// Who made a manual (operator) entry or exit; `None` for camera events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
     /// Camera id.
     #[serde(default)]
     pub camera_id: Option<i64>,

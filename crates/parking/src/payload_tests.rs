@@ -11,6 +11,8 @@ fn entry() -> EntryPayload {
         plate_view: "30A-123.45".into(),
         at_ms: 1_767_225_600_000,
         time_clamped: false,
+        late: false,
+        operator: None,
         camera_id: Some(1),
         camera_name: "Gate 1".into(),
         camera_type: "ENTRY".into(),

@@ -79,6 +79,8 @@ fn gate(i: usize, at_ms: i64, edge_event_id: String, camera: i64) -> EntryPayloa
         plate_view: plate(i),
         at_ms,
         time_clamped: false,
+        late: false,
+        operator: None,
         camera_id: Some(camera),
         camera_name: if camera == 1 { "Gate" } else { "Exit" }.into(),
         camera_type: if camera == 1 { "ENTRY" } else { "EXIT" }.into(),

@@ -497,6 +497,11 @@ fn to_row(
         last_location: s.last_location.clone(),
         last_location_ms: s.last_location_ms,
         last_location_time: s.last_location_ms.map(local),
+        entry_late: entry.is_some_and(|e| e.late),
+        exit_late: exit.is_some_and(|e| e.late),
+        time_clamped: entry.is_some_and(|e| e.clamped) || exit.is_some_and(|e| e.clamped),
+        entry_operator: entry.and_then(|e| e.operator.clone()),
+        exit_operator: exit.and_then(|e| e.operator.clone()),
         created_at: now_text.to_owned(),
         updated_at: now_text.to_owned(),
     }
@@ -536,9 +541,10 @@ fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageE
             edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
             entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
             exit_source, duration, fee, status, sync_status, exception, exempt, is_anomaly, deleted,
-            last_location, last_location_ms, last_location_time, created_at, updated_at)
+            last_location, last_location_ms, last_location_time, entry_late, exit_late, time_clamped,
+            entry_operator, exit_operator, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)
+                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)
          ON CONFLICT(session_id) DO NOTHING";
     let inserted = conn.prepare_cached(sql)?.execute(params![
         r.session_id,
@@ -573,6 +579,11 @@ fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageE
         r.last_location,
         r.last_location_ms,
         r.last_location_time,
+        r.entry_late,
+        r.exit_late,
+        r.time_clamped,
+        r.entry_operator,
+        r.exit_operator,
         r.created_at,
         r.updated_at,
     ])?;

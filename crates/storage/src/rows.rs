@@ -77,6 +77,16 @@ pub struct HistoryRow {
     pub last_location_ms: Option<i64>,
     /// Last in-lot sighting as site-local text.
     pub last_location_time: Option<String>,
+    /// The entry reached a central well after its gate time (a replayed edge queue).
+    pub entry_late: bool,
+    /// The exit reached a central well after its gate time.
+    pub exit_late: bool,
+    /// A gate time was out of bounds and replaced by the recording central's clock.
+    pub time_clamped: bool,
+    /// Who made a manual entry.
+    pub entry_operator: Option<String>,
+    /// Who made a manual exit.
+    pub exit_operator: Option<String>,
     /// When this central first stored the row (site-local text).
     pub created_at: String,
     /// When this central last changed the row (site-local text).
@@ -159,6 +169,11 @@ history_columns!(
     last_location,
     last_location_ms,
     last_location_time,
+    entry_late,
+    exit_late,
+    time_clamped,
+    entry_operator,
+    exit_operator,
     created_at,
     updated_at,
 );

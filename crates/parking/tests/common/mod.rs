@@ -46,6 +46,8 @@ pub fn entry_payload(origin: &str, seq: u64, plate: &str, at_ms: i64) -> EntryPa
         plate_view: plate.into(),
         at_ms,
         time_clamped: false,
+        late: false,
+        operator: None,
         camera_id: Some(1),
         camera_name: "in".into(),
         camera_type: "ENTRY".into(),

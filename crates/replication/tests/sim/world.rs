@@ -818,6 +818,8 @@ impl World {
                 plate_view: plate_id.clone(),
                 at_ms: wall as i64,
                 time_clamped: false,
+                late: false,
+                operator: None,
                 camera_id: Some(i as i64),
                 camera_name: format!("gate-{i}"),
                 camera_type: "ENTRY".into(),

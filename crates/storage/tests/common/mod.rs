@@ -29,6 +29,8 @@ pub fn entry(plate: &str, at_ms: i64) -> EntryPayload {
         plate_view: plate.into(),
         at_ms,
         time_clamped: false,
+        late: false,
+        operator: None,
         camera_id: Some(1),
         camera_name: "Gate".into(),
         camera_type: "ENTRY".into(),
