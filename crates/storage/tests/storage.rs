@@ -3,7 +3,6 @@
 
 use parkmesh_parking::payload::{
     EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
-    Tariff,
 };
 use parkmesh_protocol::{CentralId, Event, EventId, Hlc, StreamId};
 use parkmesh_storage::{HistoryQuery, Ingested, Intent, Storage, StorageOptions};
@@ -13,24 +12,14 @@ mod common;
 use common::{entry, open, tz};
 
 fn exit(plate: &str, at_ms: i64) -> ExitPayload {
-    ExitPayload {
-        gate: EntryPayload {
-            plate_id: plate.into(),
-            plate_view: plate.into(),
-            at_ms,
-            time_clamped: false,
-            camera_id: Some(2),
-            camera_name: "Exit".into(),
-            camera_type: "EXIT".into(),
-            confidence: 0.9,
-            source: "auto".into(),
-            edge_event_id: None,
-            edge_id: Some("2".into()),
-        },
-        entry_ref: None,
-        tariff: Tariff::default(),
-        exempt: None,
-    }
+    let gate = EntryPayload {
+        camera_id: Some(2),
+        camera_name: "Exit".into(),
+        camera_type: "EXIT".into(),
+        edge_id: Some("2".into()),
+        ..entry(plate, at_ms)
+    };
+    ExitPayload::at_gate(gate, None)
 }
 
 fn remote(

@@ -811,9 +811,8 @@ impl World {
                 EventKind::Other("future.kind".into()),
                 serde_json::json!({"plate_id": plate_id}),
             )
-        } else if entering {
-            self.inside.insert(plate, i);
-            let p = EntryPayload {
+        } else {
+            let gate = |camera_type: &str| EntryPayload {
                 plate_id: plate_id.clone(),
                 plate_view: plate_id.clone(),
                 at_ms: wall as i64,
@@ -822,34 +821,20 @@ impl World {
                 operator: None,
                 camera_id: Some(i as i64),
                 camera_name: format!("gate-{i}"),
-                camera_type: "ENTRY".into(),
+                camera_type: camera_type.into(),
                 confidence: 0.9,
                 source: "auto".into(),
                 edge_event_id: None,
                 edge_id: Some(format!("edge-{i}")),
             };
-            (EntryPayload::KIND, p.to_value())
-        } else {
-            self.inside.remove(&plate);
-            let p = ExitPayload {
-                gate: EntryPayload {
-                    plate_id: plate_id.clone(),
-                    plate_view: plate_id.clone(),
-                    at_ms: wall as i64,
-                    time_clamped: false,
-                    camera_id: Some(i as i64),
-                    camera_name: format!("gate-{i}"),
-                    camera_type: "EXIT".into(),
-                    confidence: 0.9,
-                    source: "auto".into(),
-                    edge_event_id: None,
-                    edge_id: Some(format!("edge-{i}")),
-                },
-                entry_ref: None,
-                tariff: Default::default(),
-                exempt: None,
-            };
-            (ExitPayload::KIND, p.to_value())
+            if entering {
+                self.inside.insert(plate, i);
+                (EntryPayload::KIND, gate("ENTRY").to_value())
+            } else {
+                self.inside.remove(&plate);
+                let p = ExitPayload::at_gate(gate("EXIT"), None);
+                (ExitPayload::KIND, p.to_value())
+            }
         };
         let node = &mut self.nodes[i];
         let own = StreamId {
