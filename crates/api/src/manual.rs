@@ -11,7 +11,7 @@
 use std::convert::Infallible;
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload};
-use parkmesh_storage::Intent;
+use parkmesh_storage::{Ingested, Intent};
 use serde_json::{Value, json};
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -90,14 +90,18 @@ async fn manual_entry(
             request_key: None,
         },
     };
-    let outcome = state.storage().ingest(intent, None).await?;
+    let Ingested::Stored { event, session } = state.append(intent).await? else {
+        return Err(ApiError::Unavailable(
+            "the manual event was not stored; try again".into(),
+        ));
+    };
     tracing::info!(
         operator = %operator,
         action = edge_type.as_str(),
         plate = %raw_plate,
         "manual entry"
     );
-    let mut answer = render::edge_answer(edge_type, &camera, None, &outcome);
+    let mut answer = render::edge_answer(edge_type, &camera, None, &event, session.as_deref());
     if let Value::Object(m) = &mut answer {
         m.insert("source".into(), json!("manual"));
         m.insert("operator".into(), json!(operator));

@@ -47,6 +47,8 @@ fn gate(plate: &str, at_ms: i64, camera: &str) -> EntryPayload {
         plate_view: plate.into(),
         at_ms,
         time_clamped: false,
+        late: false,
+        operator: None,
         camera_id: Some(1),
         camera_name: camera.into(),
         camera_type: camera.to_uppercase(),

@@ -94,7 +94,8 @@ impl Payload for EntryPayload {
         text("camera_type", Some(&self.camera_type), MAX_TEXT)?;
         text("source", Some(&self.source), MAX_TEXT)?;
         text("edge_event_id", self.edge_event_id.as_deref(), MAX_ID)?;
-        text("edge_id", self.edge_id.as_deref(), MAX_TEXT)
+        text("edge_id", self.edge_id.as_deref(), MAX_TEXT)?;
+        text("operator", self.operator.as_deref(), MAX_TEXT)
     }
     const KIND: EventKind = EventKind::VehicleEntry;
 }
@@ -307,6 +308,10 @@ pub const MAX_RECORDS: usize = 100_000;
 pub const MAX_CAPACITY: i64 = 1_000_000;
 /// Latest business time accepted (year 9999), in ms.
 const MAX_AT_MS: i64 = 253_402_300_799_999;
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
 
 fn text(name: &str, value: Option<&str>, max: usize) -> Result<(), ParkingError> {
     match value {

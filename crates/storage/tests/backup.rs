@@ -10,13 +10,10 @@ use parkmesh_storage::{Intent, StorageError};
 
 async fn add(storage: &parkmesh_storage::Storage, plate: &str) {
     storage
-        .ingest(
-            Intent::Entry {
-                payload: common::entry(plate, 1_700_000_000_000),
-                request_key: None,
-            },
-            None,
-        )
+        .ingest(Intent::Entry {
+            payload: common::entry(plate, 1_700_000_000_000),
+            request_key: None,
+        })
         .await
         .unwrap();
 }

@@ -70,6 +70,8 @@ pub fn exit_payload(plate: &str, at_ms: i64, entry_ref: Option<String>) -> ExitP
             plate_view: plate.into(),
             at_ms,
             time_clamped: false,
+            late: false,
+            operator: None,
             camera_id: Some(2),
             camera_name: "out".into(),
             camera_type: "EXIT".into(),
