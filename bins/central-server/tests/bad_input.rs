@@ -249,6 +249,11 @@ fn every_field_of_every_body_survives_absurd_values() {
         ),
         (
             "POST",
+            "/api/parking/manual-entry",
+            json!({ "plate_text": "51F-678.90", "camera_type": "ENTRY", "camera_id": 1, "camera_name": "Gate" }),
+        ),
+        (
+            "POST",
             "/api/p2p/register-peer",
             json!({ "id": "central-2", "ip": "127.0.0.1", "api_port": 1, "p2p_port": 2, "ts": 0, "proof": "00" }),
         ),
