@@ -29,19 +29,39 @@ struct Cli {
     /// Directory of the database; overrides `data_dir` from the configuration.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Log lines on stderr: `text` for people, `json` for one JSON object a line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+}
+
+/// Format of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines; coloured only when stderr is a terminal.
+    Text,
+    /// One JSON object a line (timestamp, level, target, message and fields at the top level).
+    Json,
+}
+
+/// Sets up `tracing` on stderr. Without RUST_LOG: our own info lines, but not warp's two lines
+/// per request (a busy gate would flood the log); refused requests still show at warn.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,warp=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Without RUST_LOG: our own info lines, but not warp's two lines per request (a busy gate
-    // would flood the log); refused requests still show at warn.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,warp=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(cli.log_format);
     let config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => return fail(2, &e),

@@ -232,6 +232,7 @@ pub(crate) async fn process(state: &AppState, map: &Map<String, Value>) -> Resul
         Some("DELETE") => return edge_admin(state, map, true).await,
         _ => {}
     }
+    let started = std::time::Instant::now();
     let now = parkmesh_storage::now_ms();
     let ev = parse_event(state, map, now)?;
     let (edge_type, camera, edge_event_id) =
@@ -243,6 +244,7 @@ pub(crate) async fn process(state: &AppState, map: &Map<String, Value>) -> Resul
         })
     };
     let outcome = state.storage().ingest(ev.intent, Some(renderer)).await?;
+    state.metrics.observe_ingest(started);
     Ok(match &outcome {
         Ingested::Duplicate { answer } => {
             let mut v: Value =

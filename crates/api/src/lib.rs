@@ -17,6 +17,8 @@
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
 //! - `server`: the accept loop (plain or TLS) and graceful shutdown.
 //! - `render`: the seed's JSON shapes.
+//! - `metrics`: `GET /metrics` (Prometheus text) and the figures this crate counts.
+//! - `status_page`: the operator's status page `GET /mesh`, its JSON and live stream.
 
 // warp route trees are deep generic types; release builds need more room to evaluate them.
 #![recursion_limit = "512"]
@@ -27,12 +29,14 @@ mod edge;
 mod fields;
 mod frontend;
 mod hub;
+mod metrics;
 mod operator;
 mod p2p;
 mod render;
 mod reply;
 mod server;
 mod site;
+mod status_page;
 mod ws;
 
 use std::collections::HashMap;
@@ -71,6 +75,7 @@ pub struct AppState {
     manager: P2PManager,
     settings: ApiSettings,
     hubs: hub::Hubs,
+    metrics: metrics::ApiMetrics,
 }
 
 impl AppState {
@@ -82,6 +87,7 @@ impl AppState {
             manager,
             settings,
             hubs,
+            metrics: metrics::ApiMetrics::default(),
         }
     }
 
@@ -195,6 +201,30 @@ pub fn routes(
         .and(body())
         .then(|s, b| async move { reply::finish(frontend::put_fees(s, b).await) });
 
+    // Read at start like the listener: `metrics: false` answers 404 as if there were no route.
+    let metrics_on = state.manager.config().metrics_enabled();
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(warp::any().and_then(move || async move {
+            if metrics_on {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        }))
+        .untuple_one()
+        .and(st())
+        .then(|s: AppState| async move {
+            match metrics::render(&s).await {
+                Ok(text) => Ok(Box::new(warp::reply::with_header(
+                    text,
+                    "content-type",
+                    metrics::CONTENT_TYPE,
+                )) as Box<dyn warp::Reply>),
+                Err(e) => reply::finish(Err(e)).map(|r| Box::new(r) as Box<dyn warp::Reply>),
+            }
+        });
+
     let ws_history = warp::path!("ws" / "history").and(warp::ws()).and(st()).map(
         |w: warp::ws::Ws, s: AppState| {
             w.max_message_size(ws::MAX_WS_FRAME)
@@ -238,9 +268,15 @@ pub fn routes(
         .or(cameras::stream_route(state.clone()))
         .or(ws_history)
         .or(ws_cameras)
-        .or(ws_edge);
+        .or(ws_edge)
+        .or(metrics)
+        .or(status_page::routes(state.clone()));
+    let counted = state.metrics.clone();
     api.with(cors)
         .with(warp::trace::request())
         .recover(reply::recover)
+        .with(warp::log::custom(move |info| {
+            counted.observe_status(info.status().as_u16())
+        }))
         .map(|r| r)
 }

@@ -2,7 +2,8 @@
 //!
 //! The file keeps the seed's shape (`this_central {id, ip, p2p_port, api_port}`,
 //! `peer_centrals [{id, ip, p2p_port, api_port}]`) and adds `bind`, `cluster_secret`, `admin_token`,
-//! `timezone`, `data_dir`, `plate_policy`, `max_clock_skew_secs` and the optional `tls` section,
+//! `timezone`, `data_dir`, `plate_policy`, `max_clock_skew_secs`, `metrics`,
+//! `edge_request_retention_secs` and the optional `tls` section,
 //! each with a default.
 //!
 //! Loading has two stages (the ripgrep `LowArgs` → `HiArgs` split):
@@ -56,8 +57,9 @@ pub use crate::error::{AdminDenied, ConfigError, Diagnostic};
 pub use crate::host::Host;
 pub use crate::model::{Central, Config, Loaded, PlatePolicy};
 pub use crate::raw::{
-    DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_MAX_CLOCK_SKEW_SECS,
-    DEFAULT_P2P_PORT, DEFAULT_TIMEZONE, RawCentral, RawConfig, RawTls, TOP_KEYS,
+    DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR, DEFAULT_EDGE_REQUEST_RETENTION_SECS,
+    DEFAULT_MAX_CLOCK_SKEW_SECS, DEFAULT_P2P_PORT, DEFAULT_TIMEZONE, RawCentral, RawConfig, RawTls,
+    TOP_KEYS,
 };
 
 /// Environment variable that overrides `cluster_secret` from the file.

@@ -45,6 +45,8 @@ pub struct Config {
     pub(crate) data_dir_override: Option<PathBuf>,
     pub(crate) plate_policy: PlatePolicy,
     pub(crate) max_clock_skew_secs: u64,
+    pub(crate) metrics: bool,
+    pub(crate) edge_request_retention_secs: u64,
     pub(crate) tls: Option<RawTls>,
 }
 
@@ -182,6 +184,9 @@ impl Config {
             data_dir: self.data_dir.to_string_lossy().into_owned(),
             plate_policy: self.plate_policy.as_str().to_owned(),
             max_clock_skew_secs: i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX),
+            metrics: self.metrics,
+            edge_request_retention_secs: i64::try_from(self.edge_request_retention_secs)
+                .unwrap_or(i64::MAX),
             tls: self.tls.clone(),
         }
     }
@@ -282,6 +287,16 @@ impl Config {
     /// Largest accepted distance between a peer's clock and ours.
     pub fn max_clock_skew(&self) -> Duration {
         Duration::from_secs(self.max_clock_skew_secs)
+    }
+
+    /// Whether `GET /metrics` is served (the `metrics` key; on by default).
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics
+    }
+
+    /// How long answers to edge requests are remembered for repeats (default three days).
+    pub fn edge_request_retention(&self) -> Duration {
+        Duration::from_secs(self.edge_request_retention_secs)
     }
 
     /// The TLS files (certificate chain, private key, cluster CA), when TLS is on. Relative

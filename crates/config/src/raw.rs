@@ -23,6 +23,8 @@ pub const DEFAULT_TIMEZONE: &str = "Asia/Ho_Chi_Minh";
 pub const DEFAULT_DATA_DIR: &str = "data";
 /// Default largest accepted distance between a peer's clock and ours, in seconds.
 pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
+/// Default age after which remembered edge requests are forgotten: three days, in seconds.
+pub const DEFAULT_EDGE_REQUEST_RETENTION_SECS: u64 = 3 * 24 * 3600;
 
 fn default_p2p_port() -> i64 {
     i64::from(DEFAULT_P2P_PORT)
@@ -52,6 +54,10 @@ fn default_max_clock_skew_secs() -> i64 {
     i64::try_from(DEFAULT_MAX_CLOCK_SKEW_SECS).unwrap_or(i64::MAX)
 }
 
+fn default_edge_request_retention_secs() -> i64 {
+    i64::try_from(DEFAULT_EDGE_REQUEST_RETENTION_SECS).unwrap_or(i64::MAX)
+}
+
 /// Top-level keys of the configuration document.
 pub const TOP_KEYS: &[&str] = &[
     "this_central",
@@ -63,6 +69,8 @@ pub const TOP_KEYS: &[&str] = &[
     "data_dir",
     "plate_policy",
     "max_clock_skew_secs",
+    "metrics",
+    "edge_request_retention_secs",
     "tls",
 ];
 const CENTRAL_KEYS: &[&str] = &["id", "ip", "p2p_port", "api_port"];
@@ -89,6 +97,10 @@ pub struct RawConfig {
     pub plate_policy: String,
     /// Largest accepted clock distance to a peer, in seconds.
     pub max_clock_skew_secs: i64,
+    /// Whether `GET /metrics` is served.
+    pub metrics: bool,
+    /// Age in seconds after which a remembered edge request is forgotten.
+    pub edge_request_retention_secs: i64,
     /// TLS for the mesh and the API; absent means plain TCP.
     pub tls: Option<RawTls>,
 }
@@ -150,6 +162,8 @@ impl RawConfig {
             data_dir: default_data_dir(),
             plate_policy: default_plate_policy(),
             max_clock_skew_secs: default_max_clock_skew_secs(),
+            metrics: true,
+            edge_request_retention_secs: default_edge_request_retention_secs(),
             tls: None,
         }
     }
@@ -173,6 +187,11 @@ impl RawConfig {
         doc.insert(
             "max_clock_skew_secs".into(),
             json!(self.max_clock_skew_secs),
+        );
+        doc.insert("metrics".into(), json!(self.metrics));
+        doc.insert(
+            "edge_request_retention_secs".into(),
+            json!(self.edge_request_retention_secs),
         );
         if let Some(tls) = &self.tls {
             doc.insert(
@@ -232,6 +251,17 @@ impl RawConfig {
         }
         if let Some(skew) = integer(top, "max_clock_skew_secs", "", report) {
             raw.max_clock_skew_secs = skew;
+        }
+        match top.get("metrics") {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(b)) => raw.metrics = *b,
+            Some(other) => report.problem(
+                "metrics",
+                format!("expected true or false, found {}", kind(other)),
+            ),
+        }
+        if let Some(secs) = integer(top, "edge_request_retention_secs", "", report) {
+            raw.edge_request_retention_secs = secs;
         }
         match top.get("tls") {
             None | Some(Value::Null) => {}

@@ -21,6 +21,8 @@ use crate::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
 const MIN_SECRET_LEN: usize = 16;
 /// Largest accepted `max_clock_skew_secs`: one day; a larger bound would accept nonsense clocks.
 const MAX_CLOCK_SKEW_LIMIT: i64 = 86_400;
+/// Largest accepted `edge_request_retention_secs`: one year.
+const MAX_EDGE_REQUEST_RETENTION: u64 = 365 * 24 * 3600;
 
 pub(crate) fn from_value(
     value: &Value,
@@ -197,6 +199,20 @@ pub(crate) fn validate(
         }
     };
 
+    let retention = match u64::try_from(raw.edge_request_retention_secs) {
+        Ok(secs) if (1..=MAX_EDGE_REQUEST_RETENTION).contains(&secs) => Some(secs),
+        _ => {
+            report.problem(
+                "edge_request_retention_secs",
+                format!(
+                    "{} is out of range — use a number of seconds from 1 to {MAX_EDGE_REQUEST_RETENTION} (default 259200, three days)",
+                    raw.edge_request_retention_secs
+                ),
+            );
+            None
+        }
+    };
+
     if let Some(tls) = &raw.tls {
         for (key, value) in [
             ("cert_path", &tls.cert_path),
@@ -227,6 +243,8 @@ pub(crate) fn validate(
         data_dir_override: None,
         plate_policy: plate_policy?,
         max_clock_skew_secs: skew?,
+        metrics: raw.metrics,
+        edge_request_retention_secs: retention?,
         tls: raw.tls.clone(),
     })
 }

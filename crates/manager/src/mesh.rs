@@ -6,9 +6,12 @@
 //! finished log reads and applies, the engine's timer, and commands from the façade (config
 //! reload, probes, stop). After every input the engine's outputs are drained in order and one
 //! timer is re-armed, as the engine's call order requires. Log reads and applies run as spawned
-//! tasks so the loop never waits on the database. Dialling peers lives in `mesh/dial.rs`.
+//! tasks so the loop never waits on the database. Dialling peers lives in `mesh/dial.rs`, the
+//! traffic ledger in `mesh/traffic.rs`, catch-up progress lines in `mesh/progress.rs`.
 
 mod dial;
+mod progress;
+mod traffic;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -82,6 +85,9 @@ struct Driver {
     last_snapshot: Instant,
     backfilling: bool,
     tls_client: Option<TlsClient>,
+    traffic: traffic::Traffic,
+    progress: progress::Progress,
+    last_rtt_probe: Instant,
 }
 
 /// Starts the mesh for `config` on `storage`: binds the mesh port, dials peers, replicates.
@@ -155,6 +161,9 @@ pub(crate) async fn start(
         last_snapshot: Instant::now(),
         backfilling: false,
         tls_client: tls.map(|t| t.client),
+        traffic: traffic::Traffic::default(),
+        progress: progress::Progress::default(),
+        last_rtt_probe: Instant::now(),
     };
     driver.sync_dialers();
     driver.snapshot();
@@ -240,6 +249,7 @@ impl Driver {
         match ev {
             LinkEvent::Text { conn, text } => {
                 self.received += 1;
+                self.traffic.received(conn, text.len());
                 self.engine.handle_text(ConnId(conn), &text, now);
             }
             LinkEvent::Closed { conn, reason } => {
@@ -247,6 +257,7 @@ impl Driver {
                     tracing::debug!(conn, %reason, "mesh connection lost");
                     self.engine.handle_disconnect(ConnId(conn), now);
                 }
+                self.traffic.closed(conn);
                 self.finish_dial(conn);
             }
         }
@@ -430,12 +441,15 @@ impl Driver {
         while let Some(out) = self.engine.poll_output() {
             match out {
                 Output::Send { conn, frame } => {
+                    let text = frame.encode();
+                    let len = text.len();
                     let ok = self
                         .links
                         .get(&conn.0)
-                        .is_some_and(|l| l.try_send(LinkCmd::Send(frame.encode())));
+                        .is_some_and(|l| l.try_send(LinkCmd::Send(text)));
                     if ok {
                         self.sent += 1;
+                        self.traffic.sent(conn.0, len);
                     } else if self.links.remove(&conn.0).is_some() {
                         tracing::warn!(
                             conn = conn.0,
@@ -447,6 +461,7 @@ impl Driver {
                     }
                 }
                 Output::Close { conn, code, reason } => {
+                    self.traffic.closing(conn.0, &code);
                     if let Some(link) = self.links.remove(&conn.0) {
                         tracing::info!(conn = conn.0, remote = %link.remote, ?code, %reason, "closing mesh connection");
                         link.try_send(LinkCmd::Close(reason));
@@ -489,6 +504,7 @@ impl Driver {
                     incarnation,
                 } => {
                     tracing::info!(conn = conn.0, %peer, incarnation, "peer connected");
+                    self.traffic.established(conn.0, &peer);
                     self.last_snapshot = Instant::now() - Duration::from_secs(1);
                 }
                 Output::PeerDown {
@@ -503,6 +519,7 @@ impl Driver {
             }
         }
         if self.last_snapshot.elapsed() >= Duration::from_millis(100) {
+            self.probe_rtts();
             self.snapshot();
         }
     }
@@ -510,6 +527,7 @@ impl Driver {
     fn snapshot(&mut self) {
         self.last_snapshot = Instant::now();
         let st = self.engine.status();
+        self.progress.observe(&st);
         let now = self.now();
         let wall = parkmesh_storage::now_ms();
         let mut shared = lock(&self.shared);
@@ -535,7 +553,9 @@ impl Driver {
                     s.catching_up = e.catching_up;
                     s.lag_by_stream = e.lag.iter().map(|(k, v)| (k.to_string(), *v)).collect();
                     s.acked = e.known.0.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+                    s.catchup_remaining = progress::remaining(&st.local, &e.known).0;
                 }
+                s.traffic = self.traffic.of(&p.id);
                 s.rtt_ms = shared.rtt_ms.get(p.id.as_str()).copied();
                 s
             })
@@ -553,6 +573,7 @@ impl Driver {
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
+            handshake_refusals: self.traffic.refusals(),
         });
     }
 }

@@ -27,6 +27,23 @@ pub struct PeerStatus {
     pub acked: Vec<(String, u64)>,
     /// Catch-up pages still flow between the two.
     pub catching_up: bool,
+    /// Events the peer holds (as far as this central knows) that this central lacks.
+    pub catchup_remaining: u64,
+    /// Mesh frames and bytes received from and sent to the peer since start.
+    pub traffic: Traffic,
+}
+
+/// Mesh traffic with one peer since start (text frames and their bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
 }
 
 impl PeerStatus {
@@ -44,6 +61,8 @@ impl PeerStatus {
             lag_by_stream: Vec::new(),
             acked: Vec::new(),
             catching_up: false,
+            catchup_remaining: 0,
+            traffic: Traffic::default(),
         }
     }
 }
@@ -65,4 +84,7 @@ pub struct MeshStatus {
     pub messages_received: u64,
     /// This central's version vector: per stream, the highest contiguous seq held.
     pub local: Vec<(String, u64)>,
+    /// Mesh connections this central refused before their handshake finished, by close code
+    /// (`bad_auth`, `unknown_peer`, `timeout`, ...), since start.
+    pub handshake_refusals: Vec<(String, u64)>,
 }

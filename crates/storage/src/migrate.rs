@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0002_group_key",
         include_str!("../../../migrations/0002_group_key.sql"),
     ),
+    (
+        3,
+        "0003_edge_requests_retention",
+        include_str!("../../../migrations/0003_edge_requests_retention.sql"),
+    ),
 ];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the
