@@ -131,7 +131,8 @@ pub(crate) async fn render(state: &AppState) -> Result<String, ApiError> {
     let status = state.manager.status();
     let now_ms = parkmesh_storage::now_ms();
     let log_events: Gauge = Gauge::default();
-    log_events.set(status.local.iter().map(|(_, v)| *v as i64).sum());
+    let held = state.storage().vector().await?;
+    log_events.set(held.0.values().map(|&v| v as i64).sum());
     r.register(
         "parkmesh_log_events",
         "Events held in the log (per stream, up to its contiguous head)",

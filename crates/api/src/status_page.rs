@@ -53,9 +53,10 @@ pub(crate) async fn snapshot(state: &AppState) -> Result<Value, ApiError> {
     let now = parkmesh_storage::now_ms();
     let day = parkmesh_parking::time::local_day_range(now, tz);
     let storage = state.storage();
-    let peers: Vec<Value> = status
-        .peers
-        .iter()
+    let mut by_id: Vec<&parkmesh_manager::PeerStatus> = status.peers.iter().collect();
+    by_id.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+    let peers: Vec<Value> = by_id
+        .into_iter()
         .map(|p| {
             json!({
                 "id": p.peer_id,
