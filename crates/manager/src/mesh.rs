@@ -527,7 +527,7 @@ impl Driver {
     fn snapshot(&mut self) {
         self.last_snapshot = Instant::now();
         let st = self.engine.status();
-        self.progress.observe(&st);
+        self.progress.observe(&st, Instant::now());
         let now = self.now();
         let wall = parkmesh_storage::now_ms();
         let mut shared = lock(&self.shared);

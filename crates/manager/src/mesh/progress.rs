@@ -44,10 +44,9 @@ fn total(v: &VersionVector) -> u64 {
 }
 
 impl Progress {
-    /// Looks at one status snapshot and logs what is due.
-    pub(crate) fn observe(&mut self, st: &Status) {
+    /// Looks at one status snapshot, taken at `now`, and logs what is due.
+    pub(crate) fn observe(&mut self, st: &Status, now: Instant) {
         let held = total(&st.local);
-        let now = Instant::now();
         for p in &st.peers {
             self.observe_peer(p, &st.local, held, now);
         }
@@ -118,6 +117,77 @@ impl Progress {
 mod tests {
     use super::*;
     use parkmesh_protocol::StreamId;
+    use parkmesh_replication::ConnId;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn status(local_a: u64, peer_known_a: u64) -> Status {
+        let mut local = VersionVector::default();
+        local.0.insert(stream("a"), local_a);
+        let mut known = VersionVector::default();
+        known.0.insert(stream("a"), peer_known_a);
+        Status {
+            local,
+            buffered_events: 0,
+            applying: false,
+            peers: vec![PeerStatus {
+                peer: CentralId::new("a").unwrap(),
+                conn: Some(ConnId(1)),
+                incarnation: Some(1),
+                known,
+                lag: Default::default(),
+                lag_total: 0,
+                last_ack_ms: None,
+                last_seen_ms: None,
+                catching_up: local_a < peer_known_a,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_long_catch_up_logs_start_progress_every_few_seconds_and_end() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut p = Progress::default();
+            let t0 = Instant::now();
+            p.observe(&status(0, 10_000), t0);
+            p.observe(&status(1_000, 10_000), t0 + Duration::from_secs(1));
+            p.observe(&status(4_000, 10_000), t0 + PROGRESS_EVERY);
+            p.observe(&status(7_000, 10_000), t0 + PROGRESS_EVERY * 2);
+            p.observe(
+                &status(10_000, 10_000),
+                t0 + PROGRESS_EVERY * 2 + Duration::from_secs(1),
+            );
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].contains("catch-up started") && lines[0].contains("remaining=10000"));
+        assert!(lines[1].contains("catch-up progress") && lines[1].contains("remaining=6000"));
+        assert!(
+            lines[1].contains("rate=1333") && lines[1].contains("streams=1"),
+            "{text}"
+        );
+        assert!(lines[2].contains("catch-up progress") && lines[2].contains("remaining=3000"));
+        assert!(lines[3].contains("catch-up done") && lines[3].contains("received=10000"));
+    }
 
     fn stream(o: &str) -> StreamId {
         StreamId {
