@@ -4,6 +4,8 @@
 //! Fed from the driver's status snapshots; it only reads the engine's status, so it adds nothing
 //! to the hot path. "Remaining" is what the peer holds that this central lacks (per the peer's
 //! last known vector); "sending" is what this central holds that the peer has not acknowledged.
+//! Pages come in bursts, so a catch-up counts as done after [`QUIET`] without pages (or when the
+//! link drops).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -30,8 +32,15 @@ struct Run {
     /// Events held locally at the start and at the last line.
     held_at_start: u64,
     held_at_last: u64,
-    peak: u64,
+    /// Events the peer lacked at the start and at the last line.
+    sending_at_start: u64,
+    sending_at_last: u64,
+    /// When pages stopped flowing; the run ends after [`QUIET`] without them.
+    idle_since: Option<Instant>,
 }
+
+/// Pages flow in bursts; a run ends only after this long without any.
+pub(crate) const QUIET: Duration = Duration::from_secs(2);
 
 /// Catch-ups in progress, by peer.
 #[derive(Default)]
@@ -41,6 +50,10 @@ pub(crate) struct Progress {
 
 fn total(v: &VersionVector) -> u64 {
     v.0.values().sum()
+}
+
+fn per_sec(n: u64, d: Duration) -> u64 {
+    (n as f64 / d.as_secs_f64().max(0.001)).round() as u64
 }
 
 impl Progress {
@@ -55,12 +68,12 @@ impl Progress {
     fn observe_peer(&mut self, p: &PeerStatus, local: &VersionVector, held: u64, now: Instant) {
         let (incoming, in_streams) = remaining(local, &p.known);
         let active = p.conn.is_some() && (p.catching_up || incoming > 0);
-        let outgoing_streams = p.lag.values().filter(|&&n| n > 0).count();
-        match (self.runs.get_mut(&p.peer), active) {
-            (None, true) => {
+        let streams = in_streams.max(p.lag.values().filter(|&&n| n > 0).count());
+        let Some(run) = self.runs.get_mut(&p.peer) else {
+            if active {
                 tracing::info!(
                     peer = %p.peer,
-                    streams = in_streams.max(outgoing_streams),
+                    streams,
                     remaining = incoming,
                     sending = p.lag_total,
                     "catch-up started"
@@ -72,43 +85,52 @@ impl Progress {
                         last_line: now,
                         held_at_start: held,
                         held_at_last: held,
-                        peak: incoming.max(p.lag_total),
+                        sending_at_start: p.lag_total,
+                        sending_at_last: p.lag_total,
+                        idle_since: None,
                     },
                 );
             }
-            (Some(run), true) => {
-                run.peak = run.peak.max(incoming.max(p.lag_total));
-                let since = now.duration_since(run.last_line);
-                if since >= PROGRESS_EVERY {
-                    let rate = held.saturating_sub(run.held_at_last) as f64 / since.as_secs_f64();
-                    tracing::info!(
-                        peer = %p.peer,
-                        streams = in_streams.max(outgoing_streams),
-                        remaining = incoming,
-                        sending = p.lag_total,
-                        rate = rate.round() as u64,
-                        elapsed_secs = now.duration_since(run.started).as_secs(),
-                        "catch-up progress"
-                    );
-                    run.last_line = now;
-                    run.held_at_last = held;
-                }
-            }
-            (Some(run), false) => {
-                let secs = now.duration_since(run.started).as_secs_f64();
+            return;
+        };
+        if active {
+            run.idle_since = None;
+        } else {
+            let idle = *run.idle_since.get_or_insert(now);
+            if now.duration_since(idle) >= QUIET || p.conn.is_none() {
+                let took = idle.duration_since(run.started);
                 let received = held.saturating_sub(run.held_at_start);
+                let sent = run.sending_at_start.saturating_sub(p.lag_total);
                 tracing::info!(
                     peer = %p.peer,
                     received,
+                    sent,
                     connected = p.conn.is_some(),
                     remaining = incoming,
-                    elapsed_secs = (secs * 10.0).round() / 10.0,
-                    rate = (received as f64 / secs.max(0.001)).round() as u64,
+                    elapsed_secs = (took.as_secs_f64() * 10.0).round() / 10.0,
+                    rate = per_sec(received.max(sent), took),
                     "catch-up done"
                 );
                 self.runs.remove(&p.peer);
+                return;
             }
-            (None, false) => {}
+        }
+        let since = now.duration_since(run.last_line);
+        if since >= PROGRESS_EVERY {
+            let received = held.saturating_sub(run.held_at_last);
+            let sent = run.sending_at_last.saturating_sub(p.lag_total);
+            tracing::info!(
+                peer = %p.peer,
+                streams,
+                remaining = incoming,
+                sending = p.lag_total,
+                rate = per_sec(received.max(sent), since),
+                elapsed_secs = now.duration_since(run.started).as_secs(),
+                "catch-up progress"
+            );
+            run.last_line = now;
+            run.held_at_last = held;
+            run.sending_at_last = p.lag_total;
         }
     }
 }
@@ -171,10 +193,11 @@ mod tests {
             p.observe(&status(1_000, 10_000), t0 + Duration::from_secs(1));
             p.observe(&status(4_000, 10_000), t0 + PROGRESS_EVERY);
             p.observe(&status(7_000, 10_000), t0 + PROGRESS_EVERY * 2);
-            p.observe(
-                &status(10_000, 10_000),
-                t0 + PROGRESS_EVERY * 2 + Duration::from_secs(1),
-            );
+            let end = t0 + PROGRESS_EVERY * 2 + Duration::from_secs(1);
+            p.observe(&status(10_000, 10_000), end);
+            // Pages come in bursts: the run ends only after a quiet spell.
+            p.observe(&status(10_000, 10_000), end + QUIET / 2);
+            p.observe(&status(10_000, 10_000), end + QUIET);
         });
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -187,6 +210,7 @@ mod tests {
         );
         assert!(lines[2].contains("catch-up progress") && lines[2].contains("remaining=3000"));
         assert!(lines[3].contains("catch-up done") && lines[3].contains("received=10000"));
+        assert!(lines[3].contains("elapsed_secs=7.0"), "{text}");
     }
 
     fn stream(o: &str) -> StreamId {
