@@ -45,6 +45,7 @@ fn wait_links(page: &mut browser::Browser, what: &str, want: Value) {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // the skip notice and the measured delay are for the reader
 fn the_status_page_shows_the_mesh_live() {
     let Some(chromium) = browser::find_chromium() else {
         assert!(
