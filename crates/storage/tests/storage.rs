@@ -63,7 +63,11 @@ async fn migrations_are_idempotent() {
     let db = dir.path().join("x/central.db");
     assert_eq!(
         parkmesh_storage::migrate(&db).await.unwrap(),
-        vec!["0001_init".to_owned(), "0002_group_key".to_owned()]
+        vec![
+            "0001_init".to_owned(),
+            "0002_group_key".to_owned(),
+            "0003_edge_requests_retention".to_owned()
+        ]
     );
     assert!(parkmesh_storage::migrate(&db).await.unwrap().is_empty());
 }
