@@ -31,16 +31,44 @@ struct Cli {
     /// Directory of the database; overrides `data_dir` from the configuration.
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Log lines on stderr: `text` for people, `json` for one JSON object a line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
     /// An admin command; without one the central serves.
     #[command(subcommand)]
     command: Option<cli::Command>,
 }
 
-/// Where the configuration is, and the command line's override of its `data_dir`.
+/// Format of the log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines; coloured only when stderr is a terminal.
+    Text,
+    /// One JSON object a line (timestamp, level, target, message and fields at the top level).
+    Json,
+}
+
+/// Sets up `tracing` on stderr in `format`, filtered by RUST_LOG or else `default_filter`.
+pub(crate) fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Where the configuration is, the command line's override of its `data_dir`, and the log format.
 #[derive(Debug, Clone)]
 pub(crate) struct Paths {
     pub(crate) config: PathBuf,
     pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) log_format: LogFormat,
 }
 
 impl Paths {
@@ -64,6 +92,7 @@ fn main() -> ExitCode {
     let paths = Paths {
         config: cli.config,
         data_dir: cli.data_dir,
+        log_format: cli.log_format,
     };
     match cli.command {
         None => serve::main(&paths),

@@ -16,13 +16,7 @@ use crate::{Paths, fail};
 pub(crate) fn main(paths: &Paths) -> ExitCode {
     // Without RUST_LOG: our own info lines, but not warp's two lines per request (a busy gate
     // would flood the log); refused requests still show at warn.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,warp=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    crate::init_logging(paths.log_format, "info,warp=warn");
     let config = match paths.load(true) {
         Ok(c) => c,
         Err(e) => return fail(2, &e),

@@ -293,11 +293,13 @@ pub(crate) async fn process(state: &AppState, map: &Map<String, Value>) -> Resul
         Some("DELETE") => return edge_admin(state, map, true).await,
         _ => {}
     }
+    let started = std::time::Instant::now();
     let now = parkmesh_storage::now_ms();
     let ev = parse_event(state, map, now)?;
     let (edge_type, camera, edge_event_id) =
         (ev.edge_type, ev.camera.clone(), ev.edge_event_id.clone());
     let outcome = state.append(ev.intent).await?;
+    state.metrics.observe_ingest(started);
     let (event, session, deduped) = match &outcome {
         Ingested::Stored { event, session } => (event, session.as_deref(), false),
         Ingested::Duplicate { event, session } => (event, session.as_deref(), true),

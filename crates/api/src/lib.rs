@@ -18,6 +18,8 @@
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
 //! - `server`: the accept loop (plain or TLS) and graceful shutdown.
 //! - `render`: the seed's JSON shapes.
+//! - `metrics`: `GET /metrics` (Prometheus text) and the figures this crate counts.
+//! - `status_page`: the operator's status page `GET /mesh`, its JSON and live stream.
 
 // warp route trees are deep generic types; release builds need more room to evaluate them.
 #![recursion_limit = "512"]
@@ -29,12 +31,14 @@ mod fields;
 mod frontend;
 mod hub;
 mod manual;
+mod metrics;
 mod operator;
 mod p2p;
 mod render;
 mod reply;
 mod server;
 mod site;
+mod status_page;
 mod ws;
 
 use std::collections::HashMap;
@@ -92,6 +96,7 @@ impl ApiSettings {
 pub struct AppState {
     manager: P2PManager,
     hubs: hub::Hubs,
+    metrics: metrics::ApiMetrics,
 }
 
 impl AppState {
@@ -100,7 +105,11 @@ impl AppState {
     pub fn new(manager: P2PManager) -> Self {
         let hubs = hub::Hubs::new();
         hubs.spawn_forwarder(manager.storage());
-        Self { manager, hubs }
+        Self {
+            manager,
+            hubs,
+            metrics: metrics::ApiMetrics::default(),
+        }
     }
 
     /// The API settings of the configuration in force now.
@@ -245,6 +254,30 @@ pub fn routes(
         .and(body())
         .then(|s, b| async move { reply::finish(frontend::put_fees(s, b).await) });
 
+    // Read at start like the listener: `metrics: false` answers 404 as if there were no route.
+    let metrics_on = state.manager.config().metrics_enabled();
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(warp::any().and_then(move || async move {
+            if metrics_on {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        }))
+        .untuple_one()
+        .and(st())
+        .then(|s: AppState| async move {
+            match metrics::render(&s).await {
+                Ok(text) => Ok(Box::new(warp::reply::with_header(
+                    text,
+                    "content-type",
+                    metrics::CONTENT_TYPE,
+                )) as Box<dyn warp::Reply>),
+                Err(e) => reply::finish(Err(e)).map(|r| Box::new(r) as Box<dyn warp::Reply>),
+            }
+        });
+
     let ws_history = warp::path!("ws" / "history").and(warp::ws()).and(st()).map(
         |w: warp::ws::Ws, s: AppState| {
             w.max_message_size(ws::MAX_WS_FRAME)
@@ -289,11 +322,18 @@ pub fn routes(
         .or(ws_history)
         .or(ws_cameras)
         .or(ws_edge)
-        .or(manual::route(state.clone()));
+        .or(manual::route(state.clone()))
+        .or(metrics)
+        .or(status_page::routes(state.clone()));
+    let counted = state.metrics.clone();
     // Every answer carries the CORS headers: the rejection handler runs inside the CORS wrapper,
     // so errors, 404, 405 and 413 get them as well; a refused preflight (a header or method
-    // outside the lists) is answered by `recover_cors`, which adds them itself.
+    // outside the lists) is answered by `recover_cors`, which adds them itself. Answers are
+    // counted by status class after the rejection handler, so refusals are counted too.
     api.recover(reply::recover)
+        .with(warp::log::custom(move |info| {
+            counted.observe_status(info.status().as_u16())
+        }))
         .with(cors)
         .with(warp::trace::request())
         .recover(reply::recover_cors)

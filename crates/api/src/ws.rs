@@ -18,6 +18,7 @@ const CAMERAS_KEEPALIVE: Duration = Duration::from_secs(30);
 /// `/ws/history`: pushes `{"type":"history_update","data":{...}}` on every session change;
 /// anything the client sends is ignored.
 pub(crate) async fn history(socket: WebSocket, state: AppState) {
+    let _client = state.metrics.ws_client("history");
     let (mut tx, mut rx) = socket.split();
     let mut updates = state.hubs.history.subscribe();
     loop {
@@ -50,6 +51,7 @@ async fn cameras_frame(state: &AppState) -> Option<String> {
 /// `/ws/cameras`: the camera list on connect and on every change; text `ping` → `pong`; the
 /// server sends `ping` after 30 s of client silence.
 pub(crate) async fn cameras(socket: WebSocket, state: AppState) {
+    let _client = state.metrics.ws_client("cameras");
     let (mut tx, mut rx) = socket.split();
     let mut changes = state.hubs.cameras.subscribe();
     if let Some(frame) = cameras_frame(&state).await
@@ -91,6 +93,7 @@ pub(crate) async fn cameras(socket: WebSocket, state: AppState) {
 /// `{"type":"ping"}` → `{"type":"pong"}`; events are processed like `POST /api/edge/event` and
 /// answered with an `event_result` frame; pushes from the central flow the other way.
 pub(crate) async fn edge(socket: WebSocket, state: AppState) {
+    let _client = state.metrics.ws_client("edge");
     let (mut tx, mut rx) = socket.split();
     let first = tokio::time::timeout(Duration::from_secs(30), rx.next()).await;
     let edge_id = match first {

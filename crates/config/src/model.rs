@@ -48,6 +48,8 @@ pub struct Config {
     pub(crate) plate_policy: PlatePolicy,
     pub(crate) max_clock_skew_secs: u64,
     pub(crate) max_event_age_secs: u64,
+    pub(crate) metrics: bool,
+    pub(crate) edge_request_retention_secs: u64,
     pub(crate) tls: Option<RawTls>,
 }
 
@@ -186,6 +188,9 @@ impl Config {
             plate_policy: self.plate_policy.as_str().to_owned(),
             max_clock_skew_secs: i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX),
             max_event_age_secs: i64::try_from(self.max_event_age_secs).unwrap_or(i64::MAX),
+            metrics: self.metrics,
+            edge_request_retention_secs: i64::try_from(self.edge_request_retention_secs)
+                .unwrap_or(i64::MAX),
             tls: self.tls.clone(),
         }
     }
@@ -304,6 +309,16 @@ impl Config {
     /// while the central was unreachable with their original times.
     pub fn max_event_age(&self) -> Duration {
         Duration::from_secs(self.max_event_age_secs)
+    }
+
+    /// Whether `GET /metrics` is served (the `metrics` key; on by default).
+    pub fn metrics_enabled(&self) -> bool {
+        self.metrics
+    }
+
+    /// How long answers to edge requests are remembered for repeats (default three days).
+    pub fn edge_request_retention(&self) -> Duration {
+        Duration::from_secs(self.edge_request_retention_secs)
     }
 
     /// The TLS files (certificate chain, private key, cluster CA), when TLS is on. Relative

@@ -28,6 +28,8 @@ pub const DEFAULT_MAX_CLOCK_SKEW_SECS: u64 = 300;
 pub const DEFAULT_MAX_EVENT_AGE_SECS: u64 = 86_400;
 /// Default `admin_networks`: this machine only.
 pub const DEFAULT_ADMIN_NETWORKS: &[&str] = &["127.0.0.0/8", "::1/128"];
+/// Default age after which remembered edge requests are forgotten: three days, in seconds.
+pub const DEFAULT_EDGE_REQUEST_RETENTION_SECS: u64 = 3 * 24 * 3600;
 
 fn default_p2p_port() -> i64 {
     i64::from(DEFAULT_P2P_PORT)
@@ -68,6 +70,10 @@ fn default_admin_networks() -> Vec<String> {
         .collect()
 }
 
+fn default_edge_request_retention_secs() -> i64 {
+    i64::try_from(DEFAULT_EDGE_REQUEST_RETENTION_SECS).unwrap_or(i64::MAX)
+}
+
 /// Top-level keys of the configuration document.
 pub const TOP_KEYS: &[&str] = &[
     "this_central",
@@ -81,6 +87,8 @@ pub const TOP_KEYS: &[&str] = &[
     "plate_policy",
     "max_clock_skew_secs",
     "max_event_age_secs",
+    "metrics",
+    "edge_request_retention_secs",
     "tls",
 ];
 const CENTRAL_KEYS: &[&str] = &["id", "ip", "p2p_port", "api_port"];
@@ -112,6 +120,10 @@ pub struct RawConfig {
     pub max_clock_skew_secs: i64,
     /// How far in the past an edge timestamp may be (a replayed queue), in seconds.
     pub max_event_age_secs: i64,
+    /// Whether `GET /metrics` is served.
+    pub metrics: bool,
+    /// Age in seconds after which a remembered edge request is forgotten.
+    pub edge_request_retention_secs: i64,
     /// TLS for the mesh and the API; absent means plain TCP.
     pub tls: Option<RawTls>,
 }
@@ -175,6 +187,8 @@ impl RawConfig {
             plate_policy: default_plate_policy(),
             max_clock_skew_secs: default_max_clock_skew_secs(),
             max_event_age_secs: default_max_event_age_secs(),
+            metrics: true,
+            edge_request_retention_secs: default_edge_request_retention_secs(),
             tls: None,
         }
     }
@@ -201,6 +215,11 @@ impl RawConfig {
             json!(self.max_clock_skew_secs),
         );
         doc.insert("max_event_age_secs".into(), json!(self.max_event_age_secs));
+        doc.insert("metrics".into(), json!(self.metrics));
+        doc.insert(
+            "edge_request_retention_secs".into(),
+            json!(self.edge_request_retention_secs),
+        );
         if let Some(tls) = &self.tls {
             doc.insert(
                 "tls".into(),
@@ -293,6 +312,17 @@ impl RawConfig {
         }
         if let Some(age) = integer(top, "max_event_age_secs", "", report) {
             raw.max_event_age_secs = age;
+        }
+        match top.get("metrics") {
+            None | Some(Value::Null) => {}
+            Some(Value::Bool(b)) => raw.metrics = *b,
+            Some(other) => report.problem(
+                "metrics",
+                format!("expected true or false, found {}", kind(other)),
+            ),
+        }
+        if let Some(secs) = integer(top, "edge_request_retention_secs", "", report) {
+            raw.edge_request_retention_secs = secs;
         }
         match top.get("tls") {
             None | Some(Value::Null) => {}

@@ -26,6 +26,8 @@ const MAX_CLOCK_SKEW_LIMIT: i64 = 86_400;
 const MAX_EVENT_AGE_LIMIT: i64 = 30 * 86_400;
 /// Most entries of `admin_networks`.
 const MAX_ADMIN_NETWORKS: usize = 64;
+/// Largest accepted `edge_request_retention_secs`: one year.
+const MAX_EDGE_REQUEST_RETENTION: u64 = 365 * 24 * 3600;
 
 pub(crate) fn from_value(
     value: &Value,
@@ -237,6 +239,19 @@ pub(crate) fn validate(
             None
         }
     };
+    let retention = match u64::try_from(raw.edge_request_retention_secs) {
+        Ok(secs) if (1..=MAX_EDGE_REQUEST_RETENTION).contains(&secs) => Some(secs),
+        _ => {
+            report.problem(
+                "edge_request_retention_secs",
+                format!(
+                    "{} is out of range — use a number of seconds from 1 to {MAX_EDGE_REQUEST_RETENTION} (default 259200, three days)",
+                    raw.edge_request_retention_secs
+                ),
+            );
+            None
+        }
+    };
 
     if let Some(tls) = &raw.tls {
         for (key, value) in [
@@ -270,6 +285,8 @@ pub(crate) fn validate(
         plate_policy: plate_policy?,
         max_clock_skew_secs: skew?,
         max_event_age_secs: event_age?,
+        metrics: raw.metrics,
+        edge_request_retention_secs: retention?,
         tls: raw.tls.clone(),
     })
 }

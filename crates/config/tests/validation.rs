@@ -233,6 +233,39 @@ fn additions_are_validated() {
 }
 
 #[test]
+fn operations_keys_default_and_are_validated() {
+    let loaded = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert!(loaded.metrics_enabled());
+    assert_eq!(
+        loaded.edge_request_retention(),
+        std::time::Duration::from_secs(3 * 24 * 3600)
+    );
+    let mut doc = good();
+    doc["metrics"] = json!(false);
+    doc["edge_request_retention_secs"] = json!(3600);
+    let loaded = Config::from_json_value(&doc, no_env).unwrap().config;
+    assert!(!loaded.metrics_enabled());
+    assert_eq!(loaded.edge_request_retention().as_secs(), 3600);
+    assert_eq!(
+        loaded.to_raw().to_json()["metrics"],
+        false,
+        "saved as written"
+    );
+
+    let mut d = good();
+    d["metrics"] = json!("yes");
+    assert_one(&problems(&d), "metrics", "expected true or false");
+    for bad in [json!(0), json!(-5), json!(366 * 24 * 3600)] {
+        let mut d = good();
+        d["edge_request_retention_secs"] = bad;
+        assert_one(&problems(&d), "edge_request_retention_secs", "out of range");
+    }
+    let mut d = good();
+    d["edge_request_retention_secs"] = json!("3 days");
+    assert_one(&problems(&d), "edge_request_retention_secs", "");
+}
+
+#[test]
 fn type_errors_name_the_path_and_every_problem_is_reported() {
     let doc = json!({
         "this_central": {"id": "central-1", "ip": 10, "p2p_port": "9000", "api_port": 8000},

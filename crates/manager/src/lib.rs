@@ -10,6 +10,8 @@
 //! # Layout
 //! - this file: [`P2PManager`] (start/stop, append, config, status, probes, callbacks).
 //! - `mesh`: the driver task that runs the replication engine over real sockets and the log.
+//! - `mesh/traffic`, `mesh/progress`: per-peer traffic and refusal counts, catch-up progress
+//!   lines.
 //! - `status`: [`MeshStatus`] and [`PeerStatus`]; `callbacks`: the peer-event callbacks.
 //!
 //! In the crate graph it sits above `storage`, `replication` and `transport`, below `api`.
@@ -30,7 +32,7 @@ use parkmesh_transport::tls::Tls;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::callbacks::EventCallback;
-pub use crate::status::{MeshStatus, PeerStatus};
+pub use crate::status::{MeshStatus, PeerStatus, Traffic};
 
 /// Errors of the manager.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +121,7 @@ impl P2PManager {
             Some((cert, key, ca)) => Some(Tls::load(cert, key, ca)?),
             None => None,
         };
+        storage.set_request_retention(config.edge_request_retention());
         let shared = Arc::new(Mutex::new(mesh::Shared::default()));
         let callbacks = callbacks::Callbacks::default();
         let (mesh, _task) = mesh::start(
@@ -213,6 +216,9 @@ impl P2PManager {
         if let Some(path) = &self.inner.config_path {
             new.save_atomic(path)?;
         }
+        self.inner
+            .storage
+            .set_request_retention(new.edge_request_retention());
         *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = new.clone();
         self.inner
             .mesh

@@ -6,16 +6,19 @@
 //! finished log reads and applies, the engine's timer, and commands from the façade (config
 //! reload, probes, stop). After every input the engine's outputs are drained in order and one
 //! timer is re-armed, as the engine's call order requires. Log reads and applies run as spawned
-//! tasks so the loop never waits on the database. Dialling peers lives in `mesh/dial.rs`.
+//! tasks so the loop never waits on the database. Dialling peers lives in `mesh/dial.rs`, the
+//! traffic ledger in `mesh/traffic.rs`, catch-up progress lines in `mesh/progress.rs`.
 
 mod dial;
+mod progress;
+mod traffic;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parkmesh_config::Config;
-use parkmesh_protocol::{CentralId, CloseCode, Event, Nonce, StreamId};
+use parkmesh_protocol::{CentralId, Event, Nonce, StreamId};
 use parkmesh_replication::{ConnId, Direction, Engine, EngineConfig, Output};
 use parkmesh_storage::Storage;
 use parkmesh_transport::tls::{Tls, TlsClient};
@@ -82,11 +85,12 @@ struct Driver {
     callbacks: Callbacks,
     sent: u64,
     received: u64,
-    /// Handshakes this central refused, by close reason.
-    refusals: BTreeMap<String, u64>,
     last_snapshot: Instant,
     backfilling: bool,
     tls_client: Option<TlsClient>,
+    traffic: traffic::Traffic,
+    progress: progress::Progress,
+    last_rtt_probe: Instant,
 }
 
 /// Starts the mesh for `config` on `storage`: binds the mesh port, dials peers, replicates.
@@ -165,10 +169,12 @@ pub(crate) async fn start(
         callbacks,
         sent: 0,
         received: 0,
-        refusals: BTreeMap::new(),
         last_snapshot: Instant::now(),
         backfilling: false,
         tls_client: tls.map(|t| t.client),
+        traffic: traffic::Traffic::default(),
+        progress: progress::Progress::default(),
+        last_rtt_probe: Instant::now(),
     };
     driver.sync_dialers();
     driver.snapshot();
@@ -254,6 +260,7 @@ impl Driver {
         match ev {
             LinkEvent::Text { conn, text } => {
                 self.received += 1;
+                self.traffic.received(conn, text.len());
                 self.engine.handle_text(ConnId(conn), &text, now);
             }
             LinkEvent::Closed { conn, reason } => {
@@ -261,6 +268,7 @@ impl Driver {
                     tracing::debug!(conn, %reason, "mesh connection lost");
                     self.engine.handle_disconnect(ConnId(conn), now);
                 }
+                self.traffic.closed(conn);
                 self.finish_dial(conn);
             }
         }
@@ -446,12 +454,15 @@ impl Driver {
         while let Some(out) = self.engine.poll_output() {
             match out {
                 Output::Send { conn, frame } => {
+                    let text = frame.encode();
+                    let len = text.len();
                     let ok = self
                         .links
                         .get(&conn.0)
-                        .is_some_and(|l| l.try_send(LinkCmd::Send(frame.encode())));
+                        .is_some_and(|l| l.try_send(LinkCmd::Send(text)));
                     if ok {
                         self.sent += 1;
+                        self.traffic.sent(conn.0, len);
                     } else if self.links.remove(&conn.0).is_some() {
                         tracing::warn!(
                             conn = conn.0,
@@ -463,15 +474,7 @@ impl Driver {
                     }
                 }
                 Output::Close { conn, code, reason } => {
-                    if matches!(
-                        code,
-                        CloseCode::BadAuth
-                            | CloseCode::UnknownPeer
-                            | CloseCode::IdClash
-                            | CloseCode::NoCommonVersion
-                    ) {
-                        *self.refusals.entry(code.as_str().to_owned()).or_default() += 1;
-                    }
+                    self.traffic.closing(conn.0, &code);
                     if let Some(link) = self.links.remove(&conn.0) {
                         tracing::info!(conn = conn.0, remote = %link.remote, ?code, %reason, "closing mesh connection");
                         link.try_send(LinkCmd::Close(reason));
@@ -517,6 +520,7 @@ impl Driver {
                     incarnation,
                 } => {
                     tracing::info!(conn = conn.0, %peer, incarnation, "peer connected");
+                    self.traffic.established(conn.0, &peer);
                     self.last_snapshot = Instant::now() - Duration::from_secs(1);
                 }
                 Output::PeerDown {
@@ -531,6 +535,7 @@ impl Driver {
             }
         }
         if self.last_snapshot.elapsed() >= Duration::from_millis(100) {
+            self.probe_rtts();
             self.snapshot();
         }
     }
@@ -538,6 +543,7 @@ impl Driver {
     fn snapshot(&mut self) {
         self.last_snapshot = Instant::now();
         let st = self.engine.status();
+        self.progress.observe(&st, Instant::now());
         let now = self.now();
         let wall = parkmesh_storage::now_ms();
         let mut shared = lock(&self.shared);
@@ -565,7 +571,9 @@ impl Driver {
                     s.read_error = e.read_error.clone();
                     s.lag_by_stream = e.lag.iter().map(|(k, v)| (k.to_string(), *v)).collect();
                     s.acked = e.known.0.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+                    s.catchup_remaining = progress::remaining(&st.local, &e.known).0;
                 }
+                s.traffic = self.traffic.of(&p.id);
                 s.rtt_ms = shared.rtt_ms.get(p.id.as_str()).copied();
                 s
             })
@@ -577,13 +585,13 @@ impl Driver {
             peers,
             messages_sent: self.sent,
             messages_received: self.received,
-            handshake_refusals: self.refusals.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             local: st
                 .local
                 .0
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
+            handshake_refusals: self.traffic.refusals(),
         });
     }
 }

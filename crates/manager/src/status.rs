@@ -31,6 +31,23 @@ pub struct PeerStatus {
     pub read_failures: u32,
     /// Why the last of those reads failed.
     pub read_error: Option<String>,
+    /// Events the peer holds (as far as this central knows) that this central lacks.
+    pub catchup_remaining: u64,
+    /// Mesh frames and bytes received from and sent to the peer since start.
+    pub traffic: Traffic,
+}
+
+/// Mesh traffic with one peer since start (text frames and their bytes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes sent.
+    pub bytes_out: u64,
+    /// Frames received.
+    pub frames_in: u64,
+    /// Frames sent.
+    pub frames_out: u64,
 }
 
 impl PeerStatus {
@@ -50,6 +67,8 @@ impl PeerStatus {
             catching_up: false,
             read_failures: 0,
             read_error: None,
+            catchup_remaining: 0,
+            traffic: Traffic::default(),
         }
     }
 }
@@ -69,9 +88,9 @@ pub struct MeshStatus {
     pub messages_sent: u64,
     /// Frames received from peers.
     pub messages_received: u64,
-    /// Handshakes this central refused since it started, by reason (`bad_auth`,
-    /// `unknown_peer`, `id_clash`, `no_common_version`).
-    pub handshake_refusals: Vec<(String, u64)>,
     /// This central's version vector: per stream, the highest contiguous seq held.
     pub local: Vec<(String, u64)>,
+    /// Mesh connections this central refused before their handshake finished, by close code
+    /// (`bad_auth`, `unknown_peer`, `timeout`, ...), since start.
+    pub handshake_refusals: Vec<(String, u64)>,
 }

@@ -15,6 +15,8 @@
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
 //! - `rows`: plain row types handed to the API and manager.
 //! - `backup`: consistent copies of a live database, and restoring one safely.
+//! - `stats`: operational figures ([`StorageMetrics`]) and the retention of remembered edge
+//!   requests.
 //!
 //! Reads go through a small sqlx connection pool and never wait for the writer (SQLite WAL);
 //! migrations also run through sqlx. Both drivers link the same bundled SQLite.
@@ -27,6 +29,7 @@ mod migrate;
 mod project;
 mod read;
 mod rows;
+mod stats;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -41,10 +44,11 @@ use tokio::sync::{broadcast, mpsc};
 pub use crate::backup::{DbSummary, Restored, backup, inspect, restore};
 pub use crate::error::StorageError;
 pub use crate::project::CAMERAS_KIND;
-pub use crate::read::HistoryQuery;
+pub use crate::read::{HistoryQuery, SiteCounts};
 pub use crate::rows::{
     CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow,
 };
+pub use crate::stats::{DEFAULT_REQUEST_RETENTION_MS, Labels, StorageMetrics};
 pub use crate::writer::{Ingested, Intent};
 
 /// Milliseconds since the Unix epoch, from the system clock.
@@ -83,6 +87,7 @@ pub struct Storage {
     commits: broadcast::Sender<Arc<Commit>>,
     stream: StreamId,
     tz: jiff::tz::TimeZone,
+    metrics: StorageMetrics,
 }
 
 impl std::fmt::Debug for Storage {
@@ -139,11 +144,13 @@ impl Storage {
             .connect_with(conn_opts.read_only(true))
             .await?;
         let (commits, _) = broadcast::channel(1024);
+        let metrics = StorageMetrics::default();
         let writer = writer::spawn(
             &opts.db_path,
             stream.clone(),
             opts.tz.clone(),
             commits.clone(),
+            metrics.clone(),
         )?;
         tracing::info!(origin = %stream.origin, incarnation = stream.incarnation, db = %opts.db_path.display(), "storage open");
         Ok(Self {
@@ -152,7 +159,20 @@ impl Storage {
             commits,
             stream,
             tz: opts.tz,
+            metrics,
         })
+    }
+
+    /// The storage's operational figures (events stored, group commits, edge request rows).
+    pub fn metrics(&self) -> &StorageMetrics {
+        &self.metrics
+    }
+
+    /// Sets how long answers to edge requests are remembered (default three days); older ones
+    /// are deleted by the writer, so a repeat after that is treated as a new request.
+    pub fn set_request_retention(&self, retention: Duration) {
+        self.metrics
+            .set_retention_ms(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
     }
 
     /// This central's own stream (origin id and incarnation).

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_late_and_operator",
         include_str!("../../../migrations/0003_late_and_operator.sql"),
     ),
+    (
+        4,
+        "0004_edge_requests_retention",
+        include_str!("../../../migrations/0004_edge_requests_retention.sql"),
+    ),
 ];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the

@@ -10,6 +10,17 @@ use crate::rows::{
 };
 use crate::{Storage, StorageError};
 
+/// Entries and exits of one site (by the central whose gate saw them) in a time range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteCounts {
+    /// The central id.
+    pub site: String,
+    /// Sessions that entered at this site.
+    pub entries: i64,
+    /// Sessions that left at this site.
+    pub exits: i64,
+}
+
 /// Filters of `GET /api/parking/history` (seed semantics, with "today" in the site time zone).
 #[derive(Debug, Clone, Default)]
 pub struct HistoryQuery {
@@ -328,6 +339,53 @@ impl Storage {
                     incarnation: r.try_get("incarnation")?,
                     acked_seq: r.try_get("acked_seq")?,
                     updated_at_ms: r.try_get("updated_at_ms")?,
+                })
+            })
+            .collect()
+    }
+    /// The `limit` events stored last here (local or replicated), newest first.
+    pub async fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StorageError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {EVENT_COLUMNS} FROM events ORDER BY pk DESC LIMIT ?"
+        )))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Number of conflicts the fold has recorded.
+    pub async fn conflict_count(&self) -> Result<i64, StorageError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM conflicts")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Per site, sessions that entered and that left in `[start_ms, end_ms)` (tombstoned
+    /// sessions aside); the site is the origin of the entry or exit event.
+    pub async fn site_counts(&self, day: (i64, i64)) -> Result<Vec<SiteCounts>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT site, SUM(entries), SUM(exits) FROM (
+                 SELECT substr(entry_event_id, 1, instr(entry_event_id, ':') - 1) AS site,
+                        1 AS entries, 0 AS exits
+                   FROM history WHERE entry_ms >= ?1 AND entry_ms < ?2 AND deleted = 0
+                        AND entry_event_id IS NOT NULL
+                 UNION ALL
+                 SELECT substr(exit_event_id, 1, instr(exit_event_id, ':') - 1), 0, 1
+                   FROM history WHERE exit_ms >= ?1 AND exit_ms < ?2 AND deleted = 0
+                        AND exit_event_id IS NOT NULL)
+             GROUP BY site ORDER BY site",
+        )
+        .bind(day.0)
+        .bind(day.1)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SiteCounts {
+                    site: r.try_get(0)?,
+                    entries: r.try_get(1)?,
+                    exits: r.try_get(2)?,
                 })
             })
             .collect()

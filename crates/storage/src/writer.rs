@@ -19,6 +19,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::project::{self, Dirty};
 use crate::rows::HistoryRow;
+use crate::stats::{Pruner, StorageMetrics, source_of_local};
 use crate::{Commit, StorageError, StorageOptions, now_ms};
 
 /// Most commands committed in one transaction.
@@ -213,6 +214,10 @@ pub(crate) struct Writer {
     /// The `conflicts` table is known to be empty (see `Dirty::no_conflicts`); only the writer
     /// inserts conflicts, and once one is stored (even if rolled back) this stays false.
     no_conflicts: bool,
+    metrics: StorageMetrics,
+    pruner: Pruner,
+    /// Edge request rows inserted by the batch in progress.
+    requests_added: i64,
 }
 
 /// Opens the writer's connection on `db_path` (already migrated) and starts its thread.
@@ -221,6 +226,7 @@ pub(crate) fn spawn(
     stream: StreamId,
     tz: jiff::tz::TimeZone,
     commits: broadcast::Sender<Arc<Commit>>,
+    metrics: StorageMetrics,
 ) -> Result<mpsc::Sender<Command>, StorageError> {
     let conn = Connection::open(db_path)?;
     // FULL: a commit is on disk before the edge gets its answer; group commit amortises it.
@@ -256,6 +262,8 @@ pub(crate) fn spawn(
         conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM conflicts)", [], |r| {
             r.get(0)
         })?;
+    let requests: i64 = conn.query_row("SELECT COUNT(*) FROM edge_requests", [], |r| r.get(0))?;
+    metrics.set_edge_requests(requests);
     let (tx, rx) = mpsc::channel(4096);
     let writer = Writer {
         conn,
@@ -265,6 +273,9 @@ pub(crate) fn spawn(
         hlc,
         commits,
         no_conflicts,
+        metrics,
+        pruner: Pruner::new(),
+        requests_added: 0,
     };
     std::thread::Builder::new()
         .name("parkmesh-writer".into())
@@ -311,6 +322,15 @@ impl Writer {
             }
             return;
         }
+        let batch_len = batch.len();
+        self.requests_added = 0;
+        let pruned = match self.pruner.maybe_prune(&self.conn, &self.metrics, now_ms()) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning old edge requests failed");
+                0
+            }
+        };
         for cmd in batch {
             let seq_before = self.next_seq;
             if let Err(e) = self.exec("SAVEPOINT cmd") {
@@ -353,8 +373,10 @@ impl Writer {
             }
             replies.push(reply);
         }
+        let started = std::time::Instant::now();
         match self.exec("COMMIT") {
             Ok(()) => {
+                self.count_committed(&replies, batch_len, started.elapsed().as_secs_f64(), pruned);
                 for r in replies {
                     match r {
                         Reply::Local(tx, res) => {
@@ -386,6 +408,34 @@ impl Writer {
                     }
                 }
             }
+        }
+    }
+
+    /// Updates the metrics after a committed batch.
+    fn count_committed(&self, replies: &[Reply], batch_len: usize, secs: f64, pruned: u64) {
+        self.metrics.observe_commit(batch_len, secs);
+        self.metrics
+            .add_edge_requests(self.requests_added - pruned as i64, pruned);
+        // Summed per (kind, source) first: a catch-up batch holds thousands of events.
+        let mut counts: std::collections::BTreeMap<(&str, &'static str), u64> =
+            std::collections::BTreeMap::new();
+        for r in replies {
+            match r {
+                Reply::Local(_, Ok(Ingested::Stored { event, .. })) => {
+                    *counts
+                        .entry((event.kind.as_str(), source_of_local(&event.kind)))
+                        .or_default() += 1;
+                }
+                Reply::Remote(_, Ok(events)) => {
+                    for e in events {
+                        *counts.entry((e.kind.as_str(), "peer")).or_default() += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        for ((kind, source), n) in counts {
+            self.metrics.count_events(kind, source, n);
         }
     }
 
@@ -495,6 +545,7 @@ impl Writer {
             self.conn
                 .prepare_cached("INSERT INTO edge_requests (request_key, event_id, answer, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![key, id_text, snapshot, now])?;
+            self.requests_added += 1;
         }
         Ok(Ingested::Stored { event, session })
     }

@@ -7,6 +7,7 @@
 
 mod figures;
 mod net;
+mod scrape;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -24,6 +25,9 @@ pub(crate) struct Bench {
     /// Events in the P4 catch-up backlog (default: 1 000 000, or 5 000 with --quick).
     #[arg(long)]
     catch_up: Option<u64>,
+    /// Measure only P8 (`/metrics` scrape time) and update its section of bench/RESULTS.md.
+    #[arg(long)]
+    metrics_only: bool,
 }
 
 struct Sizes {
@@ -118,6 +122,14 @@ impl Bench {
         };
         let bin = crate::cargo::build_release_server(&root)?;
         let tmp = tempfile::tempdir()?;
+        let p8_scrapes = if self.quick { 500 } else { 2_000 };
+        if self.metrics_only {
+            println!("P8 /metrics scrape");
+            let section = scrape::measure(&bin, tmp.path(), sizes.runs, p8_scrapes)?;
+            scrape::splice(&root.join("bench/RESULTS.md"), &section)?;
+            println!("{section}\nwritten to bench/RESULTS.md");
+            return Ok(());
+        }
         let mut r = String::new();
         let command = if self.quick {
             "cargo xtask bench --quick"
@@ -329,6 +341,9 @@ impl Bench {
             cu.resume_secs
         )?;
         drop((a, b));
+
+        println!("P8 /metrics scrape");
+        r.push_str(&scrape::measure(&bin, tmp.path(), sizes.runs, p8_scrapes)?);
 
         println!("P5 convergence simulation");
         writeln!(

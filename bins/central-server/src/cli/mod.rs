@@ -86,13 +86,7 @@ impl From<anyhow::Error> for CliError {
 /// Runs one admin command and returns the process exit code.
 pub(crate) fn main(command: Command, paths: &Paths) -> ExitCode {
     // The command's own output goes to stdout; only warnings and errors are logged.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    crate::init_logging(paths.log_format, "warn");
     let runtime = match crate::runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(1, &e),
