@@ -14,7 +14,6 @@ mod local;
 mod table;
 mod views;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

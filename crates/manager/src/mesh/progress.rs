@@ -174,6 +174,8 @@ mod tests {
                 last_ack_ms: None,
                 last_seen_ms: None,
                 catching_up: local_a < peer_known_a,
+                read_failures: 0,
+                read_error: None,
             }],
         }
     }
