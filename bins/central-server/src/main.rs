@@ -9,6 +9,8 @@
 // warp route trees are deep generic types; release builds need more room to evaluate them.
 #![recursion_limit = "512"]
 
+mod import;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,11 +26,21 @@ use parkmesh_storage::{Storage, StorageOptions};
 #[command(version, about)]
 struct Cli {
     /// Configuration file (the seed's p2p_config.json shape).
-    #[arg(long, default_value = "config/p2p_config.json")]
+    #[arg(long, global = true, default_value = "config/p2p_config.json")]
     config: PathBuf,
     /// Directory of the database; overrides `data_dir` from the configuration.
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Subcommands; without one the central serves.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Import an original ParkAI central's database (the cut-over; stop the original first).
+    ImportParkai(import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,7 +70,11 @@ fn main() -> ExitCode {
             );
         }
     };
-    match runtime.block_on(run(cli, config)) {
+    let done = match cli.command {
+        Some(Command::ImportParkai(args)) => runtime.block_on(import::run(args, config)),
+        None => runtime.block_on(run(cli, config)),
+    };
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, &e),
     }

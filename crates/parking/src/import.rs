@@ -5,11 +5,15 @@
 //! sessions (same `event_id`, `source_central` set). When every site of an original mesh imports
 //! its own database, one original session therefore arrives as several imported copies, each an
 //! event of a different importing central. What makes them one session is the **import key**,
-//! derived from the original facts alone — `parkai:<central that created the row>/<event_id>`
-//! — never from the importing central: every copy of one original session gets the same key
-//! wherever it is imported. The fold ([`crate::fold`]) treats imported vehicle events with the
-//! same key as one session (the first copy in fold order stands, the others become aliases),
-//! so after replication every central projects exactly one session per original session.
+//! derived from the original session alone — `parkai:<event_id>` — never from the importing
+//! central: every copy of one original session carries the same `event_id` verbatim, so it gets
+//! the same key wherever it is imported, even at a site whose configuration names itself
+//! differently or whose copy lost its `source_central`. The original's ids embed the creating
+//! camera or central, the millisecond and the plate (`edge-1_1765535827086_11A11113`), so two
+//! different sessions would need the same plate in the same millisecond to share one. The fold
+//! ([`crate::fold`]) treats imported vehicle events with the same key as one session (the first
+//! copy in fold order stands, the others become aliases), so after replication every central
+//! projects exactly one session per original session.
 //!
 //! The tag is an optional `import` object inside the ordinary payload of `vehicle.entry`,
 //! `vehicle.exit`, `history.edit` and `history.delete`; events without it are untouched, and a
@@ -27,7 +31,8 @@ pub struct ImportTag {
     /// The import key: the same for every copy of one original session (vehicle events), or
     /// unique per original audit row (operator events).
     pub key: String,
-    /// The central that created the original row (`source_central`, else the importing site).
+    /// The central that created the original row (`source_central`, else the importing site);
+    /// shown as the session's source whichever copy stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// On an exit: the fee the original recorded (VND), kept instead of the tariff's.
@@ -56,12 +61,12 @@ impl ImportTag {
     }
 }
 
-/// The import key of an original session: `parkai:<source central>/<event_id>`. Rows without
-/// an `event_id` cannot be matched across sites; they get `parkai:<importer>/history/<row id>`,
-/// unique at the importing site (so a second import still finds them).
-pub fn session_key(source: &str, event_id: Option<&str>, importer: &str, row_id: i64) -> String {
+/// The import key of an original session: `parkai:<event_id>`. Rows without an `event_id`
+/// cannot be matched across sites; they get `parkai:<importer>/history/<row id>`, unique at the
+/// importing site (so a second import there still finds them).
+pub fn session_key(event_id: Option<&str>, importer: &str, row_id: i64) -> String {
     match event_id.map(str::trim).filter(|e| !e.is_empty()) {
-        Some(e) => format!("parkai:{source}/{e}"),
+        Some(e) => format!("parkai:{e}"),
         None => format!("parkai:{importer}/history/{row_id}"),
     }
 }

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use jiff::tz::TimeZone;
 
 use crate::import::{change_key, session_key};
-use crate::payload::{EntryPayload, ExitPayload, MAX_ID, MAX_TEXT, Payload};
+use crate::payload::{EntryPayload, ExitPayload, MAX_ID, MAX_TEXT, Payload, ZoneConfigPayload};
 use crate::plate::MAX_PLATE_INPUT;
 use crate::time::parse_local;
 
@@ -89,6 +89,58 @@ pub struct OriginalChange {
     pub changed_at: Option<String>,
     /// Who changed it (always `system` in the original).
     pub changed_by: Option<String>,
+}
+
+/// One `parking_lots` row: an in-lot zone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OriginalLot {
+    /// Row id.
+    pub id: i64,
+    /// Zone name (the in-lot camera's name).
+    pub location_name: Option<String>,
+    /// Capacity.
+    pub capacity: Option<i64>,
+    /// Camera id.
+    pub camera_id: Option<i64>,
+    /// Camera type.
+    pub camera_type: Option<String>,
+    /// Edge address.
+    pub edge_id: Option<String>,
+}
+
+/// One `cameras` row: an edge camera known to the original central.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OriginalCamera {
+    /// Camera id (the edge's `CAMERA_ID`).
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// `ENTRY`, `EXIT` or `PARKING_LOT`.
+    pub camera_type: String,
+}
+
+/// The zone settings of `lots`, and the rows that cannot become one.
+pub fn plan_lots(lots: &[OriginalLot]) -> (Vec<ZoneConfigPayload>, Vec<Rejected>) {
+    let mut zones = Vec::new();
+    let mut rejected = Vec::new();
+    for lot in lots {
+        let zone = ZoneConfigPayload {
+            location_name: text(lot.location_name.as_deref(), MAX_TEXT),
+            capacity: lot.capacity.unwrap_or(0),
+            camera_id: lot.camera_id,
+            camera_type: lot.camera_type.as_deref().map(|t| text(Some(t), MAX_TEXT)),
+            edge_id: lot.edge_id.as_deref().map(|t| text(Some(t), MAX_TEXT)),
+        };
+        match zone.validate() {
+            Ok(()) => zones.push(zone),
+            Err(e) => rejected.push(Rejected {
+                table: "parking_lots",
+                row_id: lot.id,
+                reason: format!("{e}; {FIX}"),
+            }),
+        }
+    }
+    (zones, rejected)
 }
 
 /// What an operator change does.
@@ -242,7 +294,7 @@ fn session(
         .as_deref()
         .map(str::trim)
         .filter(|e| !e.is_empty());
-    let key = session_key(&source, event_id, importer, row.id);
+    let key = session_key(event_id, importer, row.id);
     let entry = EntryPayload {
         plate_id: plate_id.clone(),
         plate_view: plate_view.clone(),

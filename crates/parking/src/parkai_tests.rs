@@ -30,10 +30,11 @@ fn sessions_keep_times_fee_and_key() {
     assert_eq!(a.entry.plate_id, "29A12345");
     assert_eq!(a.entry.plate_view, "29A-123.45");
     assert_eq!(a.entry.at_ms, 1_767_225_600_000);
-    assert_eq!(a.key, "parkai:central-2/edge-1_1700000000001_29a-123.45");
+    assert_eq!(a.key, "parkai:edge-1_1700000000001_29a-123.45");
     assert!(a.exit.is_none());
     let b = &p.sessions[1];
-    assert_eq!(b.key, "parkai:central-1/edge-1_1700000000002_30A12345");
+    assert_eq!(b.source, "central-1");
+    assert_eq!(b.key, "parkai:edge-1_1700000000002_30A12345");
     let (exit, fee) = b.exit.as_ref().unwrap();
     assert_eq!((exit.at_ms - b.entry.at_ms, *fee), (91 * 60_000, 50_000));
 }

@@ -9,7 +9,7 @@ use parkmesh_parking::import::ImportTag;
 use parkmesh_parking::project;
 use parkmesh_protocol::Event;
 
-const KEY: &str = "parkai:central-1/edge-1_1767225600000_30A12345";
+const KEY: &str = "parkai:edge-1_1767225600000_30A12345";
 
 fn tag(mut e: Event, fee: Option<i64>) -> Event {
     let t = ImportTag {

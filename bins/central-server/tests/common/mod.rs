@@ -309,3 +309,4 @@ pub fn read_request(stream: &TcpStream) -> (String, Vec<u8>) {
     let _ = reader.read_exact(&mut body);
     (line.trim().to_owned(), body)
 }
+pub mod parkai;
