@@ -6,6 +6,7 @@
 //! (from DESIGN.md) are printed beside the measurements.
 
 mod figures;
+mod import;
 mod net;
 
 use std::fmt::Write as _;
@@ -27,6 +28,12 @@ pub(crate) struct Bench {
     /// Events in the P4 catch-up backlog (default: 1 000 000, or 5 000 with --quick).
     #[arg(long)]
     catch_up: Option<u64>,
+    /// History rows of the P8 import (default: 1 000 000, or 20 000 with --quick).
+    #[arg(long)]
+    import_rows: Option<u64>,
+    /// Run only P8 (the import) and replace its section of bench/RESULTS.md, keeping the rest.
+    #[arg(long)]
+    only_import: bool,
 }
 
 struct Sizes {
@@ -128,6 +135,19 @@ impl Bench {
         }
         let bin = root.join("target/release/central-server");
         let tmp = tempfile::tempdir()?;
+        let import_rows = self
+            .import_rows
+            .unwrap_or(if self.quick { 20_000 } else { 1_000_000 });
+        if self.only_import {
+            println!("P8 import of {import_rows} rows");
+            let m = import::measure(&bin, tmp.path(), import_rows)?;
+            let out = root.join("bench/RESULTS.md");
+            let old = std::fs::read_to_string(&out).unwrap_or_default();
+            let section = import::section(import_rows, &m);
+            std::fs::write(&out, import::splice(&old, &section))?;
+            println!("{section}\nwritten to {}", out.display());
+            return Ok(());
+        }
         let mut r = String::new();
         let command = if self.quick {
             "cargo xtask bench --quick"
@@ -352,6 +372,10 @@ impl Bench {
             r,
             "\nTarget: 50 centrals converge ≤ 5 s after the partition heals."
         )?;
+
+        println!("P8 import of {import_rows} rows");
+        let m = import::measure(&bin, tmp.path(), import_rows)?;
+        writeln!(r, "\n{}", import::section(import_rows, &m))?;
 
         let out = root.join("bench/RESULTS.md");
         std::fs::create_dir_all(root.join("bench"))?;
