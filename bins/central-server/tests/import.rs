@@ -123,8 +123,29 @@ fn a_site_switches_without_losing_a_car() {
         "a dry run writes nothing"
     );
 
+    // The original folder's fee table, passes and roster come along.
+    let folder = dir.path().join("backend-central");
+    std::fs::create_dir_all(folder.join("data")).unwrap();
+    let data = |name: &str, v: Value| {
+        std::fs::write(folder.join("data").join(name), v.to_string()).unwrap()
+    };
+    data(
+        "parking_fees.json",
+        json!({ "fee_base": 0.5, "fee_per_hour": 25000 }),
+    );
+    data(
+        "subscriptions.json",
+        json!([{ "id": 1, "plate_number": "51A-999.99", "owner_name": "Công ty X", "type": "company",
+                 "status": "active", "start_date": "2025-01-01", "phone": "", "note": "" }]),
+    );
+    data(
+        "staff.json",
+        json!([{ "id": 1, "name": "Lan", "position": "bảo vệ", "phone": "", "shift": "Ca ngày", "status": "active" }]),
+    );
+    let folder_arg = folder.display().to_string();
+
     // The import.
-    let out = parkai::import(&config, &original, &[]);
+    let out = parkai::import(&config, &original, &["--parkai-dir", &folder_arg]);
     let (stdout, stderr) = parkai::text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     for (name, n) in [
@@ -134,6 +155,7 @@ fn a_site_switches_without_losing_a_car() {
         ("deletes", 1),
         ("cameras", 1),
         ("lots", 1),
+        ("settings", 3),
         ("skipped", 0),
         ("rejected", 2),
     ] {
@@ -142,7 +164,7 @@ fn a_site_switches_without_losing_a_car() {
     let events = rows(dir.path(), "events");
 
     // A second import adds nothing.
-    let out = parkai::import(&config, &original, &[]);
+    let out = parkai::import(&config, &original, &["--parkai-dir", &folder_arg]);
     let (stdout, stderr) = parkai::text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert_eq!(parkai::count(&stdout, "sessions IN"), 0, "{stdout}");
@@ -178,6 +200,8 @@ fn a_site_switches_without_losing_a_car() {
     assert_eq!(copy[0]["source_central"], "central-2");
     let (_, changes) = common::json(api, "GET", "/api/parking/history/changes", None);
     assert!(changes.to_string().contains("51F9999"), "{changes}");
+    let (_, subs) = common::json(api, "GET", "/api/subscriptions", None);
+    assert!(subs.to_string().contains("51A-999.99"), "{subs}");
     let (_, occ) = common::json(api, "GET", "/api/parking/occupancy", None);
     assert!(occ.to_string().contains("Cổng A"), "{occ}");
 
@@ -260,6 +284,40 @@ fn bad_files_are_refused_whole() {
     refused(&busy, "the original central is running");
     conn.execute_batch("ROLLBACK").unwrap();
     drop(conn);
+
+    // A fee file in another shape is refused, naming it.
+    let folder = dir.path().join("backend-central/data");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("parking_fees.json"),
+        "{\"fee_base\": \"half an hour\"}",
+    )
+    .unwrap();
+    let good = dir.path().join("good.db");
+    site_db(&good, now_ms());
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(
+        cfg_dir.path(),
+        "central-1",
+        common::free_port(),
+        common::free_port(),
+        json!({}),
+    );
+    let out = parkai::import(
+        &config,
+        &good,
+        &[
+            "--parkai-dir",
+            &dir.path().join("backend-central").display().to_string(),
+        ],
+    );
+    let (_, stderr) = parkai::text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("parking_fees.json: not the original's format"),
+        "{stderr}"
+    );
+    assert!(!cfg_dir.path().join("data/central.db").exists());
 
     // A refused import leaves an existing database unchanged.
     let site = tempfile::tempdir().unwrap();
