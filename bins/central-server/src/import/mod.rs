@@ -60,9 +60,12 @@ pub(crate) async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> 
     let (zones, lot_rejects) = parkai::plan_lots(&original.lots);
     let mut rejected = plan.rejected;
     rejected.extend(lot_rejects);
+    let (history_rows, change_rows) = (original.sessions.len(), original.changes.len());
+    // The original rows are no longer needed: free them before the import's own memory grows.
+    let parkmesh_storage::OriginalDb { cameras, .. } = original;
     tracing::info!(
-        history = original.sessions.len(),
-        changes = original.changes.len(),
+        history = history_rows,
+        changes = change_rows,
         sessions = plan.sessions.len(),
         rejected = rejected.len(),
         "original database read"
@@ -71,7 +74,7 @@ pub(crate) async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> 
     let input = ImportInput {
         sessions: plan.sessions,
         zones,
-        cameras: original.cameras,
+        cameras,
         settings,
     };
     if args.dry_run {
