@@ -11,6 +11,7 @@
 #![recursion_limit = "512"]
 
 mod cli;
+mod import;
 mod serve;
 
 use std::path::PathBuf;
@@ -34,9 +35,18 @@ struct Cli {
     /// Log lines on stderr: `text` for people, `json` for one JSON object a line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
-    /// An admin command; without one the central serves.
+    /// An admin command or the import; without one the central serves.
     #[command(subcommand)]
-    command: Option<cli::Command>,
+    command: Option<Command>,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Import an original ParkAI central's database (the cut-over; stop the original first).
+    ImportParkai(import::ImportArgs),
+    #[command(flatten)]
+    Admin(cli::Command),
 }
 
 /// Format of the log lines.
@@ -96,7 +106,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         None => serve::main(&paths),
-        Some(command) => cli::main(command, &paths),
+        Some(Command::ImportParkai(args)) => import::main(args, &paths),
+        Some(Command::Admin(command)) => cli::main(command, &paths),
     }
 }
 

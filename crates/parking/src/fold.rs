@@ -42,12 +42,23 @@
 //!
 //! A session's id is the id of its entry event when it has one, otherwise the id of the event
 //! that opened it (the exception exit or the anomaly sighting).
+//!
+//! # Imported sessions
+//!
+//! Vehicle events imported from an original ParkAI database carry an import key
+//! ([`crate::import`]); copies of one original session imported at several centrals share it.
+//! The first entry (or exit) with a key opens the session; any later entry with the same key
+//! is an *alias* of it (no second session, no conflict), and the first exit with the key closes
+//! it whatever else is open for the plate, later ones become aliases too. An imported exit
+//! keeps the fee the original recorded. Aliases name the session like its own events do, so an
+//! edit or delete made through any copy applies to the one session.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use parkmesh_protocol::{CentralId, Event, EventKind};
 
 use crate::fee::{Tariff, duration_text};
+use crate::import::ImportTag;
 use crate::payload::{
     EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
 };
@@ -128,6 +139,10 @@ pub struct Session {
     pub source_central: CentralId,
     /// Subscription type that exempted the fee.
     pub exempt: Option<String>,
+    /// Import key of a session brought over from an original ParkAI database.
+    pub import_key: Option<String>,
+    /// Ids of the other imported copies of this session (same import key), in fold order.
+    pub aliases: Vec<String>,
 }
 
 impl Session {
@@ -146,6 +161,7 @@ impl Session {
         self.id == target
             || self.entry.as_ref().is_some_and(|s| s.event_id == target)
             || self.exit.as_ref().is_some_and(|s| s.event_id == target)
+            || self.aliases.iter().any(|a| a == target)
     }
 }
 
@@ -227,6 +243,7 @@ impl Vehicle {
 struct Item<'a> {
     event: &'a Event,
     what: Vehicle,
+    import: Option<ImportTag>,
 }
 
 /// An exception exit waiting for the entry it references.
@@ -234,6 +251,7 @@ struct Waiter {
     session: usize,
     tariff: Tariff,
     exempt: Option<String>,
+    fee: Option<i64>,
 }
 
 fn side(e: &Event, at_ms: i64, camera_id: Option<i64>, camera_name: &str) -> Side {
@@ -253,12 +271,19 @@ fn side(e: &Event, at_ms: i64, camera_id: Option<i64>, camera_name: &str) -> Sid
     }
 }
 
-fn close(s: &mut Session, exit: Side, tariff: &Tariff, exempt: Option<String>) {
+/// Closes `s` with `exit`; `recorded` is an imported exit's original fee, kept as it is.
+fn close(
+    s: &mut Session,
+    exit: Side,
+    tariff: &Tariff,
+    exempt: Option<String>,
+    recorded: Option<i64>,
+) {
     if let Some(entry) = &s.entry {
-        s.fee = if exempt.is_some() {
-            0
-        } else {
-            tariff.fee(entry.at_ms, exit.at_ms)
+        s.fee = match recorded {
+            Some(fee) => fee,
+            None if exempt.is_some() => 0,
+            None => tariff.fee(entry.at_ms, exit.at_ms),
         };
         s.duration = Some(duration_text(exit.at_ms.saturating_sub(entry.at_ms)));
     }
@@ -284,7 +309,21 @@ fn new_session(id: String, plate_id: &str, plate_view: &str, origin: &CentralId)
         last_location_ms: None,
         source_central: origin.clone(),
         exempt: None,
+        import_key: None,
+        aliases: Vec::new(),
     }
+}
+
+/// A session opened by `e` with its import tag applied: the key, and the original creator as
+/// source (so every copy shows the same source whichever copy stands).
+fn tagged(mut s: Session, tag: Option<&ImportTag>) -> Session {
+    if let Some(tag) = tag {
+        s.import_key = Some(tag.key.clone());
+        if let Some(src) = tag.source.as_deref().and_then(|c| CentralId::new(c).ok()) {
+            s.source_central = src;
+        }
+    }
+    s
 }
 
 /// The decoded input of a fold.
@@ -328,7 +367,12 @@ fn prepare(events: &[Event]) -> Prepared<'_> {
             _ => None,
         };
         if let Some(what) = what {
-            items.push(Item { event: e, what });
+            let import = ImportTag::of(e);
+            items.push(Item {
+                event: e,
+                what,
+                import,
+            });
         }
     }
     items.sort_by(|a, b| {
@@ -369,9 +413,13 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
     // Exception exits waiting for the entry they reference: ref -> waiter.
     let mut waiting: BTreeMap<String, Waiter> = BTreeMap::new();
     let mut members: BTreeMap<String, usize> = BTreeMap::new();
+    // Imported sessions by import key, and imported exits waiting for their entry.
+    let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
+    let mut waiting_import: BTreeMap<String, Waiter> = BTreeMap::new();
     for item in &items {
         let e = item.event;
         let id = e.id.to_string();
+        let key = item.import.as_ref().map(|t| t.key.as_str());
         match &item.what {
             Vehicle::Entry(p) => {
                 let entry = Side {
@@ -386,9 +434,12 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                 };
                 let waiter = waiting
                     .remove(&id)
-                    .or_else(|| p.edge_event_id.as_ref().and_then(|r| waiting.remove(r)));
+                    .or_else(|| p.edge_event_id.as_ref().and_then(|r| waiting.remove(r)))
+                    .or_else(|| key.and_then(|k| waiting_import.remove(k)));
                 if let Some(w) = waiter {
                     // An exit that referenced this entry was folded first: complete it.
+                    waiting.retain(|_, o| o.session != w.session);
+                    waiting_import.retain(|_, o| o.session != w.session);
                     let s = &mut out.sessions[w.session];
                     members.insert(id.clone(), w.session);
                     if let Some(exit) = s.exit.take() {
@@ -396,7 +447,26 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                         s.entry = Some(entry);
                         s.exception = false;
                         s.source_central = e.id.origin.clone();
-                        close(s, exit, &w.tariff, w.exempt);
+                        if let Some(tag) = &item.import {
+                            if let Some(src) = tag.source.as_deref() {
+                                s.source_central =
+                                    CentralId::new(src).unwrap_or_else(|_| e.id.origin.clone());
+                            }
+                            if s.import_key.is_none() {
+                                s.import_key = Some(tag.key.clone());
+                                by_key.insert(tag.key.clone(), w.session);
+                            }
+                        }
+                        close(s, exit, &w.tariff, w.exempt, w.fee);
+                    }
+                    continue;
+                }
+                if let Some(&idx) = key.and_then(|k| by_key.get(k)) {
+                    // Another copy of an imported session: the first one stands.
+                    members.insert(id.clone(), idx);
+                    out.sessions[idx].aliases.push(id);
+                    if is_deleted(e) && open == Some(idx) {
+                        open = None;
                     }
                     continue;
                 }
@@ -424,9 +494,15 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                     }
                 }
                 let deleted_now = is_deleted(e);
-                let mut s = new_session(id, &p.plate_id, &p.plate_view, &e.id.origin);
+                let mut s = tagged(
+                    new_session(id, &p.plate_id, &p.plate_view, &e.id.origin),
+                    item.import.as_ref(),
+                );
                 s.entry = Some(entry);
                 out.sessions.push(s);
+                if let Some(k) = key {
+                    by_key.insert(k.to_owned(), out.sessions.len() - 1);
+                }
                 members.insert(e.id.to_string(), out.sessions.len() - 1);
                 open = (!deleted_now).then_some(out.sessions.len() - 1);
             }
@@ -442,6 +518,51 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                     operator: p.operator.clone(),
                     ..side(e, p.at_ms, p.camera_id, &p.camera_name)
                 };
+                if let Some(k) = key {
+                    let fee = item.import.as_ref().and_then(|t| t.fee);
+                    match by_key.get(k) {
+                        Some(&idx) => {
+                            // The imported session is known: its first exit closes it, later
+                            // copies are aliases.
+                            members.insert(id.clone(), idx);
+                            let s = &mut out.sessions[idx];
+                            if s.exit.is_none() && s.status == SessionStatus::In {
+                                close(s, exit, &x.tariff, x.exempt.clone(), fee);
+                                if open == Some(idx) {
+                                    open = None;
+                                }
+                            } else {
+                                s.aliases.push(id);
+                            }
+                        }
+                        None => {
+                            // Its entry sorts later (odd original times) or is missing: an
+                            // exception that the entry completes when folded.
+                            let idx = out.sessions.len();
+                            members.insert(id.clone(), idx);
+                            let mut s = tagged(
+                                new_session(id, &p.plate_id, &p.plate_view, &e.id.origin),
+                                item.import.as_ref(),
+                            );
+                            s.exit = Some(exit);
+                            s.status = SessionStatus::Out;
+                            s.exception = true;
+                            s.exempt = x.exempt.clone();
+                            out.sessions.push(s);
+                            by_key.insert(k.to_owned(), idx);
+                            waiting_import.insert(
+                                k.to_owned(),
+                                Waiter {
+                                    session: idx,
+                                    tariff: x.tariff,
+                                    exempt: x.exempt.clone(),
+                                    fee,
+                                },
+                            );
+                        }
+                    }
+                    continue;
+                }
                 let by_ref = x.entry_ref.as_ref().and_then(|r| {
                     out.sessions.iter().position(|s| {
                         s.entry.as_ref().is_some_and(|en| {
@@ -469,7 +590,13 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                 match target {
                     Some(idx) => {
                         members.insert(id, idx);
-                        close(&mut out.sessions[idx], exit, &x.tariff, x.exempt.clone());
+                        close(
+                            &mut out.sessions[idx],
+                            exit,
+                            &x.tariff,
+                            x.exempt.clone(),
+                            None,
+                        );
                         if open == Some(idx) {
                             open = None;
                         }
@@ -487,6 +614,7 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                                 session: out.sessions.len() - 1,
                                 tariff: x.tariff,
                                 exempt: x.exempt.clone(),
+                                fee: None,
                             });
                         }
                     }

@@ -12,6 +12,8 @@
 //! - `time`: site-local text and "today".
 //! - `payload`: typed payloads of the event kinds.
 //! - `fold`: [`fold::fold_plate`], sessions and conflicts of one plate.
+//! - `import`: the tag and key of sessions imported from an original ParkAI central.
+//! - `parkai`: rows of an original ParkAI database turned into importable sessions.
 //! - `project`: [`project()`] over a whole event set, [`group_by_plate`] and
 //!   [`effective_plate`] (sessions filed under the operator-corrected plate).
 //!
@@ -20,6 +22,8 @@
 mod error;
 pub mod fee;
 pub mod fold;
+pub mod import;
+pub mod parkai;
 pub mod payload;
 pub mod plate;
 mod project;

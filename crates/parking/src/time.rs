@@ -21,6 +21,16 @@ pub fn format_local(ms: i64, tz: &TimeZone) -> String {
     }
 }
 
+/// Parses site-local text `YYYY-MM-DD HH:MM:SS` (also with `T` between date and time, or with
+/// fractional seconds) as an instant in `tz`, in ms. `None` when the text is not such a time or
+/// lies outside 1970..=9999. A time that a daylight-saving change skips or repeats resolves as
+/// the clocks showed it (the earlier offset for a repeated hour).
+pub fn parse_local(text: &str, tz: &TimeZone) -> Option<i64> {
+    let dt: jiff::civil::DateTime = text.trim().parse().ok()?;
+    let ms = dt.to_zoned(tz.clone()).ok()?.timestamp().as_millisecond();
+    (0..=253_402_300_799_999).contains(&ms).then_some(ms)
+}
+
 /// `[start, end)` in ms of the site-local day containing `now_ms`.
 pub fn local_day_range(now_ms: i64, tz: &TimeZone) -> (i64, i64) {
     let Ok(ts) = Timestamp::from_millisecond(now_ms) else {
@@ -50,6 +60,27 @@ mod tests {
         // 2026-01-01 00:00:00 UTC.
         assert_eq!(format_local(1_767_225_600_000, &tz), "2026-01-01 07:00:00");
         assert!(parse_tz("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn parses_local_text() {
+        let tz = parse_tz("Asia/Ho_Chi_Minh").unwrap();
+        let ms = 1_767_225_600_000;
+        assert_eq!(parse_local("2026-01-01 07:00:00", &tz), Some(ms));
+        assert_eq!(parse_local(" 2026-01-01T07:00:00 ", &tz), Some(ms));
+        assert_eq!(
+            parse_local("2026-01-01 07:00:00.250000", &tz),
+            Some(ms + 250)
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01 07:00:00",
+            "2026-01-01 25:00:00",
+            "01/01/2026",
+        ] {
+            assert_eq!(parse_local(bad, &tz), None, "{bad}");
+        }
     }
 
     #[test]

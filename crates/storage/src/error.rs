@@ -40,6 +40,15 @@ pub enum StorageError {
         /// Event id of the open session's entry.
         event_id: String,
     },
+    /// An original ParkAI database cannot be imported as a whole (not SQLite, missing tables,
+    /// in use by a running original central); `problem` says what to do.
+    #[error("{path}: {problem}")]
+    Original {
+        /// The original database file.
+        path: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
     /// The request named something that does not exist.
     #[error("not found: {0}")]
     NotFound(String),

@@ -11,6 +11,9 @@
 //! - `project`: re-folds one plate's sessions and applies settings/zone/audit projections.
 //! - `group`: group keys, the plate each vehicle event is folded under after operator
 //!   corrections.
+//! - `bulk`: the bulk import of an original ParkAI database's sessions (one command, one
+//!   transaction, plates folded in memory).
+//! - `parkai`: reading an original ParkAI database (read-only, refusing one in use).
 //! - `heads`: stream heads (the version vector), advanced once per command.
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
 //! - `rows`: plain row types handed to the API and manager.
@@ -22,10 +25,12 @@
 //! migrations also run through sqlx. Both drivers link the same bundled SQLite.
 
 mod backup;
+mod bulk;
 mod error;
 mod group;
 mod heads;
 mod migrate;
+mod parkai;
 mod project;
 mod read;
 mod rows;
@@ -42,7 +47,9 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc};
 
 pub use crate::backup::{DbSummary, Restored, backup, inspect, restore};
+pub use crate::bulk::{ImportInput, ImportReport, Progress, preview as preview_import};
 pub use crate::error::StorageError;
+pub use crate::parkai::{OriginalDb, read_original};
 pub use crate::project::CAMERAS_KIND;
 pub use crate::read::{HistoryQuery, SiteCounts};
 pub use crate::rows::{
@@ -200,6 +207,27 @@ impl Storage {
         self.writer
             .send(writer::Command::Local {
                 intent: Box::new(intent),
+                reply,
+            })
+            .await
+            .map_err(|_| StorageError::Closed)?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// Imports sessions, zones, cameras and settings of an original ParkAI central in one
+    /// transaction (nothing is written on error); what is already present is skipped. `progress`
+    /// is called from the writer thread. The events are not pushed live to peers: they reach
+    /// them through catch-up (an import runs while the central is stopped).
+    pub async fn import_parkai(
+        &self,
+        input: ImportInput,
+        progress: Option<Progress>,
+    ) -> Result<ImportReport, StorageError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(writer::Command::Import {
+                input: Box::new(input),
+                progress,
                 reply,
             })
             .await

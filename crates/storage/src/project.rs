@@ -217,7 +217,10 @@ fn audit(conn: &Connection, event: &Event, target: &str) -> Result<(), StorageEr
         old_view,
         new_id,
         new_view,
-        event.hlc.wall_ms as i64,
+        // An imported change keeps the time the original recorded.
+        parkmesh_parking::import::ImportTag::of(event)
+            .and_then(|t| t.at_ms)
+            .unwrap_or(event.hlc.wall_ms as i64),
         str_field(event, "changed_by").unwrap_or("system"),
     ])?;
     Ok(())
@@ -443,7 +446,7 @@ fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryR
         .optional()?)
 }
 
-fn to_row(
+pub(crate) fn to_row(
     s: &Session,
     plate: &str,
     own: &StreamId,
@@ -536,7 +539,7 @@ fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(
 /// Inserts a new session row and returns its id; `None` when a row with this session id exists
 /// already (under another group key). No `RETURNING`: SQLite runs that through a temporary
 /// table per statement.
-fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
+pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
     let sql = "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
             edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
             entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
@@ -625,7 +628,7 @@ pub(crate) fn session_of_event(
         .optional()?)
 }
 
-fn setting(conn: &Connection, key: &str) -> Result<Option<String>, StorageError> {
+pub(crate) fn setting(conn: &Connection, key: &str) -> Result<Option<String>, StorageError> {
     Ok(conn
         .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
         .query_row([key], |r| r.get(0))

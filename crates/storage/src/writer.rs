@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::bulk::{ImportInput, ImportReport, Progress};
 use crate::project::{self, Dirty};
 use crate::rows::HistoryRow;
 use crate::stats::{Pruner, StorageMetrics, source_of_local};
@@ -112,6 +113,12 @@ pub(crate) enum Command {
         events: Vec<Event>,
         reply: oneshot::Sender<Result<Vec<Event>, StorageError>>,
     },
+    /// A bulk import (`bulk`): runs alone, in its own transaction.
+    Import {
+        input: Box<ImportInput>,
+        progress: Option<Progress>,
+        reply: oneshot::Sender<Result<ImportReport, StorageError>>,
+    },
 }
 
 enum Reply {
@@ -203,17 +210,17 @@ async fn restart_incarnation(conn: &mut SqliteConnection, old: u64) -> Result<u6
 }
 
 pub(crate) struct Writer {
-    conn: Connection,
-    stream: StreamId,
-    tz: jiff::tz::TimeZone,
-    next_seq: u64,
+    pub(crate) conn: Connection,
+    pub(crate) stream: StreamId,
+    pub(crate) tz: jiff::tz::TimeZone,
+    pub(crate) next_seq: u64,
     /// Stamps this central's events; starts after the newest HLC in the log and observes every
     /// replicated one.
-    hlc: HlcClock,
+    pub(crate) hlc: HlcClock,
     commits: broadcast::Sender<Arc<Commit>>,
     /// The `conflicts` table is known to be empty (see `Dirty::no_conflicts`); only the writer
     /// inserts conflicts, and once one is stored (even if rolled back) this stays false.
-    no_conflicts: bool,
+    pub(crate) no_conflicts: bool,
     metrics: StorageMetrics,
     pruner: Pruner,
     /// Edge request rows inserted by the batch in progress.
@@ -287,14 +294,30 @@ pub(crate) fn spawn(
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         while let Some(first) = rx.blocking_recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(cmd) => batch.push(cmd),
-                    Err(_) => break,
+            let mut batch = Vec::new();
+            let mut import = None;
+            let mut next = Some(first);
+            while let Some(cmd) = next.take() {
+                if matches!(cmd, Command::Import { .. }) {
+                    import = Some(cmd);
+                    break;
+                }
+                batch.push(cmd);
+                if batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
                 }
             }
-            self.run_batch(batch);
+            if !batch.is_empty() {
+                self.run_batch(batch);
+            }
+            if let Some(Command::Import {
+                input,
+                progress,
+                reply,
+            }) = import
+            {
+                let _ = reply.send(self.import(*input, progress));
+            }
         }
         tracing::debug!("storage writer stopped");
     }
@@ -354,6 +377,12 @@ impl Writer {
                     let res = self.remote(events, &mut dirty);
                     let ok = res.is_ok();
                     (Reply::Remote(reply, res), ok)
+                }
+                Command::Import { reply, .. } => {
+                    // `run` never batches an import.
+                    let _ = reply.send(Err(StorageError::Corrupt("import batched".into())));
+                    let _ = self.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd");
+                    continue;
                 }
             };
             let end = if ok {
@@ -602,6 +631,9 @@ fn fail(cmd: Command, err: impl Fn() -> StorageError) {
             let _ = reply.send(Err(err()));
         }
         Command::Remote { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        Command::Import { reply, .. } => {
             let _ = reply.send(Err(err()));
         }
     }

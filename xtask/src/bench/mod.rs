@@ -6,6 +6,7 @@
 //! (the performance targets of the project) are printed beside the measurements.
 
 mod figures;
+mod import;
 mod net;
 mod scrape;
 
@@ -28,6 +29,12 @@ pub(crate) struct Bench {
     /// Measure only P8 (`/metrics` scrape time) and update its section of bench/RESULTS.md.
     #[arg(long)]
     metrics_only: bool,
+    /// History rows of the P9 import (default: 1 000 000, or 20 000 with --quick).
+    #[arg(long)]
+    import_rows: Option<u64>,
+    /// Run only P9 (the import) and replace its section of bench/RESULTS.md, keeping the rest.
+    #[arg(long)]
+    only_import: bool,
 }
 
 struct Sizes {
@@ -128,6 +135,19 @@ impl Bench {
             let section = scrape::measure(&bin, tmp.path(), sizes.runs, p8_scrapes)?;
             scrape::splice(&root.join("bench/RESULTS.md"), &section)?;
             println!("{section}\nwritten to bench/RESULTS.md");
+            return Ok(());
+        }
+        let import_rows = self
+            .import_rows
+            .unwrap_or(if self.quick { 20_000 } else { 1_000_000 });
+        if self.only_import {
+            println!("P9 import of {import_rows} rows");
+            let m = import::measure(&bin, tmp.path(), import_rows)?;
+            let out = root.join("bench/RESULTS.md");
+            let old = std::fs::read_to_string(&out).unwrap_or_default();
+            let section = import::section(import_rows, &m);
+            std::fs::write(&out, import::splice(&old, &section))?;
+            println!("{section}\nwritten to {}", out.display());
             return Ok(());
         }
         let mut r = String::new();
@@ -357,6 +377,10 @@ impl Bench {
             r,
             "\nTarget: 50 centrals converge ≤ 5 s after the partition heals."
         )?;
+
+        println!("P9 import of {import_rows} rows");
+        let m = import::measure(&bin, tmp.path(), import_rows)?;
+        writeln!(r, "\n{}", import::section(import_rows, &m))?;
 
         let out = root.join("bench/RESULTS.md");
         std::fs::create_dir_all(root.join("bench"))?;

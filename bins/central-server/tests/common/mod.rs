@@ -326,3 +326,4 @@ pub fn run_cli(config: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+pub mod parkai;
