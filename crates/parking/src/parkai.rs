@@ -300,6 +300,8 @@ fn session(
         plate_view: plate_view.clone(),
         at_ms: entry_ms,
         time_clamped: false,
+        late: false,
+        operator: None,
         camera_id: row.entry_camera_id,
         camera_name: text(row.entry_camera_name.as_deref(), MAX_TEXT),
         camera_type: "ENTRY".to_owned(),
@@ -328,13 +330,13 @@ fn session(
                     )
                 })?;
             let mut exit = ExitPayload::at_gate(entry.clone(), None);
-            exit.at_ms = at_ms;
-            exit.camera_id = row.exit_camera_id;
-            exit.camera_name = text(row.exit_camera_name.as_deref(), MAX_TEXT);
-            exit.camera_type = "EXIT".to_owned();
-            exit.confidence = confidence(row.exit_confidence);
-            exit.source = text(row.exit_source.as_deref().or(Some("auto")), MAX_TEXT);
-            exit.edge_event_id = None;
+            exit.gate.at_ms = at_ms;
+            exit.gate.camera_id = row.exit_camera_id;
+            exit.gate.camera_name = text(row.exit_camera_name.as_deref(), MAX_TEXT);
+            exit.gate.camera_type = "EXIT".to_owned();
+            exit.gate.confidence = confidence(row.exit_confidence);
+            exit.gate.source = text(row.exit_source.as_deref().or(Some("auto")), MAX_TEXT);
+            exit.gate.edge_event_id = None;
             Some((exit, row.fee.unwrap_or(0).max(0)))
         }
         other => {

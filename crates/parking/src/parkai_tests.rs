@@ -36,7 +36,10 @@ fn sessions_keep_times_fee_and_key() {
     assert_eq!(b.source, "central-1");
     assert_eq!(b.key, "parkai:edge-1_1700000000002_30A12345");
     let (exit, fee) = b.exit.as_ref().unwrap();
-    assert_eq!((exit.at_ms - b.entry.at_ms, *fee), (91 * 60_000, 50_000));
+    assert_eq!(
+        (exit.gate.at_ms - b.entry.at_ms, *fee),
+        (91 * 60_000, 50_000)
+    );
 }
 
 #[test]
