@@ -504,6 +504,9 @@ impl Driver {
                     });
                 }
                 Output::Apply { events } => {
+                    // A page from a peer: look at the catch-up before it is applied, so that one
+                    // finishing within a snapshot interval is still logged.
+                    self.last_snapshot = Instant::now() - Duration::from_secs(1);
                     self.callbacks.pending(&events);
                     let (storage, jobs) = (self.storage.clone(), self.jobs_tx.clone());
                     tokio::spawn(async move {
