@@ -114,6 +114,18 @@ async fn replay(id: &str, events: Vec<parkmesh_protocol::Event>) -> (tempfile::T
     (dir, s)
 }
 
+/// Every index definition of the database (an import drops some while it writes).
+fn indexes(dir: &std::path::Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(dir.join("central.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name || ' ' || COALESCE(sql, '') FROM sqlite_master WHERE type = 'index' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn same_as_project(dir: &std::path::Path, events: &[parkmesh_protocol::Event]) {
     let p = parkmesh_parking::project(events);
     let mut expected: Vec<(String, String, bool, i64)> = p
@@ -141,7 +153,14 @@ fn same_as_project(dir: &std::path::Path, events: &[parkmesh_protocol::Event]) {
 async fn a_bulk_import_projects_what_the_normal_path_projects() {
     let dir = tempfile::tempdir().unwrap();
     let a = common::open(dir.path(), "central-1").await;
+    let before = indexes(dir.path());
+    assert!(before.len() > 10, "{before:?}");
     let report = a.import_parkai(input(7, "central-1"), None).await.unwrap();
+    assert_eq!(
+        indexes(dir.path()),
+        before,
+        "the import builds again what it dropped"
+    );
     assert_eq!(
         report.sessions_in + report.sessions_out,
         242 - 1,
@@ -179,6 +198,7 @@ async fn an_import_into_a_database_that_holds_another_sites_import() {
     b.import_parkai(first_half, None).await.unwrap();
     let theirs = b.all_events().await.unwrap();
     let (one_dir, one) = replay("central-1", theirs).await;
+    let before = indexes(one_dir.path());
     let report = one
         .import_parkai(input(7, "central-1"), None)
         .await
@@ -186,6 +206,7 @@ async fn an_import_into_a_database_that_holds_another_sites_import() {
     // Rows 1..=120 are present (site 2's copies, with their own exit times); the rest is new,
     // on plates that already have sessions, and this site's corrections target site 2's entries.
     assert_eq!(report.sessions_in + report.sessions_out, 121, "{report:?}");
+    assert_eq!(indexes(one_dir.path()), before);
     assert_eq!((report.edits, report.deletes), (3, 2), "{report:?}");
     let all = one.all_events().await.unwrap();
     let (z_dir, _z) = replay("central-9", all.clone()).await;

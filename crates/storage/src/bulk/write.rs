@@ -329,7 +329,14 @@ impl Writer {
             progress,
             events: 0,
         };
+        // Rows are written in plate order, so most secondary index keys arrive in random order;
+        // building an index once from the finished table sorts instead of inserting into a
+        // B-tree at random per row. Indexes the walk itself reads stay in place.
+        let deferred = drop_indexes(&sink.w.conn, had_vehicles)?;
         walk(&input.sessions, &mut known, &mut sink, &mut report)?;
+        for sql in deferred {
+            sink.w.conn.execute_batch(&sql)?;
+        }
         let mut plates = std::mem::take(&mut sink.complex);
         for target in std::mem::take(&mut sink.late_targets) {
             let plate: Option<Option<String>> = sink
@@ -415,4 +422,30 @@ impl Writer {
         }
         Ok(report)
     }
+}
+
+/// Drops the secondary indexes of `events` and `history` that a bulk walk does not read and
+/// returns the statements that create them again (inside the same transaction, so a failed
+/// import leaves them as they were). The walk looks events up by plate only when the log held
+/// vehicle events before (`had_vehicles`), so those two indexes are kept then.
+fn drop_indexes(
+    conn: &rusqlite::Connection,
+    had_vehicles: bool,
+) -> Result<Vec<String>, StorageError> {
+    let mut stmt = conn.prepare(
+        "SELECT name, sql FROM sqlite_master
+         WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('events', 'history')",
+    )?;
+    let all: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut kept = Vec::new();
+    for (name, sql) in all {
+        if had_vehicles && matches!(name.as_str(), "events_plate_key" | "events_group_key") {
+            continue;
+        }
+        conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+        kept.push(sql);
+    }
+    Ok(kept)
 }
