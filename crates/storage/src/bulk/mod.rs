@@ -9,7 +9,10 @@
 //! anything else for: a plate that already had events in the database, or whose sessions get a
 //! plate correction (which moves sessions between plates), is instead re-folded at the end
 //! through the normal `project::refold`, in the same transaction. So the projection is exactly
-//! what the normal path would hold for the same events.
+//! what the normal path would hold for the same events. The JSON, clock and fold work runs on
+//! a thread of its own that hands the writer one finished batch per plate (`prepare`), so it
+//! overlaps SQLite's inserts, and the secondary indexes the walk does not read are dropped while
+//! it runs and built again (sorted once) before the commit.
 //!
 //! Idempotency: every imported event carries an import key ([`parkmesh_parking::import`]). The
 //! keys already in the log (imported here earlier, or imported by a peer and replicated) are read
@@ -27,6 +30,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use crate::StorageError;
 use crate::project;
 
+mod prepare;
 mod write;
 
 /// What to import.

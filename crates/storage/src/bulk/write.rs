@@ -1,274 +1,23 @@
-//! The writer's side of a bulk import: events appended with a prepared statement, each plate
-//! folded in memory once written (or marked for the normal re-fold), audit rows, zones,
-//! settings, cameras and the stream head, all inside the import's one transaction.
+//! The writer's side of a bulk import: one transaction in which the preparing thread's
+//! per-plate batches (`prepare.rs`) are inserted with cached statements, plates that had events
+//! before are re-folded through the database at the end, and zones, settings, cameras and the
+//! stream head follow.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+use std::sync::mpsc::sync_channel;
 
-use parkmesh_parking::import::ImportTag;
-use parkmesh_parking::parkai::{ChangeKind, PlannedChange, PlannedSession};
-use parkmesh_parking::payload::{
-    EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, Payload, ZoneConfigPayload,
-};
+use parkmesh_parking::payload::{Payload, ZoneConfigPayload};
 use parkmesh_protocol::{Event, EventId, EventKind};
 use rusqlite::{OptionalExtension, params};
 
-use super::{
-    ImportInput, ImportReport, Known, Progress, Sink, setting_is, setting_key, walk, zone_is,
-};
+use super::prepare::{PlateBatch, Prepare};
+use super::{ImportInput, ImportReport, Known, Progress, setting_is, setting_key, walk, zone_is};
 use crate::project::{self, Dirty};
 use crate::writer::Writer;
 use crate::{StorageError, now_ms};
 
-/// The writer's side of the walk.
-struct Write<'w> {
-    w: &'w mut Writer,
-    now: i64,
-    now_text: String,
-    /// The log held vehicle events before the import (else no plate can have any).
-    had_vehicles: bool,
-    /// Events of the plate being written, for its in-memory fold.
-    plate: Vec<Event>,
-    /// Ids of those events.
-    plate_ids: HashSet<String>,
-    /// The plate must be re-folded through the database at the end.
-    plate_complex: Option<bool>,
-    /// Raw plates re-folded at the end.
-    complex: BTreeSet<String>,
-    /// Targets of changes outside their plate's batch (resolved at the end).
-    late_targets: Vec<String>,
-    progress: Option<Progress>,
-    events: u64,
-}
-
-impl Write<'_> {
-    fn append(
-        &mut self,
-        kind: EventKind,
-        payload: serde_json::Value,
-        plate: Option<&str>,
-        target: Option<&str>,
-    ) -> Result<Event, StorageError> {
-        let w = &mut *self.w;
-        let event = Event {
-            id: EventId {
-                origin: w.stream.origin.clone(),
-                incarnation: w.stream.incarnation,
-                seq: w.next_seq,
-            },
-            hlc: w.hlc.now(self.now.max(0) as u64),
-            schema: 1,
-            kind,
-            payload,
-        };
-        let id_text = event.id.to_string();
-        let inserted = w
-            .conn
-            .prepare_cached(
-                "INSERT INTO events (origin, incarnation, seq, id_text, hlc_ms, hlc_counter, kind, schema,
-                                     payload, plate_key, group_key, session_ref, received_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
-            )?
-            .execute(params![
-                event.id.origin.as_str(),
-                event.id.incarnation as i64,
-                event.id.seq as i64,
-                id_text,
-                event.hlc.wall_ms as i64,
-                i64::from(event.hlc.counter),
-                event.kind.as_str(),
-                i64::from(event.schema),
-                serde_json::to_string(&event.payload)?,
-                plate,
-                target,
-                self.now,
-            ])?;
-        if inserted != 1 {
-            return Err(StorageError::Corrupt(format!("event {id_text} not stored")));
-        }
-        w.next_seq += 1;
-        self.events += 1;
-        Ok(event)
-    }
-
-    /// Whether `plate` must be re-folded from the database (it had events before).
-    fn check_plate(&mut self, plate: &str) -> Result<(), StorageError> {
-        if self.plate_complex.is_none() {
-            let had = self.had_vehicles
-                && self
-                    .w
-                    .conn
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM events WHERE plate_key = ?1)
-                             OR EXISTS (SELECT 1 FROM events WHERE group_key = ?1)",
-                    )?
-                    .query_row([plate], |r| r.get::<_, bool>(0))?;
-            self.plate_complex = Some(had);
-        }
-        Ok(())
-    }
-
-    fn vehicle(
-        &mut self,
-        kind: EventKind,
-        payload: serde_json::Value,
-        plate: &str,
-    ) -> Result<String, StorageError> {
-        self.check_plate(plate)?;
-        let event = self.append(kind, payload, Some(plate), None)?;
-        let id = event.id.to_string();
-        self.plate_ids.insert(id.clone());
-        self.plate.push(event);
-        Ok(id)
-    }
-}
-
-fn tag(s: &PlannedSession, fee: Option<i64>) -> ImportTag {
-    ImportTag {
-        key: s.key.clone(),
-        source: Some(s.source.clone()),
-        fee,
-        at_ms: None,
-    }
-}
-
-impl Sink for Write<'_> {
-    fn entry(&mut self, s: &PlannedSession) -> Result<String, StorageError> {
-        let payload = tag(s, None).attach(serde_json::to_value(&s.entry)?);
-        self.vehicle(EntryPayload::KIND, payload, &s.entry.plate_id)
-    }
-
-    fn exit(&mut self, s: &PlannedSession) -> Result<String, StorageError> {
-        let Some((exit, fee)) = &s.exit else {
-            return Err(StorageError::Corrupt(format!(
-                "session {} has no exit",
-                s.key
-            )));
-        };
-        let payload = tag(s, Some(*fee)).attach(serde_json::to_value(exit)?);
-        self.vehicle(ExitPayload::KIND, payload, &s.entry.plate_id)
-    }
-
-    fn change(
-        &mut self,
-        s: &PlannedSession,
-        c: &PlannedChange,
-        target: &str,
-    ) -> Result<String, StorageError> {
-        self.check_plate(&s.entry.plate_id)?;
-        let tag = ImportTag {
-            key: c.key.clone(),
-            source: None,
-            fee: None,
-            at_ms: c.at_ms,
-        };
-        let (kind, payload, old, new) = match &c.kind {
-            ChangeKind::Edit {
-                plate_id,
-                plate_view,
-                old_plate_id,
-                old_plate_view,
-            } => {
-                // A correction moves sessions between plates: re-fold through the database.
-                self.plate_complex = Some(true);
-                let p = HistoryEditPayload {
-                    session: target.to_owned(),
-                    plate_id: plate_id.clone(),
-                    plate_view: plate_view.clone(),
-                    changed_by: c.changed_by.clone(),
-                };
-                (
-                    HistoryEditPayload::KIND,
-                    p.to_value(),
-                    (old_plate_id.clone(), old_plate_view.clone()),
-                    (Some(plate_id.clone()), Some(plate_view.clone())),
-                )
-            }
-            ChangeKind::Delete => {
-                let p = HistoryDeletePayload {
-                    session: target.to_owned(),
-                    changed_by: c.changed_by.clone(),
-                };
-                (
-                    HistoryDeletePayload::KIND,
-                    p.to_value(),
-                    (None, None),
-                    (None, None),
-                )
-            }
-        };
-        let event = self.append(kind.clone(), tag.attach(payload), None, Some(target))?;
-        let id = event.id.to_string();
-        // The audit row keeps the original's plates and time.
-        self.w
-            .conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO history_changes (change_event, session_id, change_type, old_plate_id,
-                        old_plate_view, new_plate_id, new_plate_view, changed_at_ms, changed_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                id,
-                target,
-                if kind == EventKind::HistoryEdit { "UPDATE" } else { "DELETE" },
-                old.0,
-                old.1,
-                new.0,
-                new.1,
-                c.at_ms.unwrap_or(event.hlc.wall_ms as i64),
-                c.changed_by,
-            ])?;
-        if !self.plate_ids.contains(target) {
-            self.late_targets.push(target.to_owned());
-        }
-        self.plate.push(event);
-        Ok(id)
-    }
-
-    fn plate_done(&mut self, plate: &str) -> Result<(), StorageError> {
-        let events = std::mem::take(&mut self.plate);
-        self.plate_ids.clear();
-        let complex = self.plate_complex.take().unwrap_or(false);
-        if events.is_empty() {
-            return Ok(());
-        }
-        if complex {
-            self.complex.insert(plate.to_owned());
-            return Ok(());
-        }
-        let fold = parkmesh_parking::fold::fold_plate(&events);
-        let edge_ids: std::collections::BTreeMap<String, Option<String>> = events
-            .iter()
-            .filter(|e| e.kind == EventKind::VehicleEntry)
-            .map(|e| {
-                let edge = e.payload.get("edge_event_id").and_then(|v| v.as_str());
-                (e.id.to_string(), edge.map(str::to_owned))
-            })
-            .collect();
-        let w = &mut *self.w;
-        for session in &fold.sessions {
-            let row = project::to_row(session, plate, &w.stream, &w.tz, &edge_ids, &self.now_text);
-            if project::insert_row(&w.conn, &row)?.is_none() {
-                return Err(StorageError::Corrupt(format!(
-                    "history row of session {} already present",
-                    session.id
-                )));
-            }
-        }
-        for c in &fold.conflicts {
-            w.no_conflicts = false;
-            w.conn
-                .prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
-                .execute(params![plate, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
-        }
-        Ok(())
-    }
-
-    fn progress(&mut self, done: u64, total: u64) {
-        if let Some(p) = &self.progress {
-            p(done, total);
-        }
-    }
-}
+/// Plate batches the preparing thread may run ahead of the writer.
+const AHEAD: usize = 256;
 
 impl Writer {
     /// Runs a bulk import in its own transaction; on any error nothing is written.
@@ -302,13 +51,99 @@ impl Writer {
         res
     }
 
+    /// Inserts one plate's batch: its events and audit rows, then its rows folded in memory,
+    /// unless the plate must be re-folded through the database at the end (`complex`): it had
+    /// events before the import, or a correction moves its sessions between plates.
+    fn store(
+        &mut self,
+        batch: PlateBatch,
+        had_vehicles: bool,
+        now: i64,
+        complex: &mut BTreeSet<String>,
+    ) -> Result<(), StorageError> {
+        // Asked before the batch's own events are in.
+        let had = had_vehicles
+            && self
+                .conn
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE plate_key = ?1)
+                         OR EXISTS (SELECT 1 FROM events WHERE group_key = ?1)",
+                )?
+                .query_row([&batch.plate], |r| r.get::<_, bool>(0))?;
+        {
+            let mut insert = self.conn.prepare_cached(
+                "INSERT INTO events (origin, incarnation, seq, id_text, hlc_ms, hlc_counter, kind, schema,
+                                     payload, plate_key, group_key, session_ref, received_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9, ?10, ?11)",
+            )?;
+            for e in &batch.events {
+                let inserted = insert.execute(params![
+                    self.stream.origin.as_str(),
+                    self.stream.incarnation as i64,
+                    e.seq as i64,
+                    e.id_text,
+                    e.hlc.wall_ms as i64,
+                    i64::from(e.hlc.counter),
+                    e.kind.as_str(),
+                    e.payload,
+                    e.plate,
+                    e.target,
+                    now,
+                ])?;
+                if inserted != 1 {
+                    return Err(StorageError::Corrupt(format!(
+                        "event {} not stored",
+                        e.id_text
+                    )));
+                }
+            }
+            let mut audit = self.conn.prepare_cached(
+                "INSERT OR IGNORE INTO history_changes (change_event, session_id, change_type, old_plate_id,
+                        old_plate_view, new_plate_id, new_plate_view, changed_at_ms, changed_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for a in &batch.audits {
+                audit.execute(params![
+                    a.change_event,
+                    a.session,
+                    a.change_type,
+                    a.old.0,
+                    a.old.1,
+                    a.new.0,
+                    a.new.1,
+                    a.at_ms,
+                    a.changed_by,
+                ])?;
+            }
+        }
+        if had || batch.corrected {
+            complex.insert(batch.plate);
+            return Ok(());
+        }
+        for row in &batch.rows {
+            if project::insert_row(&self.conn, row)?.is_none() {
+                return Err(StorageError::Corrupt(format!(
+                    "history row of session {} already present",
+                    row.session_id
+                )));
+            }
+        }
+        for c in &batch.conflicts {
+            self.no_conflicts = false;
+            self.conn
+                .prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![batch.plate, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
+        }
+        Ok(())
+    }
+
     fn import_tx(
         &mut self,
         input: ImportInput,
         progress: Option<Progress>,
     ) -> Result<ImportReport, StorageError> {
         let now = now_ms();
-        let mut report = ImportReport::default();
+        let report = ImportReport::default();
         let mut known = Known::read(&self.conn)?;
         let had_vehicles: bool = self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM events WHERE plate_key IS NOT NULL)",
@@ -316,39 +151,64 @@ impl Writer {
             |r| r.get(0),
         )?;
         let first_seq = self.next_seq;
-        let mut sink = Write {
-            now_text: parkmesh_parking::time::format_local(now, &self.tz),
-            w: self,
-            now,
-            had_vehicles,
-            plate: Vec::new(),
-            plate_ids: HashSet::new(),
-            plate_complex: None,
-            complex: BTreeSet::new(),
-            late_targets: Vec::new(),
-            progress,
-            events: 0,
-        };
         // Rows are written in plate order, so most secondary index keys arrive in random order;
         // building an index once from the finished table sorts instead of inserting into a
-        // B-tree at random per row. Indexes the walk itself reads stay in place.
-        let deferred = drop_indexes(&sink.w.conn, had_vehicles)?;
-        walk(&input.sessions, &mut known, &mut sink, &mut report)?;
+        // B-tree at random per row. Indexes the import itself reads stay in place.
+        let deferred = drop_indexes(&self.conn, had_vehicles)?;
+        let (tx, rx) = sync_channel::<PlateBatch>(AHEAD);
+        let prepare = Prepare {
+            stream: self.stream.clone(),
+            next_seq: self.next_seq,
+            hlc: self.hlc,
+            now,
+            now_text: parkmesh_parking::time::format_local(now, &self.tz),
+            tz: self.tz.clone(),
+            progress,
+            out: tx,
+            plate: Vec::new(),
+            plate_ids: Default::default(),
+            batch: PlateBatch::default(),
+            late_targets: Vec::new(),
+            events: 0,
+        };
+        let mut complex = BTreeSet::new();
+        let (walked, stored) = std::thread::scope(|scope| {
+            let sessions = &input.sessions;
+            let preparing = scope.spawn(move || {
+                let (mut prepare, mut report) = (prepare, report);
+                let walked = walk(sessions, &mut known, &mut prepare, &mut report);
+                walked.map(|()| (prepare.finish(), report))
+            });
+            // Ends when the preparing thread drops its sender (done or failed); on an error
+            // here `rx` is dropped, so the preparing thread's next send fails and it stops.
+            let stored = rx
+                .into_iter()
+                .try_for_each(|batch| self.store(batch, had_vehicles, now, &mut complex));
+            let walked = preparing.join().unwrap_or_else(|_| {
+                Err(StorageError::Corrupt(
+                    "the import's preparing thread panicked".into(),
+                ))
+            });
+            (walked, stored)
+        });
+        stored?;
+        let (prepared, mut report) = walked?;
+        self.next_seq = prepared.next_seq;
+        self.hlc = prepared.hlc;
         for sql in deferred {
-            sink.w.conn.execute_batch(&sql)?;
+            self.conn.execute_batch(&sql)?;
         }
-        let mut plates = std::mem::take(&mut sink.complex);
-        for target in std::mem::take(&mut sink.late_targets) {
-            let plate: Option<Option<String>> = sink
-                .w
+        let mut plates = complex;
+        for target in prepared.late_targets {
+            let plate: Option<Option<String>> = self
                 .conn
                 .prepare_cached("SELECT plate_key FROM events WHERE id_text = ?1")?
                 .query_row([&target], |r| r.get(0))
                 .optional()?;
             plates.extend(plate.flatten());
         }
-        report.events = sink.events;
-        let w = sink.w;
+        report.events = prepared.events;
+        let w = self;
         // Zones and settings through the normal projection (few events).
         let mut dirty = Dirty {
             plates,
