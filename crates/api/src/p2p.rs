@@ -315,7 +315,7 @@ async fn test_connection(
         Err(parkmesh_manager::ManagerError::UnknownPeer(p)) => {
             Err(ApiError::NotFound(format!("unknown peer {p:?}")))
         }
-        Err(e) => Err(ApiError::BadRequest(format!("{e}. Peer may be offline."))),
+        Err(e) => Err(ApiError::BadRequest(e.to_string())),
     }
 }
 
