@@ -325,9 +325,15 @@ mod tests {
         let s = acc.finish(&z);
         assert_eq!((s.entries, s.exits, s.revenue), (3, 3, 5000));
         assert_eq!((s.exempt_exits, s.exception_sessions()), (1, 2));
-        assert_eq!((s.avg_stay_secs, s.p90_stay_secs), (Some(9000), Some(14400)));
+        assert_eq!(
+            (s.avg_stay_secs, s.p90_stay_secs),
+            (Some(9000), Some(14400))
+        );
         // Levels: 1 at 08:00, 09:00 departure first (0) then arrival (1), 2 at 10:15.
-        assert_eq!((s.net_occupancy, s.peak_rise, s.peak_rise_hour), (2, 2, Some(10)));
+        assert_eq!(
+            (s.net_occupancy, s.peak_rise, s.peak_rise_hour),
+            (2, 2, Some(10))
+        );
         assert_eq!(s.flows_from.get("b"), Some(&1));
         assert_eq!(peak_of_day(3, Some(&s)), (5, 10));
         assert_eq!(peak_of_day(3, None), (3, 0));

@@ -343,7 +343,7 @@ impl Storage {
     /// Every site known here (this central, every site that announced a time zone or has
     /// sessions), with the zone its days are counted in.
     pub async fn report_sites(&self) -> Result<Vec<ReportSite>, StorageError> {
-        self.with_report(|c, tz, own| sites(c, tz, own)).await
+        self.with_report(sites).await
     }
 
     /// Per site and local day figures for every date from `from` to `to` (both included).
