@@ -94,8 +94,9 @@ pub struct DayAcc {
     without_entry: u64,
     conflicts: u64,
     stays: Vec<i64>,
-    /// (ms, +1 arrival / −1 departure) of the cars of this site.
-    moves: Vec<(i64, i64)>,
+    /// Moves of the cars of this site: `2·ms + 1` an arrival, `2·ms` a departure (so that a
+    /// departure sorts before an arrival at the same millisecond).
+    moves: Vec<i64>,
     flows: BTreeMap<String, u64>,
 }
 
@@ -103,12 +104,12 @@ impl DayAcc {
     /// A car entered at this site at `at_ms`.
     pub fn entry(&mut self, at_ms: i64) {
         self.entries += 1;
-        self.moves.push((at_ms, 1));
+        self.moves.push(at_ms.saturating_mul(2) | 1);
     }
 
     /// A car that entered at this site left (at any site) at `at_ms`.
     pub fn departure(&mut self, at_ms: i64) {
-        self.moves.push((at_ms, -1));
+        self.moves.push(at_ms.saturating_mul(2) & !1);
     }
 
     /// A car left through this site's gate.
@@ -135,11 +136,11 @@ impl DayAcc {
         self.stays.sort_unstable();
         self.moves.sort_unstable();
         let (mut level, mut rise, mut rise_at) = (0i64, 0i64, None);
-        for (at, d) in &self.moves {
-            level += d;
+        for m in &self.moves {
+            level += if m & 1 == 1 { 1 } else { -1 };
             if level > rise {
                 rise = level;
-                rise_at = Some(*at);
+                rise_at = Some(m >> 1);
             }
         }
         DaySummary {

@@ -19,7 +19,7 @@
 //! reads every session once, which through the async pool's row-at-a-time hops would take
 //! several times longer.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -147,78 +147,169 @@ fn site_of(event_id: &str) -> &str {
     event_id.split(':').next().unwrap_or(event_id)
 }
 
-/// The accumulator of `site`'s local day holding `ms`, when `keep` accepts that key.
-fn slot<'a>(
-    acc: &'a mut BTreeMap<Key, DayAcc>,
-    keep: &dyn Fn(&Key) -> bool,
-    zones: &Zones<'_>,
-    site: &str,
-    ms: i64,
-) -> Option<&'a mut DayAcc> {
-    let key = (site.to_owned(), rules::local_date(ms, zones.of(site)));
-    if keep(&key) {
-        Some(acc.entry(key).or_default())
-    } else {
-        None
+/// Sorts facts into per-(site, local day) accumulators. Each site's day intervals are
+/// remembered, so most rows cost one map lookup instead of a time zone conversion.
+struct Buckets<'a> {
+    zones: &'a Zones<'a>,
+    keep: &'a dyn Fn(&Key) -> bool,
+    /// Per site: day start → (day end, index in `slots`, or `None` for a day not kept).
+    days: HashMap<String, BTreeMap<i64, (i64, Option<usize>)>>,
+    slots: Vec<(Key, DayAcc)>,
+}
+
+impl<'a> Buckets<'a> {
+    fn new(zones: &'a Zones<'a>, keep: &'a dyn Fn(&Key) -> bool) -> Self {
+        Self {
+            zones,
+            keep,
+            days: HashMap::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// The accumulator of `site`'s local day holding `ms`, when that day is kept.
+    fn slot(&mut self, site: &str, ms: i64) -> Option<&mut DayAcc> {
+        let known = self.days.get(site).and_then(|m| {
+            let (_, (end, idx)) = m.range(..=ms).next_back()?;
+            (ms < *end).then_some(*idx)
+        });
+        let idx = match known {
+            Some(idx) => idx,
+            None => {
+                let tz = self.zones.of(site);
+                let date = rules::local_date(ms, tz);
+                let (start, end) = rules::day_bounds(date, tz);
+                let key = (site.to_owned(), date);
+                let idx = (self.keep)(&key).then(|| {
+                    self.slots.push((key, DayAcc::default()));
+                    self.slots.len() - 1
+                });
+                self.days
+                    .entry(site.to_owned())
+                    .or_default()
+                    .insert(start, (end, idx));
+                idx
+            }
+        };
+        idx.and_then(|i| self.slots.get_mut(i)).map(|s| &mut s.1)
+    }
+
+    fn entry_side(&mut self, site: Option<String>, at: i64) {
+        if let Some(a) = site.and_then(|s| self.slot(&s, at)) {
+            a.entry(at);
+        }
+    }
+
+    fn exit_side(&mut self, entry: Option<(String, i64)>, exit_id: Option<String>, x: ExitRow) {
+        if let Some((site, _)) = &entry
+            && let Some(a) = self.slot(site, x.exit_ms)
+        {
+            a.departure(x.exit_ms);
+        }
+        let Some(exit_id) = exit_id else { return };
+        let site = site_of(&exit_id);
+        if let Some(a) = self.slot(site, x.exit_ms) {
+            a.exit(
+                site,
+                ExitFacts {
+                    exit_ms: x.exit_ms,
+                    entry,
+                    fee: x.fee,
+                    exempt: x.exempt,
+                    without_entry: x.exception,
+                },
+            );
+        }
+    }
+
+    fn finish(self) -> BTreeMap<Key, DaySummary> {
+        let zones = self.zones;
+        self.slots
+            .into_iter()
+            .map(|(k, a)| {
+                let s = a.finish(zones.of(&k.0));
+                (k, s)
+            })
+            .collect()
     }
 }
 
-/// Reads the facts of sessions with an entry (resp. exit, conflict) time in `window` (all when
-/// `None`) into per-(site, day) accumulators, keeping only keys `keep` accepts.
+/// The exit columns of a history row.
+struct ExitRow {
+    exit_ms: i64,
+    fee: i64,
+    exempt: bool,
+    exception: bool,
+}
+
+fn exit_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<ExitRow>> {
+    let exit_ms: Option<i64> = r.get(at)?;
+    let Some(exit_ms) = exit_ms else {
+        return Ok(None);
+    };
+    Ok(Some(ExitRow {
+        exit_ms,
+        fee: r.get(at + 1)?,
+        exempt: r.get::<_, Option<String>>(at + 2)?.is_some(),
+        exception: r.get::<_, i64>(at + 3)? != 0,
+    }))
+}
+
+/// Reads the facts of every session (`window` `None`: one pass over the table) or of those with
+/// an entry (resp. exit, conflict) time in `window` (through the time indexes).
 fn scan(
     conn: &Connection,
     window: Option<(i64, i64)>,
-    zones: &Zones<'_>,
-    keep: &dyn Fn(&Key) -> bool,
-    acc: &mut BTreeMap<Key, DayAcc>,
+    b: &mut Buckets<'_>,
 ) -> Result<(), StorageError> {
-    let (lo, hi) = window.unwrap_or((i64::MIN, i64::MAX));
+    let cols = "source_central, entry_ms, exit_event_id, exit_ms, fee, exempt, exception";
+    let Some((lo, hi)) = window else {
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {cols} FROM history WHERE deleted = 0"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let site: Option<String> = r.get(0)?;
+            let entry_ms: Option<i64> = r.get(1)?;
+            if let Some(at) = entry_ms {
+                b.entry_side(site.clone(), at);
+            }
+            if let Some(x) = exit_row(r, 3)? {
+                b.exit_side(site.zip(entry_ms), r.get(2)?, x);
+            }
+        }
+        drop(rows);
+        return scan_conflicts(conn, (i64::MIN, i64::MAX), b);
+    };
     let mut stmt = conn.prepare_cached(
         "SELECT source_central, entry_ms FROM history
          WHERE deleted = 0 AND entry_ms >= ?1 AND entry_ms < ?2",
     )?;
     let mut rows = stmt.query([lo, hi])?;
     while let Some(r) = rows.next()? {
-        let site: Option<String> = r.get(0)?;
-        let at: i64 = r.get(1)?;
-        if let Some(a) = site.and_then(|s| slot(acc, keep, zones, &s, at)) {
-            a.entry(at);
-        }
+        b.entry_side(r.get(0)?, r.get(1)?);
     }
     drop(rows);
-    let mut stmt = conn.prepare_cached(
-        "SELECT source_central, entry_ms, exit_event_id, exit_ms, fee, exempt, exception
-         FROM history WHERE deleted = 0 AND exit_ms >= ?1 AND exit_ms < ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {cols} FROM history WHERE deleted = 0 AND exit_ms >= ?1 AND exit_ms < ?2"
+    ))?;
     let mut rows = stmt.query([lo, hi])?;
     while let Some(r) = rows.next()? {
-        let entry_site: Option<String> = r.get(0)?;
+        let site: Option<String> = r.get(0)?;
         let entry_ms: Option<i64> = r.get(1)?;
-        let exit_id: Option<String> = r.get(2)?;
-        let exit_ms: i64 = r.get(3)?;
-        let entry = entry_site.zip(entry_ms);
-        if let Some((site, _)) = &entry
-            && let Some(a) = slot(acc, keep, zones, site, exit_ms)
-        {
-            a.departure(exit_ms);
-        }
-        let Some(exit_id) = exit_id else { continue };
-        let site = site_of(&exit_id);
-        if let Some(a) = slot(acc, keep, zones, site, exit_ms) {
-            let exempt: Option<String> = r.get(5)?;
-            a.exit(
-                site,
-                ExitFacts {
-                    exit_ms,
-                    entry,
-                    fee: r.get(4)?,
-                    exempt: exempt.is_some(),
-                    without_entry: r.get::<_, i64>(6)? != 0,
-                },
-            );
+        if let Some(x) = exit_row(r, 3)? {
+            b.exit_side(site.zip(entry_ms), r.get(2)?, x);
         }
     }
     drop(rows);
+    scan_conflicts(conn, (lo, hi), b)
+}
+
+/// Conflicts count at the site of the first event set aside, on the day of its time.
+fn scan_conflicts(
+    conn: &Connection,
+    (lo, hi): (i64, i64),
+    b: &mut Buckets<'_>,
+) -> Result<(), StorageError> {
     let mut stmt = conn
         .prepare_cached("SELECT losers, at_ms FROM conflicts WHERE at_ms >= ?1 AND at_ms < ?2")?;
     let mut rows = stmt.query([lo, hi])?;
@@ -229,7 +320,7 @@ fn scan(
             .ok()
             .and_then(|l| l.into_iter().next());
         if let Some(loser) = first
-            && let Some(a) = slot(acc, keep, zones, site_of(&loser), at)
+            && let Some(a) = b.slot(site_of(&loser), at)
         {
             a.conflict();
         }
@@ -252,9 +343,10 @@ fn refresh(cache: &mut Cache, conn: &Connection, own: &TimeZone) -> Result<(), S
         .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM report_dirty")?
         .query_row([], |r| r.get(0))?;
     if !cache.built || cache.zones != names {
-        let mut acc = BTreeMap::new();
-        scan(&tx, None, &zones, &|_| true, &mut acc)?;
-        cache.days = finish(acc, &zones);
+        let all = |_: &Key| true;
+        let mut b = Buckets::new(&zones, &all);
+        scan(&tx, None, &mut b)?;
+        cache.days = b.finish();
         cache.zones = names;
         cache.mark = last;
         cache.built = true;
@@ -289,12 +381,12 @@ fn refresh(cache: &mut Cache, conn: &Connection, own: &TimeZone) -> Result<(), S
             _ => windows.push((lo, hi)),
         }
     }
-    let mut acc = BTreeMap::new();
+    let mut b = Buckets::new(&zones, &stale);
     for w in windows {
-        scan(&tx, Some(w), &zones, &stale, &mut acc)?;
+        scan(&tx, Some(w), &mut b)?;
     }
+    let fresh = b.finish();
     cache.days.retain(|k, _| !stale(k));
-    let fresh = finish(acc, &zones);
     tracing::debug!(
         marked_days = dirty.len(),
         recomputed = fresh.len(),
@@ -303,15 +395,6 @@ fn refresh(cache: &mut Cache, conn: &Connection, own: &TimeZone) -> Result<(), S
     cache.days.extend(fresh);
     cache.mark = last;
     Ok(())
-}
-
-fn finish(acc: BTreeMap<Key, DayAcc>, zones: &Zones<'_>) -> BTreeMap<Key, DaySummary> {
-    acc.into_iter()
-        .map(|(k, a)| {
-            let s = a.finish(zones.of(&k.0));
-            (k, s)
-        })
-        .collect()
 }
 
 impl Storage {
