@@ -93,17 +93,5 @@ pub(crate) fn measure(bin: &Path, tmp: &Path, runs: usize, n: usize) -> anyhow::
 
 /// Replaces (or appends) the P8 section of the report at `path`.
 pub(crate) fn splice(path: &Path, section: &str) -> anyhow::Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let new = match old.find(HEADING) {
-        Some(start) => {
-            let rest = &old[start + HEADING.len()..];
-            let end = rest
-                .find("\n## ")
-                .map_or(old.len(), |i| start + HEADING.len() + i + 1);
-            format!("{}{section}{}", &old[..start], &old[end..])
-        }
-        None => format!("{}\n\n{section}", old.trim_end()),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
+    super::sections::splice_file(path, HEADING, section)
 }
