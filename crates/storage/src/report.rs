@@ -372,10 +372,11 @@ fn refresh(cache: &mut Cache, conn: &Connection, own: &TimeZone) -> Result<(), S
             .next()
             .is_some()
     };
-    // Every stale day lies within a day either side of its marked UTC day (offsets < 24 h).
+    // Every stale day lies within two days either side of its marked UTC day (a local day that
+    // overlaps it starts less than 25 h before it or ends less than 25 h after it).
     let mut windows: Vec<(i64, i64)> = Vec::new();
     for d in &dirty {
-        let (lo, hi) = ((d - 1) * DAY_MS, (d + 2) * DAY_MS);
+        let (lo, hi) = ((d - 2) * DAY_MS, (d + 3) * DAY_MS);
         match windows.last_mut() {
             Some(w) if w.1 >= lo => w.1 = hi,
             _ => windows.push((lo, hi)),
