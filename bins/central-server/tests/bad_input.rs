@@ -55,6 +55,18 @@ const BAD_PATHS: &[(&str, &str)] = &[
     ("POST", "/api/p2p/unregister-peer?peer_id=central-9"),
     ("DELETE", "/api/stats"),
     ("GET", "/no/such/endpoint"),
+    ("GET", "/api/reports/daily?from=2026-02-30&to=2026-03-01"),
+    ("GET", "/api/reports/daily?from=-99999-01-01&to=99999-12-31"),
+    (
+        "GET",
+        "/api/reports/daily?from=2026-01-01&to=2026-01-02&site=%00%27",
+    ),
+    (
+        "GET",
+        "/api/reports/cross-site?from=2026-01-02&to=2026-01-01",
+    ),
+    ("GET", "/reports?from=0000-00-00&to=9999-99-99"),
+    ("POST", "/api/reports/daily"),
 ];
 
 fn state(c: &common::Central) -> (Value, Value) {

@@ -157,13 +157,15 @@ fn metrics_list_every_series_and_move_with_traffic() {
                 &s,
                 "parkmesh_handshake_refusals_total",
                 &[("reason", "protocol_error")],
-            ) == Some(1.0))
+            ) == Some(1.0)
+            // Six entries, and each central's time zone announcement.
+            && value(&s, "parkmesh_log_events", &[]) == Some(9.0))
         .then_some(s)
     });
 
     let edge = [("kind", "vehicle.entry"), ("source", "edge")];
     assert_eq!(must(&after, "parkmesh_events_ingested_total", &edge), 5.0);
-    assert_eq!(must(&after, "parkmesh_log_events", &[]), 6.0);
+    assert_eq!(must(&after, "parkmesh_log_events", &[]), 9.0);
     assert_eq!(must(&after, "parkmesh_edge_requests", &[]), 5.0);
     assert_eq!(
         must(&after, "parkmesh_ingest_answer_seconds_count", &[]),
@@ -204,9 +206,10 @@ fn metrics_list_every_series_and_move_with_traffic() {
             .iter()
             .filter(|s| s.metric == "parkmesh_peer_lag_events" && labels_match(s, &p))
             .collect();
+        // A, B and C (C's stream holds its time zone announcement).
         assert_eq!(
             lagging.len(),
-            2,
+            3,
             "one lag series per stream held: {lagging:?}"
         );
         let stream = lagging[0].labels.get("stream").unwrap_or_default();

@@ -36,6 +36,7 @@ mod operator;
 mod p2p;
 mod render;
 mod reply;
+mod reports;
 mod server;
 mod site;
 mod status_page;
@@ -324,7 +325,8 @@ pub fn routes(
         .or(ws_edge)
         .or(manual::route(state.clone()))
         .or(metrics)
-        .or(status_page::routes(state.clone()));
+        .or(status_page::routes(state.clone()))
+        .or(reports::routes(state.clone()));
     let counted = state.metrics.clone();
     // Every answer carries the CORS headers: the rejection handler runs inside the CORS wrapper,
     // so errors, 404, 405 and 413 get them as well; a refused preflight (a header or method

@@ -14,6 +14,8 @@
 //! - `fold`: [`fold::fold_plate`], sessions and conflicts of one plate.
 //! - `import`: the tag and key of sessions imported from an original ParkAI central.
 //! - `parkai`: rows of an original ParkAI database turned into importable sessions.
+//! - `report`: aggregation rules of the network reports (local days, stay percentile, peak
+//!   occupancy).
 //! - `project`: [`project()`] over a whole event set, [`group_by_plate`] and
 //!   [`effective_plate`] (sessions filed under the operator-corrected plate).
 //!
@@ -27,6 +29,7 @@ pub mod parkai;
 pub mod payload;
 pub mod plate;
 mod project;
+pub mod report;
 pub mod subscription;
 pub mod time;
 

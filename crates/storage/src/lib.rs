@@ -16,6 +16,8 @@
 //! - `parkai`: reading an original ParkAI database (read-only, refusing one in use).
 //! - `heads`: stream heads (the version vector), advanced once per command.
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
+//! - `report`: network reports per site and local day, kept current by change marks that
+//!   triggers on `history` write.
 //! - `rows`: plain row types handed to the API and manager.
 //! - `backup`: consistent copies of a live database, and restoring one safely.
 //! - `stats`: operational figures ([`StorageMetrics`]) and the retention of remembered edge
@@ -33,6 +35,7 @@ mod migrate;
 mod parkai;
 mod project;
 mod read;
+mod report;
 mod rows;
 mod stats;
 mod writer;
@@ -52,6 +55,7 @@ pub use crate::error::StorageError;
 pub use crate::parkai::{OriginalDb, read_original};
 pub use crate::project::CAMERAS_KIND;
 pub use crate::read::{HistoryQuery, SiteCounts};
+pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite, SITE_TIMEZONE_KIND};
 pub use crate::rows::{
     CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow,
 };
@@ -95,6 +99,7 @@ pub struct Storage {
     stream: StreamId,
     tz: jiff::tz::TimeZone,
     metrics: StorageMetrics,
+    reports: Arc<report::Reports>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -167,6 +172,7 @@ impl Storage {
             stream,
             tz: opts.tz,
             metrics,
+            reports: Arc::new(report::Reports::new(opts.db_path.clone())),
         })
     }
 

@@ -29,6 +29,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0004_edge_requests_retention",
         include_str!("../../../migrations/0004_edge_requests_retention.sql"),
     ),
+    (
+        5,
+        "0005_reports",
+        include_str!("../../../migrations/0005_reports.sql"),
+    ),
 ];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the

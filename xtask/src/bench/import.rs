@@ -135,7 +135,7 @@ pub(crate) fn generate(path: &Path, rows: u64) -> anyhow::Result<()> {
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -217,12 +217,5 @@ pub(crate) fn section(rows: u64, m: &Measured) -> String {
 
 /// Replaces (or appends) the P9 section of `results`, keeping the rest.
 pub(crate) fn splice(results: &str, section: &str) -> String {
-    const HEAD: &str = "## P9 — ";
-    let Some(start) = results.find(HEAD) else {
-        return format!("{}\n{section}", results.trim_end());
-    };
-    let end = results[start + HEAD.len()..]
-        .find("\n## ")
-        .map_or(results.len(), |i| start + HEAD.len() + i + 1);
-    format!("{}{section}{}", &results[..start], &results[end..])
+    super::sections::splice(results, "## P9 — ", section)
 }

@@ -8,7 +8,9 @@
 mod figures;
 mod import;
 mod net;
+mod reports;
 mod scrape;
+mod sections;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -35,6 +37,12 @@ pub(crate) struct Bench {
     /// Run only P9 (the import) and replace its section of bench/RESULTS.md, keeping the rest.
     #[arg(long)]
     only_import: bool,
+    /// Sessions in the P10 report database (default: 5 000 000, or 200 000 with --quick).
+    #[arg(long)]
+    report_sessions: Option<u64>,
+    /// Run only P10 (the 90-day network report) and replace its section of bench/RESULTS.md.
+    #[arg(long)]
+    reports_only: bool,
 }
 
 struct Sizes {
@@ -140,6 +148,17 @@ impl Bench {
         let import_rows = self
             .import_rows
             .unwrap_or(if self.quick { 20_000 } else { 1_000_000 });
+        let report_sessions =
+            self.report_sessions
+                .unwrap_or(if self.quick { 200_000 } else { 5_000_000 });
+        if self.reports_only {
+            println!("P10 network report over {report_sessions} sessions");
+            let m = reports::measure(&bin, &root, report_sessions)?;
+            let section = reports::section(&m);
+            sections::splice_file(&root.join("bench/RESULTS.md"), reports::HEADING, &section)?;
+            println!("{section}\nwritten to bench/RESULTS.md");
+            return Ok(());
+        }
         if self.only_import {
             println!("P9 import of {import_rows} rows");
             let m = import::measure(&bin, tmp.path(), import_rows)?;
@@ -381,6 +400,10 @@ impl Bench {
         println!("P9 import of {import_rows} rows");
         let m = import::measure(&bin, tmp.path(), import_rows)?;
         writeln!(r, "\n{}", import::section(import_rows, &m))?;
+
+        println!("P10 network report over {report_sessions} sessions");
+        let m = reports::measure(&bin, &root, report_sessions)?;
+        writeln!(r, "\n{}", reports::section(&m))?;
 
         let out = root.join("bench/RESULTS.md");
         std::fs::create_dir_all(root.join("bench"))?;

@@ -80,7 +80,8 @@ pub(crate) fn measure(bin: &Path, tmp: &Path, runs: usize, n: usize) -> anyhow::
         }
     }
     wait_for("every event everywhere", Duration::from_secs(60), || {
-        trio.iter().all(|c| c.held().unwrap_or(0) == 300)
+        // 300 entries and each central's time zone announcement.
+        trio.iter().all(|c| c.held().unwrap_or(0) == 303)
     })?;
     std::thread::sleep(Duration::from_secs(1));
     let (_, body) = Http::connect(trio[0].api)?.call("GET", "/metrics", None)?;
@@ -93,17 +94,5 @@ pub(crate) fn measure(bin: &Path, tmp: &Path, runs: usize, n: usize) -> anyhow::
 
 /// Replaces (or appends) the P8 section of the report at `path`.
 pub(crate) fn splice(path: &Path, section: &str) -> anyhow::Result<()> {
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let new = match old.find(HEADING) {
-        Some(start) => {
-            let rest = &old[start + HEADING.len()..];
-            let end = rest
-                .find("\n## ")
-                .map_or(old.len(), |i| start + HEADING.len() + i + 1);
-            format!("{}{section}{}", &old[..start], &old[end..])
-        }
-        None => format!("{}\n\n{section}", old.trim_end()),
-    };
-    std::fs::write(path, new)?;
-    Ok(())
+    super::sections::splice_file(path, HEADING, section)
 }

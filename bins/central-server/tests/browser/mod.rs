@@ -1,4 +1,4 @@
-//! A headless Chromium driven over the DevTools protocol, for the status page test.
+//! A headless Chromium driven over the DevTools protocol, for the status and report page tests.
 //!
 //! Chromium is started with `--remote-debugging-port=0`; the port it picked is read from
 //! `DevToolsActivePort` in its profile directory, the page's WebSocket from `/json/list`, and the
@@ -100,6 +100,11 @@ fn json_list(port: u16) -> Option<Value> {
 impl Browser {
     /// Starts Chromium on `url` (a phone-sized window) and attaches to the page.
     pub fn open(chromium: &std::path::Path, url: &str) -> Self {
+        Self::open_sized(chromium, url, (412, 915))
+    }
+
+    /// Starts Chromium on `url` with a window of `(width, height)` and attaches to the page.
+    pub fn open_sized(chromium: &std::path::Path, url: &str, size: (u32, u32)) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(chromium)
             .args([
@@ -112,8 +117,8 @@ impl Browser {
                 "--disable-component-update",
                 "--disable-sync",
                 "--remote-debugging-port=0",
-                "--window-size=412,915",
             ])
+            .arg(format!("--window-size={},{}", size.0, size.1))
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
             .stdin(Stdio::null())

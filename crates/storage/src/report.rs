@@ -1,0 +1,531 @@
+//! Network reports: per site and local day figures (entries, exits, revenue, stays, occupancy)
+//! and cross-site flows, over the replicated `history` and `conflicts` projections.
+//!
+//! The figures of every (site, local day) are kept in memory ([`DaySummary`], a projection of
+//! `history` like the others: dropping it and recomputing gives the same answer). The writer is
+//! not involved: triggers on `history` and `conflicts` (migration 0005) record, in the same
+//! transaction as each change, which UTC days it touched (`report_dirty`, one row per day moved
+//! to a fresh id at each change). A report first reads the marks above the last one it applied
+//! and recomputes only the local days that overlap a marked UTC day, from `history` through its
+//! time indexes; the first report after start (or after a site's time zone changed) computes
+//! every day. Everything is read in one read transaction, so marks and rows agree.
+//!
+//! Each site's days are in that site's time zone, which each central announces as a
+//! `site.timezone` event ([`SITE_TIMEZONE_KIND`]) when it starts with a zone its stream has not
+//! announced yet; the newest announcement of a site wins. A site that never announced one (a
+//! central of an older version) is reported in this central's own zone.
+//!
+//! The reads use their own read-only rusqlite connection inside `spawn_blocking`: a cold report
+//! reads every session once, which through the async pool's row-at-a-time hops would take
+//! several times longer.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use parkmesh_parking::report::{self as rules, DayAcc, DaySummary, ExitFacts};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{Storage, StorageError};
+
+/// Kind of the event a central appends to announce its time zone (`{"timezone": "<IANA name>"}`).
+pub const SITE_TIMEZONE_KIND: &str = "site.timezone";
+
+const DAY_MS: i64 = 86_400_000;
+
+type Key = (String, Date);
+
+/// A site of the network and the time zone its days are counted in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSite {
+    /// Central id.
+    pub id: String,
+    /// IANA time zone name.
+    pub timezone: String,
+}
+
+/// One site and local day of a daily report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyRow {
+    /// Local date at the site.
+    pub date: Date,
+    /// Central id.
+    pub site: String,
+    /// The day's figures (all zero on a day without traffic).
+    pub figures: DaySummary,
+    /// Highest number of the site's cars inside at any moment of the day.
+    pub peak_occupancy: i64,
+    /// Local hour in which the peak was first reached.
+    pub peak_hour: u8,
+}
+
+/// Per site and local day figures over a range of dates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyReport {
+    /// Every site known to this central, by id.
+    pub sites: Vec<ReportSite>,
+    /// One row per date and site, by date then site.
+    pub rows: Vec<DailyRow>,
+}
+
+/// Sessions that entered at one site and left at another on one local day of the exit site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowRow {
+    /// Local date of the exits at `to_site`.
+    pub date: Date,
+    /// Site of the entries.
+    pub from_site: String,
+    /// Site of the exits.
+    pub to_site: String,
+    /// Sessions.
+    pub sessions: u64,
+}
+
+/// The in-memory figures and how far the change marks were applied.
+#[derive(Debug, Default)]
+struct Cache {
+    built: bool,
+    mark: i64,
+    zones: BTreeMap<String, String>,
+    days: BTreeMap<Key, DaySummary>,
+}
+
+/// The report state of one storage handle (shared by its clones).
+#[derive(Debug)]
+pub(crate) struct Reports {
+    db_path: PathBuf,
+    cache: Mutex<Cache>,
+}
+
+impl Reports {
+    pub(crate) fn new(db_path: PathBuf) -> Self {
+        Self {
+            db_path,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+}
+
+/// Site time zones as announced, newest announcement per site; bad names are skipped.
+fn announced_zones(conn: &Connection) -> Result<BTreeMap<String, String>, StorageError> {
+    let mut stmt = conn.prepare(
+        "SELECT origin, payload FROM events WHERE kind = 'site.timezone'
+         ORDER BY hlc_ms, hlc_counter, origin, incarnation, seq",
+    )?;
+    let mut out = BTreeMap::new();
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (origin, payload) = row?;
+        let name = serde_json::from_str::<serde_json::Value>(&payload)
+            .ok()
+            .and_then(|v| v.get("timezone")?.as_str().map(str::to_owned));
+        match name {
+            Some(n) if parkmesh_parking::time::parse_tz(&n).is_ok() => {
+                out.insert(origin, n);
+            }
+            _ => tracing::warn!(site = %origin, "site.timezone event without a valid zone ignored"),
+        }
+    }
+    Ok(out)
+}
+
+/// Time zones by site, falling back to `own` for sites that announced none.
+struct Zones<'a> {
+    by_site: BTreeMap<String, TimeZone>,
+    own: &'a TimeZone,
+}
+
+impl Zones<'_> {
+    fn of(&self, site: &str) -> &TimeZone {
+        self.by_site.get(site).unwrap_or(self.own)
+    }
+}
+
+fn site_of(event_id: &str) -> &str {
+    event_id.split(':').next().unwrap_or(event_id)
+}
+
+/// Sorts facts into per-(site, local day) accumulators. Each site's day intervals are
+/// remembered, so most rows cost one map lookup instead of a time zone conversion.
+struct Buckets<'a> {
+    zones: &'a Zones<'a>,
+    keep: &'a dyn Fn(&Key) -> bool,
+    /// Per site: day start → (day end, index in `slots`, or `None` for a day not kept).
+    days: HashMap<String, BTreeMap<i64, (i64, Option<usize>)>>,
+    slots: Vec<(Key, DayAcc)>,
+}
+
+impl<'a> Buckets<'a> {
+    fn new(zones: &'a Zones<'a>, keep: &'a dyn Fn(&Key) -> bool) -> Self {
+        Self {
+            zones,
+            keep,
+            days: HashMap::new(),
+            slots: Vec::new(),
+        }
+    }
+
+    /// The accumulator of `site`'s local day holding `ms`, when that day is kept.
+    fn slot(&mut self, site: &str, ms: i64) -> Option<&mut DayAcc> {
+        let known = self.days.get(site).and_then(|m| {
+            let (_, (end, idx)) = m.range(..=ms).next_back()?;
+            (ms < *end).then_some(*idx)
+        });
+        let idx = match known {
+            Some(idx) => idx,
+            None => {
+                let tz = self.zones.of(site);
+                let date = rules::local_date(ms, tz);
+                let (start, end) = rules::day_bounds(date, tz);
+                let key = (site.to_owned(), date);
+                let idx = (self.keep)(&key).then(|| {
+                    self.slots.push((key, DayAcc::default()));
+                    self.slots.len() - 1
+                });
+                self.days
+                    .entry(site.to_owned())
+                    .or_default()
+                    .insert(start, (end, idx));
+                idx
+            }
+        };
+        idx.and_then(|i| self.slots.get_mut(i)).map(|s| &mut s.1)
+    }
+
+    fn entry_side(&mut self, site: Option<String>, at: i64) {
+        if let Some(a) = site.and_then(|s| self.slot(&s, at)) {
+            a.entry(at);
+        }
+    }
+
+    fn exit_side(&mut self, entry: Option<(String, i64)>, exit_id: Option<String>, x: ExitRow) {
+        if let Some((site, _)) = &entry
+            && let Some(a) = self.slot(site, x.exit_ms)
+        {
+            a.departure(x.exit_ms);
+        }
+        let Some(exit_id) = exit_id else { return };
+        let site = site_of(&exit_id);
+        if let Some(a) = self.slot(site, x.exit_ms) {
+            a.exit(
+                site,
+                ExitFacts {
+                    exit_ms: x.exit_ms,
+                    entry,
+                    fee: x.fee,
+                    exempt: x.exempt,
+                    without_entry: x.exception,
+                },
+            );
+        }
+    }
+
+    fn finish(self) -> BTreeMap<Key, DaySummary> {
+        let zones = self.zones;
+        self.slots
+            .into_iter()
+            .map(|(k, a)| {
+                let s = a.finish(zones.of(&k.0));
+                (k, s)
+            })
+            .collect()
+    }
+}
+
+/// The exit columns of a history row.
+struct ExitRow {
+    exit_ms: i64,
+    fee: i64,
+    exempt: bool,
+    exception: bool,
+}
+
+fn exit_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<ExitRow>> {
+    let exit_ms: Option<i64> = r.get(at)?;
+    let Some(exit_ms) = exit_ms else {
+        return Ok(None);
+    };
+    Ok(Some(ExitRow {
+        exit_ms,
+        fee: r.get(at + 1)?,
+        exempt: r.get::<_, Option<String>>(at + 2)?.is_some(),
+        exception: r.get::<_, i64>(at + 3)? != 0,
+    }))
+}
+
+/// Reads the facts of every session (`window` `None`: one pass over the table) or of those with
+/// an entry (resp. exit, conflict) time in `window` (through the time indexes).
+fn scan(
+    conn: &Connection,
+    window: Option<(i64, i64)>,
+    b: &mut Buckets<'_>,
+) -> Result<(), StorageError> {
+    let cols = "source_central, entry_ms, exit_event_id, exit_ms, fee, exempt, exception";
+    let Some((lo, hi)) = window else {
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {cols} FROM history WHERE deleted = 0"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let site: Option<String> = r.get(0)?;
+            let entry_ms: Option<i64> = r.get(1)?;
+            if let Some(at) = entry_ms {
+                b.entry_side(site.clone(), at);
+            }
+            if let Some(x) = exit_row(r, 3)? {
+                b.exit_side(site.zip(entry_ms), r.get(2)?, x);
+            }
+        }
+        drop(rows);
+        return scan_conflicts(conn, (i64::MIN, i64::MAX), b);
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT source_central, entry_ms FROM history
+         WHERE deleted = 0 AND entry_ms >= ?1 AND entry_ms < ?2",
+    )?;
+    let mut rows = stmt.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        b.entry_side(r.get(0)?, r.get(1)?);
+    }
+    drop(rows);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {cols} FROM history WHERE deleted = 0 AND exit_ms >= ?1 AND exit_ms < ?2"
+    ))?;
+    let mut rows = stmt.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        let site: Option<String> = r.get(0)?;
+        let entry_ms: Option<i64> = r.get(1)?;
+        if let Some(x) = exit_row(r, 3)? {
+            b.exit_side(site.zip(entry_ms), r.get(2)?, x);
+        }
+    }
+    drop(rows);
+    scan_conflicts(conn, (lo, hi), b)
+}
+
+/// Conflicts count at the site of the first event set aside, on the day of its time.
+fn scan_conflicts(
+    conn: &Connection,
+    (lo, hi): (i64, i64),
+    b: &mut Buckets<'_>,
+) -> Result<(), StorageError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT losers, at_ms FROM conflicts WHERE at_ms >= ?1 AND at_ms < ?2")?;
+    let mut rows = stmt.query([lo, hi])?;
+    while let Some(r) = rows.next()? {
+        let losers: String = r.get(0)?;
+        let at: i64 = r.get(1)?;
+        let first = serde_json::from_str::<Vec<String>>(&losers)
+            .ok()
+            .and_then(|l| l.into_iter().next());
+        if let Some(loser) = first
+            && let Some(a) = b.slot(site_of(&loser), at)
+        {
+            a.conflict();
+        }
+    }
+    Ok(())
+}
+
+/// Brings `cache` up to date with the database (one read transaction).
+fn refresh(cache: &mut Cache, conn: &Connection, own: &TimeZone) -> Result<(), StorageError> {
+    let tx = conn.unchecked_transaction()?;
+    let names = announced_zones(&tx)?;
+    let zones = Zones {
+        by_site: names
+            .iter()
+            .filter_map(|(s, n)| Some((s.clone(), parkmesh_parking::time::parse_tz(n).ok()?)))
+            .collect(),
+        own,
+    };
+    let last: i64 = tx
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM report_dirty")?
+        .query_row([], |r| r.get(0))?;
+    if !cache.built || cache.zones != names {
+        let all = |_: &Key| true;
+        let mut b = Buckets::new(&zones, &all);
+        scan(&tx, None, &mut b)?;
+        cache.days = b.finish();
+        cache.zones = names;
+        cache.mark = last;
+        cache.built = true;
+        tracing::debug!(days = cache.days.len(), "report figures computed");
+        return Ok(());
+    }
+    if last <= cache.mark {
+        return Ok(());
+    }
+    let mut dirty = BTreeSet::new();
+    {
+        let mut stmt = tx.prepare_cached("SELECT uday FROM report_dirty WHERE id > ?1")?;
+        let mut rows = stmt.query([cache.mark])?;
+        while let Some(r) = rows.next()? {
+            dirty.insert(r.get::<_, i64>(0)?);
+        }
+    }
+    // A key is stale when its local day overlaps a marked UTC day.
+    let stale = |key: &Key| {
+        let (s, e) = rules::day_bounds(key.1, zones.of(&key.0));
+        dirty
+            .range(s.div_euclid(DAY_MS)..=(e - 1).div_euclid(DAY_MS))
+            .next()
+            .is_some()
+    };
+    // Every stale day lies within two days either side of its marked UTC day (a local day that
+    // overlaps it starts less than 25 h before it or ends less than 25 h after it).
+    let mut windows: Vec<(i64, i64)> = Vec::new();
+    for d in &dirty {
+        let (lo, hi) = ((d - 2) * DAY_MS, (d + 3) * DAY_MS);
+        match windows.last_mut() {
+            Some(w) if w.1 >= lo => w.1 = hi,
+            _ => windows.push((lo, hi)),
+        }
+    }
+    let mut b = Buckets::new(&zones, &stale);
+    for w in windows {
+        scan(&tx, Some(w), &mut b)?;
+    }
+    let fresh = b.finish();
+    cache.days.retain(|k, _| !stale(k));
+    tracing::debug!(
+        marked_days = dirty.len(),
+        recomputed = fresh.len(),
+        "report figures updated"
+    );
+    cache.days.extend(fresh);
+    cache.mark = last;
+    Ok(())
+}
+
+impl Storage {
+    /// Runs `f` over the up-to-date report figures (on a blocking thread).
+    async fn with_report<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Cache, &TimeZone, &str) -> T + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let reports = self.reports.clone();
+        let own_tz = self.tz.clone();
+        let own_site = self.stream.origin.as_str().to_owned();
+        tokio::task::spawn_blocking(move || {
+            let conn = Connection::open_with_flags(
+                &reports.db_path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            let mut cache = reports
+                .cache
+                .lock()
+                .map_err(|_| StorageError::Corrupt("report cache poisoned".into()))?;
+            refresh(&mut cache, &conn, &own_tz)?;
+            Ok(f(&cache, &own_tz, &own_site))
+        })
+        .await
+        .map_err(|e| StorageError::Corrupt(format!("report task failed: {e}")))?
+    }
+
+    /// Every site known here (this central, every site that announced a time zone or has
+    /// sessions), with the zone its days are counted in.
+    pub async fn report_sites(&self) -> Result<Vec<ReportSite>, StorageError> {
+        self.with_report(sites).await
+    }
+
+    /// Per site and local day figures for every date from `from` to `to` (both included).
+    pub async fn daily_report(&self, from: Date, to: Date) -> Result<DailyReport, StorageError> {
+        self.with_report(move |c, tz, own| {
+            let sites = sites(c, tz, own);
+            let dates = rules::dates(from, to);
+            let mut rows = Vec::with_capacity(sites.len() * dates.len());
+            for site in &sites {
+                // Cars inside at the start of `from`: every earlier day's arrivals − departures.
+                let mut level: i64 = c
+                    .days
+                    .range((site.id.clone(), Date::MIN)..(site.id.clone(), from))
+                    .map(|(_, d)| d.net_occupancy)
+                    .sum();
+                for date in &dates {
+                    let day = c.days.get(&(site.id.clone(), *date));
+                    let (peak_occupancy, peak_hour) = rules::peak_of_day(level, day);
+                    level += day.map_or(0, |d| d.net_occupancy);
+                    rows.push(DailyRow {
+                        date: *date,
+                        site: site.id.clone(),
+                        figures: day.cloned().unwrap_or_default(),
+                        peak_occupancy,
+                        peak_hour,
+                    });
+                }
+            }
+            rows.sort_by(|a, b| (a.date, &a.site).cmp(&(b.date, &b.site)));
+            DailyReport { sites, rows }
+        })
+        .await
+    }
+
+    /// Sessions that entered at one site and left at another, per local day of the exit site,
+    /// for every date from `from` to `to`; by date, then entry site, then exit site.
+    pub async fn cross_site_report(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> Result<(Vec<ReportSite>, Vec<FlowRow>), StorageError> {
+        self.with_report(move |c, tz, own| {
+            let mut flows = Vec::new();
+            for ((site, date), day) in &c.days {
+                if *date < from || *date > to {
+                    continue;
+                }
+                for (origin, n) in &day.flows_from {
+                    flows.push(FlowRow {
+                        date: *date,
+                        from_site: origin.clone(),
+                        to_site: site.clone(),
+                        sessions: *n,
+                    });
+                }
+            }
+            flows.sort_by(|a, b| {
+                (a.date, &a.from_site, &a.to_site).cmp(&(b.date, &b.from_site, &b.to_site))
+            });
+            (sites(c, tz, own), flows)
+        })
+        .await
+    }
+}
+
+fn sites(c: &Cache, own_tz: &TimeZone, own: &str) -> Vec<ReportSite> {
+    let mut ids: BTreeSet<&str> = c.zones.keys().map(String::as_str).collect();
+    ids.extend(c.days.keys().map(|k| k.0.as_str()));
+    ids.insert(own);
+    ids.into_iter()
+        .map(|id| ReportSite {
+            id: id.to_owned(),
+            timezone: c
+                .zones
+                .get(id)
+                .cloned()
+                .or_else(|| own_tz.iana_name().map(str::to_owned))
+                .unwrap_or_else(|| "UTC".to_owned()),
+        })
+        .collect()
+}
+
+impl Storage {
+    /// The time zone `site` announced last (`None` when it never announced one).
+    pub async fn announced_timezone(&self, site: &str) -> Result<Option<String>, StorageError> {
+        let payload: Option<String> = sqlx::query_scalar(
+            "SELECT payload FROM events WHERE kind = 'site.timezone' AND origin = ?
+             ORDER BY hlc_ms DESC, hlc_counter DESC, incarnation DESC, seq DESC LIMIT 1",
+        )
+        .bind(site)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(payload.and_then(|p| {
+            serde_json::from_str::<serde_json::Value>(&p)
+                .ok()?
+                .get("timezone")?
+                .as_str()
+                .map(str::to_owned)
+        }))
+    }
+}

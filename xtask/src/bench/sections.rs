@@ -1,0 +1,45 @@
+//! Sections of `bench/RESULTS.md`: a figure measured alone (`--metrics-only`, `--only-import`,
+//! `--reports-only`) replaces its own `## ` section and keeps every other one.
+
+/// `results` with the section whose heading starts with `heading` replaced by `section` (or
+/// `section` appended when there is none). A section ends where the next `## ` heading starts.
+pub(crate) fn splice(results: &str, heading: &str, section: &str) -> String {
+    let Some(start) = results.find(heading) else {
+        return format!("{}\n\n{section}", results.trim_end());
+    };
+    let end = results[start + heading.len()..]
+        .find("\n## ")
+        .map_or(results.len(), |i| start + heading.len() + i + 1);
+    format!("{}{section}{}", &results[..start], &results[end..])
+}
+
+/// Replaces (or appends) the section starting with `heading` in the file at `path`.
+pub(crate) fn splice_file(
+    path: &std::path::Path,
+    heading: &str,
+    section: &str,
+) -> anyhow::Result<()> {
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, splice(&old, heading, section))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replaces_only_its_section() {
+        let r = "# t\n\n## P1 — a\n1\n\n## P2 — b\n2\n\n## P3 — c\n3\n";
+        assert_eq!(
+            super::splice(r, "## P2 — ", "## P2 — b\nnew\n\n"),
+            "# t\n\n## P1 — a\n1\n\n## P2 — b\nnew\n\n## P3 — c\n3\n"
+        );
+        assert_eq!(
+            super::splice(r, "## P3 — ", "## P3 — c\nnew\n"),
+            "# t\n\n## P1 — a\n1\n\n## P2 — b\n2\n\n## P3 — c\nnew\n"
+        );
+        assert_eq!(
+            super::splice("# t\n", "## P9 — ", "## P9 — x\n"),
+            "# t\n\n## P9 — x\n"
+        );
+    }
+}
