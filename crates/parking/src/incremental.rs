@@ -147,26 +147,8 @@ pub fn fold_after(
     new: &[Event],
     names_prefix: impl Fn(&str) -> bool,
 ) -> Option<(PlateFold, Cut)> {
-    for e in new {
-        if !matches!(
-            e.kind,
-            EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation
-        ) || ImportTag::of(e).is_some()
-        {
-            return None;
-        }
-        // A malformed payload is skipped by the fold wherever it sorts.
-        let Some(what) = Vehicle::decode(e) else {
-            continue;
-        };
-        if cut.after.as_ref() >= Some(&SortKey::new(e, &what)) {
-            return None;
-        }
-        if let Vehicle::Exit(x) = &what
-            && x.entry_ref.as_deref().is_some_and(&names_prefix)
-        {
-            return None;
-        }
+    if !covers(cut, new, names_prefix) {
+        return None;
     }
     let mut all = Vec::with_capacity(held.len() + new.len());
     all.extend_from_slice(held);
@@ -176,4 +158,31 @@ pub fn fold_after(
         next.after = cut.after.clone();
     }
     Some((fold, next))
+}
+
+/// Whether [`fold_after`] can take `new` from `cut`: every new event is a vehicle event without
+/// an import key that sorts after the cut, and no new exit names an entry before it.
+pub fn covers(cut: &Cut, new: &[Event], names_prefix: impl Fn(&str) -> bool) -> bool {
+    for e in new {
+        if !matches!(
+            e.kind,
+            EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation
+        ) || ImportTag::of(e).is_some()
+        {
+            return false;
+        }
+        // A malformed payload is skipped by the fold wherever it sorts.
+        let Some(what) = Vehicle::decode(e) else {
+            continue;
+        };
+        if cut.after.as_ref() >= Some(&SortKey::new(e, &what)) {
+            return false;
+        }
+        if let Vehicle::Exit(x) = &what
+            && x.entry_ref.as_deref().is_some_and(&names_prefix)
+        {
+            return false;
+        }
+    }
+    true
 }

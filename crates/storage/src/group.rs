@@ -34,15 +34,16 @@ fn has_edits(conn: &Connection, raw: &str) -> Result<bool, StorageError> {
 }
 
 /// Recomputes the group keys of raw plate `raw`'s events, stores the ones that changed and adds
-/// to `groups` every group key holding one of its events before or after.
+/// to `groups` every group key holding one of its events before or after. Returns whether the
+/// plate has corrections (its events may have moved between groups).
 pub(crate) fn regroup(
     conn: &Connection,
     raw: &str,
     groups: &mut BTreeSet<String>,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     if !has_edits(conn, raw)? {
         groups.insert(raw.to_owned());
-        return Ok(());
+        return Ok(false);
     }
     let events = project::load_events(conn, "plate_key", raw)?;
     let current: BTreeMap<String, Option<String>> = conn
@@ -62,7 +63,7 @@ pub(crate) fn regroup(
             groups.extend(old);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Finishes migration 0002 on a database written before it: recomputes the group keys of every
@@ -95,6 +96,7 @@ pub(crate) fn finish_migration(
         let count = plates.len();
         let mut dirty = Dirty {
             plates,
+            full: true,
             ..Dirty::default()
         };
         project::refold(conn, own, tz, crate::now_ms(), &mut dirty)?;

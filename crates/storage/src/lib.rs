@@ -29,6 +29,7 @@ mod bulk;
 mod error;
 mod group;
 mod heads;
+mod marks;
 mod migrate;
 mod parkai;
 mod project;

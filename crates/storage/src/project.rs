@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use parkmesh_parking::fold::{Session, SessionStatus};
-use parkmesh_parking::payload::{EntryPayload, Payload, SubscriptionsPayload, Tariff};
+use parkmesh_parking::payload::{SubscriptionsPayload, Tariff};
 use parkmesh_parking::subscription::Subscription;
 use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -32,8 +32,6 @@ fn select_history(tail: &str) -> String {
     format!("SELECT {HISTORY_COLUMNS} FROM history {tail}")
 }
 
-static HISTORY_BY_PLATE: LazyLock<String> =
-    LazyLock::new(|| select_history("WHERE plate_key = ?1"));
 static HISTORY_BY_SESSION: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1"));
 static OPEN_SESSIONS: LazyLock<String> =
@@ -57,6 +55,10 @@ pub(crate) struct Dirty {
     /// The `conflicts` table is known to be empty (false: not known), so a re-fold that finds
     /// no conflict has nothing to delete. Cleared when a fold stores a conflict.
     pub(crate) no_conflicts: bool,
+    /// Raw plates that an operator event of this command targets: folded in full.
+    pub(crate) full_plates: BTreeSet<String>,
+    /// Fold every group in full (the import, the group-key migration).
+    pub(crate) full: bool,
 }
 
 /// Sortable text form of an event's order key, for "newest wins" projections.
@@ -127,6 +129,7 @@ pub(crate) fn insert_event(
                     .query_row([target], |r| r.get(0))
                     .optional()?;
                 if let Some(Some(plate)) = plate {
+                    dirty.full_plates.insert(plate.clone());
                     dirty.plates.insert(plate);
                 }
             }
@@ -320,6 +323,19 @@ pub(crate) fn load_events(
     .collect()
 }
 
+/// The operator events (`history.edit` / `history.delete`) aimed at event `id_text`.
+pub(crate) fn load_aimed(conn: &Connection, id_text: &str) -> Result<Vec<Event>, StorageError> {
+    conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE session_ref = ?1"
+    ))?
+    .query_map([id_text], event_from_row_w)?
+    .map(|p| {
+        p.map_err(StorageError::from)
+            .and_then(EventParts::into_event)
+    })
+    .collect()
+}
+
 /// The event whose id text is `id_text`, if the log holds it.
 pub(crate) fn load_event(conn: &Connection, id_text: &str) -> Result<Option<Event>, StorageError> {
     conn.prepare_cached(&format!(
@@ -341,8 +357,15 @@ pub(crate) fn refold(
     dirty: &mut Dirty,
 ) -> Result<(), StorageError> {
     let mut groups = BTreeSet::new();
+    // Groups whose events moved or whose sessions an operator event changed: folded in full.
+    let mut full = BTreeSet::new();
     for raw in std::mem::take(&mut dirty.plates) {
-        crate::group::regroup(conn, &raw, &mut groups)?;
+        let mut these = BTreeSet::new();
+        let moved = crate::group::regroup(conn, &raw, &mut these)?;
+        if moved || dirty.full || dirty.full_plates.contains(&raw) {
+            full.extend(these.iter().cloned());
+        }
+        groups.extend(these);
     }
     let now_text = parkmesh_parking::time::format_local(now, tz);
     // Sessions may move between groups: every group is written first (a moved session's row is
@@ -350,7 +373,15 @@ pub(crate) fn refold(
     // longer has, unless another group took them over meanwhile.
     let mut stale: Vec<(String, Vec<String>)> = Vec::new();
     for group in groups {
-        let gone = refold_group(conn, own, tz, &now_text, &group, dirty)?;
+        let incremental = if full.contains(&group) {
+            None
+        } else {
+            crate::marks::refold_after(conn, own, tz, &now_text, &group, dirty)?
+        };
+        let gone = match incremental {
+            Some(gone) => gone,
+            None => refold_group(conn, own, tz, &now_text, &group, dirty)?,
+        };
         if !gone.is_empty() {
             stale.push((group, gone));
         }
@@ -364,8 +395,8 @@ pub(crate) fn refold(
     Ok(())
 }
 
-/// Folds one group key, writes its changed sessions and its conflicts; returns the ids of the
-/// rows it held before that its fold no longer has.
+/// Folds one group key in full, writes its changed sessions, its conflicts and its fold mark;
+/// returns the ids of the rows it held before that its fold no longer has.
 fn refold_group(
     conn: &Connection,
     own: &StreamId,
@@ -375,68 +406,84 @@ fn refold_group(
     dirty: &mut Dirty,
 ) -> Result<Vec<String>, StorageError> {
     let events = load_events(conn, "group_key", group)?;
-    let edge_ids: BTreeMap<String, Option<String>> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::VehicleEntry)
-        .map(|e| {
-            (
-                e.id.to_string(),
-                EntryPayload::from_event(e)
-                    .ok()
-                    .and_then(|p| p.edge_event_id),
-            )
-        })
-        .collect();
-    let fold = parkmesh_parking::fold::fold_plate(&events);
+    let edge_ids = crate::marks::edge_ids(events.iter());
+    let (fold, cut) = parkmesh_parking::incremental::fold_with_cut(&events);
 
-    let mut existing: BTreeMap<String, HistoryRow> = conn
-        .prepare_cached(&HISTORY_BY_PLATE)?
-        .query_map([group], history_row_w)?
-        .map(|r| r.map(|h| (h.session_id.clone(), h)))
+    let mut existing: BTreeSet<String> = conn
+        .prepare_cached("SELECT session_id FROM history WHERE plate_key = ?1")?
+        .query_map([group], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for session in &fold.sessions {
-        let mut row = to_row(session, group, own, tz, &edge_ids, now_text);
-        let mut old = existing.remove(&session.id);
-        if old.is_none() {
-            match insert_row(conn, &row)? {
-                Some(id) => {
-                    row.id = id;
-                    dirty.changed_sessions.push(row);
-                    continue;
-                }
-                // The session is stored under another group key: it moved here.
-                None => old = row_by_session(conn, &session.id)?,
-            }
-        }
-        let Some(old) = old else {
-            return Err(StorageError::Corrupt(format!(
-                "history row of session {} neither insertable nor found",
-                session.id
-            )));
-        };
-        row.id = old.id;
-        row.created_at = old.created_at.clone();
-        row.updated_at = old.updated_at.clone();
-        // The local columns are now equal: the rows differ only if the projection changed.
-        if old == row {
-            continue;
-        }
-        row.updated_at = now_text.to_owned();
-        update_row(conn, &old, &row)?;
-        dirty.changed_sessions.push(row);
+        existing.remove(&session.id);
+        write_session(conn, own, tz, now_text, group, session, &edge_ids, dirty)?;
     }
     if !dirty.no_conflicts {
         conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
             .execute([group])?;
     }
-    if !fold.conflicts.is_empty() {
+    insert_conflicts(conn, group, &fold.conflicts, dirty)?;
+    if events.is_empty() {
+        crate::marks::forget(conn, group)?;
+    } else {
+        crate::marks::write(conn, group, &cut)?;
+    }
+    Ok(existing.into_iter().collect())
+}
+
+/// Writes one folded session of `group` when it is new or changed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_session(
+    conn: &Connection,
+    own: &StreamId,
+    tz: &jiff::tz::TimeZone,
+    now_text: &str,
+    group: &str,
+    session: &Session,
+    edge_ids: &BTreeMap<String, Option<String>>,
+    dirty: &mut Dirty,
+) -> Result<(), StorageError> {
+    let mut row = to_row(session, group, own, tz, edge_ids, now_text);
+    let old = match row_by_session(conn, &session.id)? {
+        Some(old) => old,
+        None => {
+            row.id = insert_row(conn, &row)?.ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "history row of session {} neither insertable nor found",
+                    session.id
+                ))
+            })?;
+            dirty.changed_sessions.push(row);
+            return Ok(());
+        }
+    };
+    row.id = old.id;
+    row.created_at = old.created_at.clone();
+    row.updated_at = old.updated_at.clone();
+    // The local columns are now equal: the rows differ only if the projection changed.
+    if old == row {
+        return Ok(());
+    }
+    row.updated_at = now_text.to_owned();
+    update_row(conn, &old, &row)?;
+    dirty.changed_sessions.push(row);
+    Ok(())
+}
+
+/// Inserts a group's conflicts (after its old ones were deleted).
+pub(crate) fn insert_conflicts(
+    conn: &Connection,
+    group: &str,
+    conflicts: &[parkmesh_parking::fold::Conflict],
+    dirty: &mut Dirty,
+) -> Result<(), StorageError> {
+    if !conflicts.is_empty() {
         dirty.no_conflicts = false;
     }
-    for c in &fold.conflicts {
+    for c in conflicts {
         conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
             .execute(params![group, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
     }
-    Ok(existing.into_keys().collect())
+    Ok(())
 }
 
 fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {

@@ -346,8 +346,11 @@ impl Writer {
         let mut dirty = Dirty {
             plates,
             no_conflicts: w.no_conflicts,
+            full: true,
             ..Dirty::default()
         };
+        // The plates folded above have rows but no fold marks: their next fold is a full one.
+        w.conn.execute("DELETE FROM fold_marks", [])?;
         let mut others: Vec<(EventKind, serde_json::Value)> = Vec::new();
         for z in input.zones {
             if zone_is(&w.conn, &z)? {
