@@ -34,8 +34,8 @@ fn has_edits(conn: &Connection, raw: &str) -> Result<bool, StorageError> {
 }
 
 /// Recomputes the group keys of raw plate `raw`'s events, stores the ones that changed and adds
-/// to `groups` every group key holding one of its events before or after. Returns whether the
-/// plate has corrections (its events may have moved between groups).
+/// to `groups` every group key holding one of its events before or after. Returns whether an
+/// event moved to another group key.
 pub(crate) fn regroup(
     conn: &Connection,
     raw: &str,
@@ -50,6 +50,7 @@ pub(crate) fn regroup(
         .prepare_cached("SELECT id_text, group_key FROM events WHERE plate_key = ?1")?
         .query_map([raw], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let mut moved = false;
     for (key, members) in parkmesh_parking::group_by_plate(&events) {
         groups.insert(key.clone());
         for e in members.iter().filter(|e| plate_key(e).is_some()) {
@@ -61,9 +62,10 @@ pub(crate) fn regroup(
             conn.prepare_cached("UPDATE events SET group_key = ?1 WHERE id_text = ?2")?
                 .execute(params![key, id])?;
             groups.extend(old);
+            moved = true;
         }
     }
-    Ok(true)
+    Ok(moved)
 }
 
 /// Finishes migration 0002 on a database written before it: recomputes the group keys of every
