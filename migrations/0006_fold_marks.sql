@@ -18,3 +18,13 @@ CREATE TABLE fold_marks (
 -- An exit's `entry_ref` may name an entry by its edge event id (history.event_id): the
 -- incremental fold looks it up to know whether it names a session before the cut.
 CREATE INDEX history_event_id ON history (event_id);
+
+-- Raw plates that some `history.edit` targets (their group keys must be recomputed when they
+-- change; see storage's `group`). Kept by the writer, so that the check is one lookup instead of
+-- a walk over the plate's events.
+CREATE TABLE edited_plates (
+    plate_key TEXT PRIMARY KEY
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO edited_plates (plate_key)
+    SELECT DISTINCT v.plate_key FROM events a JOIN events v ON v.id_text = a.session_ref
+     WHERE a.kind = 'history.edit' AND v.plate_key IS NOT NULL;

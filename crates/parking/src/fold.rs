@@ -347,12 +347,12 @@ struct Prepared<'a> {
 }
 
 /// Decodes, dedups and sorts the vehicle events; collects edits and deletes.
-fn prepare(events: &[Event]) -> Prepared<'_> {
+fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
     let mut seen = BTreeSet::new();
     let mut items = Vec::new();
     let mut edits = Vec::new();
     let mut deletes = Vec::new();
-    for e in events {
+    for &e in events {
         if !seen.insert(&e.id) {
             continue;
         }
@@ -407,13 +407,14 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
 /// (entries and exits of the session, sightings that updated it, duplicate exits of it).
 /// Concurrent-entry losers belong to no session.
 pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usize>) {
-    let (fold, members, _) = fold_traced(events);
+    let events: Vec<&Event> = events.iter().collect();
+    let (fold, members, _) = fold_traced(&events);
     (fold, members)
 }
 
 /// [`fold_members`] plus the last settled point of the fold (see [`crate::incremental`]).
 pub(crate) fn fold_traced(
-    events: &[Event],
+    events: &[&Event],
 ) -> (PlateFold, BTreeMap<String, usize>, crate::incremental::Cut) {
     let Prepared {
         items,

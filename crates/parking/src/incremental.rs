@@ -129,7 +129,8 @@ impl Trace {
 
 /// [`crate::fold::fold_plate`] and the fold's [`Cut`].
 pub fn fold_with_cut(events: &[Event]) -> (PlateFold, Cut) {
-    let (fold, _, cut) = fold_traced(events);
+    let events: Vec<&Event> = events.iter().collect();
+    let (fold, _, cut) = fold_traced(&events);
     (fold, cut)
 }
 
@@ -144,15 +145,13 @@ pub fn fold_with_cut(events: &[Event]) -> (PlateFold, Cut) {
 pub fn fold_after(
     cut: &Cut,
     held: &[Event],
-    new: &[Event],
+    new: &[&Event],
     names_prefix: impl Fn(&str) -> bool,
 ) -> Option<(PlateFold, Cut)> {
     if !covers(cut, new, names_prefix) {
         return None;
     }
-    let mut all = Vec::with_capacity(held.len() + new.len());
-    all.extend_from_slice(held);
-    all.extend_from_slice(new);
+    let all: Vec<&Event> = held.iter().chain(new.iter().copied()).collect();
     let (fold, _, mut next) = fold_traced(&all);
     if next.after.is_none() {
         next.after = cut.after.clone();
@@ -162,7 +161,7 @@ pub fn fold_after(
 
 /// Whether [`fold_after`] can take `new` from `cut`: every new event is a vehicle event without
 /// an import key that sorts after the cut, and no new exit names an entry before it.
-pub fn covers(cut: &Cut, new: &[Event], names_prefix: impl Fn(&str) -> bool) -> bool {
+pub fn covers(cut: &Cut, new: &[&Event], names_prefix: impl Fn(&str) -> bool) -> bool {
     for e in new {
         if !matches!(
             e.kind,

@@ -198,7 +198,8 @@ impl Store {
                     })
             })
         };
-        match fold_after(&self.cut, &loaded, &new, names_prefix) {
+        let new_refs: Vec<&Event> = new.iter().collect();
+        match fold_after(&self.cut, &loaded, &new_refs, names_prefix) {
             Some((fold, cut)) => {
                 self.sessions.retain(|id, _| !after.contains(id));
                 self.conflicts.retain(|c| !after.contains(&c.winner));
@@ -288,8 +289,8 @@ fn a_plate_with_closed_sessions_folds_from_its_last_exit() {
 
     // The next visit folds alone.
     let visit = entry("a", 7, PLATE, T0 + 4 * 24 * 60 * MIN);
-    let (fold, cut) = fold_after(&cut, &[], std::slice::from_ref(&visit), |_| false)
-        .expect("a later entry is covered");
+    let (fold, cut) =
+        fold_after(&cut, &[], &[&visit], |_| false).expect("a later entry is covered");
     assert_eq!(fold.sessions.len(), 1);
     assert_eq!(cut.suffix, vec![visit.id.to_string()]);
     assert_eq!(cut.sessions, vec![visit.id.to_string()]);
@@ -303,11 +304,11 @@ fn late_operator_imported_and_backward_events_fall_back_to_the_full_fold() {
     ];
     let (_, cut) = fold_with_cut(&events);
     let late = entry("b", 3, PLATE, T0 + 30 * MIN);
-    assert!(fold_after(&cut, &[], &[late], |_| false).is_none());
+    assert!(fold_after(&cut, &[], &[&late], |_| false).is_none());
     let deletion = delete("b", 3, T0 + 90 * MIN, &id("a", 1));
-    assert!(fold_after(&cut, &[], &[deletion], |_| false).is_none());
+    assert!(fold_after(&cut, &[], &[&deletion], |_| false).is_none());
     let imported = tag(entry("b", 3, PLATE, T0 + 90 * MIN), Some(1));
-    assert!(fold_after(&cut, &[], &[imported], |_| false).is_none());
+    assert!(fold_after(&cut, &[], &[&imported], |_| false).is_none());
     let backward = exit("b", 3, PLATE, T0 + 90 * MIN, Some("edge-a-1".into()));
-    assert!(fold_after(&cut, &[], &[backward], |r| r == "edge-a-1").is_none());
+    assert!(fold_after(&cut, &[], &[&backward], |r| r == "edge-a-1").is_none());
 }

@@ -11,11 +11,9 @@
 //! folds the whole group, as before, and stores its new cut. Marks are written in the same
 //! transaction as the rows they describe, so they never run ahead of or behind them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use parkmesh_parking::fold::plate_key;
 use parkmesh_parking::incremental::{Cut, SortKey, covers, fold_after};
-use parkmesh_parking::payload::{EntryPayload, Payload};
 use parkmesh_protocol::{CentralId, Event, EventKind, Hlc, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -148,7 +146,7 @@ fn names_prefix(
 }
 
 /// The events after the cut and the operator events aimed at them or at `new`.
-fn load_after(conn: &Connection, cut: &Cut, new: &[Event]) -> Result<Vec<Event>, StorageError> {
+fn load_after(conn: &Connection, cut: &Cut, new: &[&Event]) -> Result<Vec<Event>, StorageError> {
     let mut out = Vec::with_capacity(cut.suffix.len());
     for id in &cut.suffix {
         match project::load_event(conn, id)? {
@@ -176,17 +174,9 @@ pub(crate) fn refold_after(
     tz: &jiff::tz::TimeZone,
     now_text: &str,
     group: &str,
+    new: &[&Event],
     dirty: &mut Dirty,
 ) -> Result<Option<Vec<String>>, StorageError> {
-    let new: Vec<Event> = dirty
-        .new_events
-        .iter()
-        .filter(|e| plate_key(e).as_deref() == Some(group))
-        .cloned()
-        .collect();
-    if new.is_empty() {
-        return Ok(None);
-    }
     let Some(cut) = read(conn, group)? else {
         return Ok(None);
     };
@@ -200,18 +190,17 @@ pub(crate) fn refold_after(
         }
     }
     // Cheap refusals first, before loading anything.
-    if !covers(&cut, &new, |r| prefix_refs.contains(r)) {
+    if !covers(&cut, new, |r| prefix_refs.contains(r)) {
         return Ok(None);
     }
     let held = load_after(conn, &cut, &new)?;
-    let Some((fold, next)) = fold_after(&cut, &held, &new, |r| prefix_refs.contains(r)) else {
+    let Some((fold, next)) = fold_after(&cut, &held, new, |r| prefix_refs.contains(r)) else {
         return Ok(None);
     };
-    let edge_ids = edge_ids(held.iter().chain(&new));
     let mut gone: BTreeSet<String> = cut.sessions.iter().cloned().collect();
     for session in &fold.sessions {
         gone.remove(&session.id);
-        project::write_session(conn, own, tz, now_text, group, session, &edge_ids, dirty)?;
+        project::write_session(conn, own, tz, now_text, group, session, dirty)?;
     }
     if !dirty.no_conflicts {
         for winner in &cut.sessions {
@@ -222,21 +211,4 @@ pub(crate) fn refold_after(
     project::insert_conflicts(conn, group, &fold.conflicts, dirty)?;
     write(conn, group, &next)?;
     Ok(Some(gone.into_iter().collect()))
-}
-
-/// Per entry event id, its edge event id (the `history.event_id` column).
-pub(crate) fn edge_ids<'a>(
-    events: impl Iterator<Item = &'a Event>,
-) -> BTreeMap<String, Option<String>> {
-    events
-        .filter(|e| e.kind == EventKind::VehicleEntry)
-        .map(|e| {
-            (
-                e.id.to_string(),
-                EntryPayload::from_event(e)
-                    .ok()
-                    .and_then(|p| p.edge_event_id),
-            )
-        })
-        .collect()
 }

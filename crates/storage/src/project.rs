@@ -118,6 +118,9 @@ pub(crate) fn insert_event(
     dirty.stored_seq(&event.id);
     let event = &*push(&mut dirty.new_events, event);
     if let Some(plate) = plate_key {
+        if crate::group::is_edited(conn, &id_text)? {
+            crate::group::note_edit(conn, &plate)?;
+        }
         dirty.plates.insert(plate);
     }
     match &event.kind {
@@ -129,6 +132,9 @@ pub(crate) fn insert_event(
                     .query_row([target], |r| r.get(0))
                     .optional()?;
                 if let Some(Some(plate)) = plate {
+                    if event.kind == EventKind::HistoryEdit {
+                        crate::group::note_edit(conn, &plate)?;
+                    }
                     dirty.full_plates.insert(plate.clone());
                     dirty.plates.insert(plate);
                 }
@@ -372,11 +378,20 @@ pub(crate) fn refold(
     // updated in place, keeping its id), then each group drops the rows it held that its fold no
     // longer has, unless another group took them over meanwhile.
     let mut stale: Vec<(String, Vec<String>)> = Vec::new();
+    // The command's new vehicle events per raw plate (a catch-up command holds hundreds).
+    let new_events = std::mem::take(&mut dirty.new_events);
+    let mut by_plate: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for e in &new_events {
+        if let Some(plate) = parkmesh_parking::fold::plate_key(e) {
+            by_plate.entry(plate).or_default().push(e);
+        }
+    }
     for group in groups {
-        let incremental = if full.contains(&group) {
+        let new = by_plate.get(&group).map(Vec::as_slice).unwrap_or_default();
+        let incremental = if full.contains(&group) || new.is_empty() {
             None
         } else {
-            crate::marks::refold_after(conn, own, tz, &now_text, &group, dirty)?
+            crate::marks::refold_after(conn, own, tz, &now_text, &group, new, dirty)?
         };
         let gone = match incremental {
             Some(gone) => gone,
@@ -386,6 +401,7 @@ pub(crate) fn refold(
             stale.push((group, gone));
         }
     }
+    dirty.new_events = new_events;
     for (group, gone) in stale {
         for session_id in gone {
             conn.prepare_cached("DELETE FROM history WHERE session_id = ?1 AND plate_key = ?2")?
@@ -406,7 +422,6 @@ fn refold_group(
     dirty: &mut Dirty,
 ) -> Result<Vec<String>, StorageError> {
     let events = load_events(conn, "group_key", group)?;
-    let edge_ids = crate::marks::edge_ids(events.iter());
     let (fold, cut) = parkmesh_parking::incremental::fold_with_cut(&events);
 
     let mut existing: BTreeSet<String> = conn
@@ -415,7 +430,7 @@ fn refold_group(
         .collect::<Result<_, _>>()?;
     for session in &fold.sessions {
         existing.remove(&session.id);
-        write_session(conn, own, tz, now_text, group, session, &edge_ids, dirty)?;
+        write_session(conn, own, tz, now_text, group, session, dirty)?;
     }
     if !dirty.no_conflicts {
         conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
@@ -431,7 +446,6 @@ fn refold_group(
 }
 
 /// Writes one folded session of `group` when it is new or changed.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_session(
     conn: &Connection,
     own: &StreamId,
@@ -439,10 +453,9 @@ pub(crate) fn write_session(
     now_text: &str,
     group: &str,
     session: &Session,
-    edge_ids: &BTreeMap<String, Option<String>>,
     dirty: &mut Dirty,
 ) -> Result<(), StorageError> {
-    let mut row = to_row(session, group, own, tz, edge_ids, now_text);
+    let mut row = to_row(session, group, own, tz, now_text);
     let old = match row_by_session(conn, &session.id)? {
         Some(old) => old,
         None => {
@@ -498,13 +511,15 @@ pub(crate) fn to_row(
     plate: &str,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
-    edge_ids: &BTreeMap<String, Option<String>>,
     now_text: &str,
 ) -> HistoryRow {
     let local = |ms: i64| parkmesh_parking::time::format_local(ms, tz);
     let entry = s.entry.as_ref();
     let exit = s.exit.as_ref();
-    let edge_event_id = entry.and_then(|e| edge_ids.get(&e.event_id).cloned().flatten());
+    // The entry's edge event id; an anomaly's "entry" is a sighting, whose id is not shown.
+    let edge_event_id = entry
+        .filter(|_| !s.is_anomaly)
+        .and_then(|e| e.edge_event_id.clone());
     HistoryRow {
         id: 0,
         session_id: s.id.clone(),

@@ -236,17 +236,9 @@ impl Sink for Write<'_> {
             return Ok(());
         }
         let fold = parkmesh_parking::fold::fold_plate(&events);
-        let edge_ids: std::collections::BTreeMap<String, Option<String>> = events
-            .iter()
-            .filter(|e| e.kind == EventKind::VehicleEntry)
-            .map(|e| {
-                let edge = e.payload.get("edge_event_id").and_then(|v| v.as_str());
-                (e.id.to_string(), edge.map(str::to_owned))
-            })
-            .collect();
         let w = &mut *self.w;
         for session in &fold.sessions {
-            let row = project::to_row(session, plate, &w.stream, &w.tz, &edge_ids, &self.now_text);
+            let row = project::to_row(session, plate, &w.stream, &w.tz, &self.now_text);
             if project::insert_row(&w.conn, &row)?.is_none() {
                 return Err(StorageError::Corrupt(format!(
                     "history row of session {} already present",
@@ -351,6 +343,7 @@ impl Writer {
         };
         // The plates folded above have rows but no fold marks: their next fold is a full one.
         w.conn.execute("DELETE FROM fold_marks", [])?;
+        crate::group::note_all_edits(&w.conn)?;
         let mut others: Vec<(EventKind, serde_json::Value)> = Vec::new();
         for z in input.zones {
             if zone_is(&w.conn, &z)? {
