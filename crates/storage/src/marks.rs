@@ -110,6 +110,13 @@ pub(crate) fn write(conn: &Connection, group: &str, cut: &Cut) -> Result<(), Sto
     Ok(())
 }
 
+/// Whether `history` holds a session of `group`.
+fn has_rows(conn: &Connection, group: &str) -> Result<bool, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM history WHERE plate_key = ?1)")?
+        .query_row([group], |r| r.get(0))?)
+}
+
 /// Forgets the mark of `group` (its next fold is a full one).
 pub(crate) fn forget(conn: &Connection, group: &str) -> Result<(), StorageError> {
     conn.prepare_cached("DELETE FROM fold_marks WHERE group_key = ?1")?
@@ -177,8 +184,16 @@ pub(crate) fn refold_after(
     new: &[&Event],
     dirty: &mut Dirty,
 ) -> Result<Option<Vec<String>>, StorageError> {
-    let Some(cut) = read(conn, group)? else {
-        return Ok(None);
+    let cut = match read(conn, group)? {
+        Some(cut) => cut,
+        // Every group folded since migration 0006 has a mark, and a group with foldable events
+        // has sessions: a group with neither holds nothing to fold but the new events.
+        None if !has_rows(conn, group)? => Cut {
+            after: None,
+            suffix: Vec::new(),
+            sessions: Vec::new(),
+        },
+        None => return Ok(None),
     };
     let after: BTreeSet<&str> = cut.sessions.iter().map(String::as_str).collect();
     let mut prefix_refs = BTreeSet::new();
@@ -199,8 +214,8 @@ pub(crate) fn refold_after(
     };
     let mut gone: BTreeSet<String> = cut.sessions.iter().cloned().collect();
     for session in &fold.sessions {
-        gone.remove(&session.id);
-        project::write_session(conn, own, tz, now_text, group, session, dirty)?;
+        let stored = gone.remove(&session.id);
+        project::write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
     }
     if !dirty.no_conflicts {
         for winner in &cut.sessions {

@@ -429,8 +429,8 @@ fn refold_group(
         .query_map([group], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for session in &fold.sessions {
-        existing.remove(&session.id);
-        write_session(conn, own, tz, now_text, group, session, dirty)?;
+        let stored = existing.remove(&session.id);
+        write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
     }
     if !dirty.no_conflicts {
         conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
@@ -445,7 +445,9 @@ fn refold_group(
     Ok(existing.into_iter().collect())
 }
 
-/// Writes one folded session of `group` when it is new or changed.
+/// Writes one folded session of `group` when it is new or changed; `stored`: its row is
+/// (probably) stored under `group` already.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_session(
     conn: &Connection,
     own: &StreamId,
@@ -453,21 +455,32 @@ pub(crate) fn write_session(
     now_text: &str,
     group: &str,
     session: &Session,
+    stored: bool,
     dirty: &mut Dirty,
 ) -> Result<(), StorageError> {
     let mut row = to_row(session, group, own, tz, now_text);
-    let old = match row_by_session(conn, &session.id)? {
+    // A session not `stored` under this group is tried as an insert first; one that exists
+    // elsewhere (moved here from another group key) is then read and updated.
+    let old = if stored {
+        row_by_session(conn, &session.id)?
+    } else {
+        None
+    };
+    let old = match old {
         Some(old) => old,
-        None => {
-            row.id = insert_row(conn, &row)?.ok_or_else(|| {
+        None => match insert_row(conn, &row)? {
+            Some(id) => {
+                row.id = id;
+                dirty.changed_sessions.push(row);
+                return Ok(());
+            }
+            None => row_by_session(conn, &session.id)?.ok_or_else(|| {
                 StorageError::Corrupt(format!(
                     "history row of session {} neither insertable nor found",
                     session.id
                 ))
-            })?;
-            dirty.changed_sessions.push(row);
-            return Ok(());
-        }
+            })?,
+        },
     };
     row.id = old.id;
     row.created_at = old.created_at.clone();
