@@ -87,9 +87,13 @@ pub(crate) fn read(conn: &Connection, group: &str) -> Result<Option<Cut>, Storag
     }))
 }
 
-/// Stores `cut` as the mark of `group`.
+/// Stores `cut` as the mark of `group`. A cut before every event is not stored (the group's next
+/// fold is a full one, which then costs no more than the cut would save).
 pub(crate) fn write(conn: &Connection, group: &str, cut: &Cut) -> Result<(), StorageError> {
-    let a = cut.after.as_ref();
+    let Some(a) = cut.after.as_ref() else {
+        return forget(conn, group);
+    };
+    let a = Some(a);
     conn.prepare_cached(
         "INSERT OR REPLACE INTO fold_marks
             (group_key, at_ms, rank, hlc_ms, hlc_counter, origin, incarnation, seq, suffix, sessions)

@@ -3,11 +3,13 @@
 //!
 //! Sessions are never updated in place by an event. Instead every raw plate an event touches is
 //! marked dirty; before the command finishes its group keys are brought up to date (`group`:
-//! the plate after operator corrections) and all events of every group key involved are loaded
-//! and folded again with `parkmesh_parking::fold::fold_plate`, which is a deterministic function
-//! of the event set. The resulting rows are compared with what is stored and only real changes
-//! are written (and reported to `/ws/history` subscribers). `history.plate_key` and
-//! `conflicts.plate_key` are group keys, so the result equals `parkmesh_parking::project`.
+//! the plate after operator corrections) and every group key involved is folded again: from its
+//! last settled point when the new events allow it (`marks`), else all its events with
+//! `parkmesh_parking::incremental::fold_with_cut` (the full fold, a deterministic function of the
+//! event set, which also finds the next settled point). The resulting rows are compared with
+//! what is stored and only real changes are written (and reported to `/ws/history`
+//! subscribers). `history.plate_key` and `conflicts.plate_key` are group keys, so the result
+//! equals `parkmesh_parking::project`.
 //!
 //! These functions run on the writer thread inside its open transaction (rusqlite, cached
 //! prepared statements); see `writer`. So two centrals that hold the same
@@ -437,11 +439,7 @@ fn refold_group(
             .execute([group])?;
     }
     insert_conflicts(conn, group, &fold.conflicts, dirty)?;
-    if events.is_empty() {
-        crate::marks::forget(conn, group)?;
-    } else {
-        crate::marks::write(conn, group, &cut)?;
-    }
+    crate::marks::write(conn, group, &cut)?;
     Ok(existing.into_iter().collect())
 }
 

@@ -93,13 +93,18 @@ pub(crate) fn measure(bin: &Path, tmp: &Path, runs: usize, n: usize) -> anyhow::
 
 /// Replaces (or appends) the P8 section of the report at `path`.
 pub(crate) fn splice(path: &Path, section: &str) -> anyhow::Result<()> {
+    splice_at(path, HEADING, section)
+}
+
+/// Replaces the section headed `heading` of the file at `path` by `section` (or appends it).
+pub(crate) fn splice_at(path: &Path, heading: &str, section: &str) -> anyhow::Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
-    let new = match old.find(HEADING) {
+    let new = match old.find(heading) {
         Some(start) => {
-            let rest = &old[start + HEADING.len()..];
+            let rest = &old[start + heading.len()..];
             let end = rest
                 .find("\n## ")
-                .map_or(old.len(), |i| start + HEADING.len() + i + 1);
+                .map_or(old.len(), |i| start + heading.len() + i + 1);
             format!("{}{section}{}", &old[..start], &old[end..])
         }
         None => format!("{}\n\n{section}", old.trim_end()),
