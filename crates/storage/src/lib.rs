@@ -35,6 +35,7 @@ mod parkai;
 mod project;
 mod read;
 mod rows;
+mod sessions;
 mod stats;
 mod writer;
 

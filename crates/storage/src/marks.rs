@@ -212,14 +212,14 @@ pub(crate) fn refold_after(
     if !covers(&cut, new, |r| prefix_refs.contains(r)) {
         return Ok(None);
     }
-    let held = load_after(conn, &cut, &new)?;
+    let held = load_after(conn, &cut, new)?;
     let Some((fold, next)) = fold_after(&cut, &held, new, |r| prefix_refs.contains(r)) else {
         return Ok(None);
     };
     let mut gone: BTreeSet<String> = cut.sessions.iter().cloned().collect();
     for session in &fold.sessions {
         let stored = gone.remove(&session.id);
-        project::write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+        crate::sessions::write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
     }
     if !dirty.no_conflicts {
         for winner in &cut.sessions {
@@ -227,7 +227,7 @@ pub(crate) fn refold_after(
                 .execute([group, winner])?;
         }
     }
-    project::insert_conflicts(conn, group, &fold.conflicts, dirty)?;
+    crate::sessions::insert_conflicts(conn, group, &fold.conflicts, dirty)?;
     write(conn, group, &next)?;
     Ok(Some(gone.into_iter().collect()))
 }

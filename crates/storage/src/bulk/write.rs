@@ -238,8 +238,8 @@ impl Sink for Write<'_> {
         let fold = parkmesh_parking::fold::fold_plate(&events);
         let w = &mut *self.w;
         for session in &fold.sessions {
-            let row = project::to_row(session, plate, &w.stream, &w.tz, &self.now_text);
-            if project::insert_row(&w.conn, &row)?.is_none() {
+            let row = crate::sessions::to_row(session, plate, &w.stream, &w.tz, &self.now_text);
+            if crate::sessions::insert_row(&w.conn, &row)?.is_none() {
                 return Err(StorageError::Corrupt(format!(
                     "history row of session {} already present",
                     session.id
