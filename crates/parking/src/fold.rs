@@ -216,14 +216,24 @@ pub fn blocks_entry(status: SessionStatus, deleted: bool, is_anomaly: bool) -> b
     status == SessionStatus::In && !deleted && !is_anomaly
 }
 
-enum Vehicle {
+pub(crate) enum Vehicle {
     Entry(EntryPayload),
     Exit(ExitPayload),
     Location(LocationPayload),
 }
 
 impl Vehicle {
-    fn at_ms(&self) -> i64 {
+    /// The typed payload of a vehicle event; `None` for other kinds and malformed payloads.
+    pub(crate) fn decode(e: &Event) -> Option<Self> {
+        match e.kind {
+            EventKind::VehicleEntry => EntryPayload::from_event(e).ok().map(Self::Entry),
+            EventKind::VehicleExit => ExitPayload::from_event(e).ok().map(Self::Exit),
+            EventKind::VehicleLocation => LocationPayload::from_event(e).ok().map(Self::Location),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn at_ms(&self) -> i64 {
         match self {
             Self::Entry(p) => p.at_ms,
             Self::Exit(p) => p.gate.at_ms,
@@ -231,7 +241,7 @@ impl Vehicle {
         }
     }
 
-    fn rank(&self) -> u8 {
+    pub(crate) fn rank(&self) -> u8 {
         match self {
             Self::Entry(_) => 0,
             Self::Location(_) => 1,
@@ -240,10 +250,10 @@ impl Vehicle {
     }
 }
 
-struct Item<'a> {
-    event: &'a Event,
-    what: Vehicle,
-    import: Option<ImportTag>,
+pub(crate) struct Item<'a> {
+    pub(crate) event: &'a Event,
+    pub(crate) what: Vehicle,
+    pub(crate) import: Option<ImportTag>,
 }
 
 /// An exception exit waiting for the entry it references.
@@ -337,20 +347,18 @@ struct Prepared<'a> {
 }
 
 /// Decodes, dedups and sorts the vehicle events; collects edits and deletes.
-fn prepare(events: &[Event]) -> Prepared<'_> {
+fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
     let mut seen = BTreeSet::new();
     let mut items = Vec::new();
     let mut edits = Vec::new();
     let mut deletes = Vec::new();
-    for e in events {
+    for &e in events {
         if !seen.insert(&e.id) {
             continue;
         }
         let what = match e.kind {
-            EventKind::VehicleEntry => EntryPayload::from_event(e).ok().map(Vehicle::Entry),
-            EventKind::VehicleExit => ExitPayload::from_event(e).ok().map(Vehicle::Exit),
-            EventKind::VehicleLocation => {
-                LocationPayload::from_event(e).ok().map(Vehicle::Location)
+            EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation => {
+                Vehicle::decode(e)
             }
             EventKind::HistoryEdit => {
                 if let Ok(p) = HistoryEditPayload::from_event(e) {
@@ -399,6 +407,15 @@ pub fn fold_plate(events: &[Event]) -> PlateFold {
 /// (entries and exits of the session, sightings that updated it, duplicate exits of it).
 /// Concurrent-entry losers belong to no session.
 pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usize>) {
+    let events: Vec<&Event> = events.iter().collect();
+    let (fold, members, _) = fold_traced(&events);
+    (fold, members)
+}
+
+/// [`fold_members`] plus the last settled point of the fold (see [`crate::incremental`]).
+pub(crate) fn fold_traced(
+    events: &[&Event],
+) -> (PlateFold, BTreeMap<String, usize>, crate::incremental::Cut) {
     let Prepared {
         items,
         edits,
@@ -416,7 +433,11 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
     // Imported sessions by import key, and imported exits waiting for their entry.
     let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
     let mut waiting_import: BTreeMap<String, Waiter> = BTreeMap::new();
-    for item in &items {
+    let mut trace = crate::incremental::Trace::new(&items);
+    for (at, item) in items.iter().enumerate() {
+        if at > 0 && open.is_none() && waiting.is_empty() && waiting_import.is_empty() {
+            trace.settled(at, out.sessions.len());
+        }
         let e = item.event;
         let id = e.id.to_string();
         let key = item.import.as_ref().map(|t| t.key.as_str());
@@ -571,6 +592,9 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
                         })
                     })
                 });
+                if let Some(idx) = by_ref {
+                    trace.refers(at, idx);
+                }
                 let target = match by_ref {
                     Some(idx) if out.sessions[idx].is_open() => Some(idx),
                     Some(idx) => {
@@ -645,6 +669,9 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
             },
         }
     }
+    if !items.is_empty() && open.is_none() && waiting.is_empty() && waiting_import.is_empty() {
+        trace.settled(items.len(), out.sessions.len());
+    }
     for s in &mut out.sessions {
         if let Some((_, edit)) = edits.iter().find(|(_, p)| s.is_named_by(&p.session)) {
             s.plate_id = edit.plate_id.clone();
@@ -652,5 +679,6 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
         }
         s.deleted = deletes.iter().any(|d| s.is_named_by(d));
     }
-    (out, members)
+    let cut = trace.cut(&items, &out);
+    (out, members, cut)
 }

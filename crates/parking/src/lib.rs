@@ -25,6 +25,7 @@ mod error;
 pub mod fee;
 pub mod fold;
 pub mod import;
+pub mod incremental;
 pub mod parkai;
 pub mod payload;
 pub mod plate;

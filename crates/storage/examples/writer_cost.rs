@@ -19,7 +19,15 @@
 //! writer thread's loop is counted; `run_batch` is inlined into it. The local phase's batching
 //! depends on thread timing, so its count varies by about 1%.)
 //!
-//! Usage: `writer_cost [--only local|remote] [N=20000] [WINDOW=8] [BATCH=500]`.
+//! `--aged K` measures instead the cost in a plate's old age: it first gives `WINDOW` plates `K`
+//! earlier sessions each (replicated events of another central, applied in batches of `BATCH`),
+//! then ingests `N` local events on those plates, in rounds of one entry and then one exit per
+//! plate. Count only the measured part with `--toggle-collect='parkmesh_storage::writer::Writer::local'`
+//! (the history is written through the remote path), or subtract a `--prepare-only` run's
+//! `Writer::run` count from the full one.
+//!
+//! Usage: `writer_cost [--only local|remote] [--aged K [--prepare-only]] [N=20000] [WINDOW=8]
+//! [BATCH=500]`.
 
 use std::time::Instant;
 
@@ -35,6 +43,8 @@ const HOUR: i64 = 3_600_000;
 
 struct Args {
     only: Option<String>,
+    aged: Option<usize>,
+    prepare_only: bool,
     n: usize,
     window: usize,
     batch: usize,
@@ -42,11 +52,17 @@ struct Args {
 
 fn args() -> Result<Args, AnyError> {
     let mut only = None;
+    let mut aged = None;
+    let mut prepare_only = false;
     let mut nums = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         if a == "--only" {
             only = Some(it.next().ok_or("--only needs local or remote")?);
+        } else if a == "--aged" {
+            aged = Some(it.next().ok_or("--aged needs a count")?.parse()?);
+        } else if a == "--prepare-only" {
+            prepare_only = true;
         } else {
             nums.push(a.parse::<usize>()?);
         }
@@ -54,6 +70,8 @@ fn args() -> Result<Args, AnyError> {
     let get = |i: usize, d: usize| nums.get(i).copied().unwrap_or(d).max(1);
     Ok(Args {
         only,
+        aged,
+        prepare_only,
         n: get(0, 20_000),
         window: get(1, 8),
         batch: get(2, 500),
@@ -74,9 +92,13 @@ fn plate(i: usize) -> String {
 }
 
 fn gate(i: usize, at_ms: i64, edge_event_id: String, camera: i64) -> EntryPayload {
+    gate_of(plate(i), at_ms, edge_event_id, camera)
+}
+
+fn gate_of(plate: String, at_ms: i64, edge_event_id: String, camera: i64) -> EntryPayload {
     EntryPayload {
-        plate_id: plate(i),
-        plate_view: plate(i),
+        plate_id: plate.clone(),
+        plate_view: plate,
         at_ms,
         time_clamped: false,
         late: false,
@@ -206,6 +228,82 @@ async fn remote(a: &Args) -> Result<(), AnyError> {
     Ok(())
 }
 
+/// `--aged K`: `window` plates with `K` earlier sessions each, then `n` local events on them.
+async fn aged(a: &Args, k: usize) -> Result<(), AnyError> {
+    let dir = tempfile::tempdir()?;
+    let s = open(dir.path(), "central-a").await?;
+    let plates: Vec<String> = (0..a.window).map(|p| format!("51B{p:06}")).collect();
+    let mut history = Vec::with_capacity(2 * k * plates.len());
+    let mut seq = 0;
+    for n in 0..k {
+        // Two hours per visit, ending before the measured ones start.
+        let at = T0 - (k - n) as i64 * 2 * HOUR;
+        for (p, plate) in plates.iter().enumerate() {
+            let edge = format!("old-{p}-{n}");
+            seq += 1;
+            let entry = gate_of(plate.clone(), at, edge.clone(), 1);
+            history.push(remote_event(
+                seq,
+                serde_json::to_value(entry)?,
+                EntryPayload::KIND,
+            )?);
+            seq += 1;
+            let exit = ExitPayload::at_gate(
+                gate_of(plate.clone(), at + HOUR, format!("{edge}-x"), 2),
+                Some(edge),
+            );
+            history.push(remote_event(
+                seq,
+                serde_json::to_value(exit)?,
+                ExitPayload::KIND,
+            )?);
+        }
+    }
+    let events = history.len();
+    let prepared = apply_all(&s, history, a.batch).await?;
+    report_line(&format!(
+        "aged   K={k} plates={}: {events} earlier events applied at {prepared:.0} events/s",
+        plates.len()
+    ));
+    if a.prepare_only {
+        return Ok(());
+    }
+    let rounds = (a.n / 2 / plates.len()).max(1);
+    let start = Instant::now();
+    for r in 0..rounds {
+        let at = T0 + r as i64 * 2 * HOUR;
+        let mut entries = Vec::new();
+        let mut exits = Vec::new();
+        for (p, plate) in plates.iter().enumerate() {
+            let edge = format!("new-{p}-{r}");
+            entries.push(Intent::Entry {
+                payload: gate_of(plate.clone(), at, edge.clone(), 1),
+                request_key: Some(format!("ENTRY:{edge}")),
+            });
+            exits.push(Intent::Exit {
+                payload: ExitPayload::at_gate(
+                    gate_of(plate.clone(), at + HOUR, format!("{edge}-x"), 2),
+                    Some(edge.clone()),
+                ),
+                request_key: Some(format!("EXIT:{edge}-x")),
+            });
+        }
+        ingest_all(&s, entries, a.window).await?;
+        ingest_all(&s, exits, a.window).await?;
+    }
+    let n = 2 * rounds * plates.len();
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    report_line(&format!(
+        "aged   K={k}: {n} local events on plates with {k} earlier sessions: {rate:.0} events/s"
+    ));
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn report_line(line: &str) {
+    println!("{line}");
+}
+
 #[allow(clippy::print_stdout)]
 fn report(path: &str, a: &Args, entries: f64, exits: f64, all: f64) {
     println!(
@@ -217,6 +315,9 @@ fn report(path: &str, a: &Args, entries: f64, exits: f64, all: f64) {
 #[tokio::main]
 async fn main() -> Result<(), AnyError> {
     let a = args()?;
+    if let Some(k) = a.aged {
+        return aged(&a, k).await;
+    }
     if a.only.as_deref() != Some("remote") {
         local(&a).await?;
     }

@@ -23,32 +23,64 @@ use crate::project::{self, Dirty};
 /// `meta` key set by migration 0002: group keys of databases written before it are stale.
 const REGROUP_PENDING: &str = "regroup_pending";
 
-/// Whether some `history.edit` targets an event of raw plate `raw`.
+/// Whether some `history.edit` targets an event of raw plate `raw` (`edited_plates`, kept by
+/// [`note_edit`]).
 fn has_edits(conn: &Connection, raw: &str) -> Result<bool, StorageError> {
     Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM edited_plates WHERE plate_key = ?1)")?
+        .query_row([raw], |r| r.get(0))?)
+}
+
+/// Records in `edited_plates` that raw plate `raw` has a corrected event: called for a stored
+/// `history.edit` whose target is held, and for a stored vehicle event that an edit held
+/// earlier targets.
+pub(crate) fn note_edit(conn: &Connection, raw: &str) -> Result<(), StorageError> {
+    conn.prepare_cached("INSERT OR IGNORE INTO edited_plates (plate_key) VALUES (?1)")?
+        .execute([raw])?;
+    Ok(())
+}
+
+/// Whether a held `history.edit` targets event `id_text`.
+pub(crate) fn is_edited(conn: &Connection, id_text: &str) -> Result<bool, StorageError> {
+    Ok(conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM events v JOIN events a ON a.session_ref = v.id_text
-                             WHERE v.plate_key = ?1 AND a.kind = ?2)",
+            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1 AND kind = ?2)",
         )?
-        .query_row(params![raw, EventKind::HistoryEdit.as_str()], |r| r.get(0))?)
+        .query_row(params![id_text, EventKind::HistoryEdit.as_str()], |r| {
+            r.get(0)
+        })?)
+}
+
+/// Recomputes `edited_plates` from the log (after the bulk import, which writes events
+/// without the writer's bookkeeping).
+pub(crate) fn note_all_edits(conn: &Connection) -> Result<(), StorageError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO edited_plates (plate_key)
+         SELECT DISTINCT v.plate_key FROM events a JOIN events v ON v.id_text = a.session_ref
+          WHERE a.kind = ?1 AND v.plate_key IS NOT NULL",
+    )?
+    .execute([EventKind::HistoryEdit.as_str()])?;
+    Ok(())
 }
 
 /// Recomputes the group keys of raw plate `raw`'s events, stores the ones that changed and adds
-/// to `groups` every group key holding one of its events before or after.
+/// to `groups` every group key holding one of its events before or after. Returns whether an
+/// event moved to another group key.
 pub(crate) fn regroup(
     conn: &Connection,
     raw: &str,
     groups: &mut BTreeSet<String>,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     if !has_edits(conn, raw)? {
         groups.insert(raw.to_owned());
-        return Ok(());
+        return Ok(false);
     }
     let events = project::load_events(conn, "plate_key", raw)?;
     let current: BTreeMap<String, Option<String>> = conn
         .prepare_cached("SELECT id_text, group_key FROM events WHERE plate_key = ?1")?
         .query_map([raw], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let mut moved = false;
     for (key, members) in parkmesh_parking::group_by_plate(&events) {
         groups.insert(key.clone());
         for e in members.iter().filter(|e| plate_key(e).is_some()) {
@@ -60,9 +92,10 @@ pub(crate) fn regroup(
             conn.prepare_cached("UPDATE events SET group_key = ?1 WHERE id_text = ?2")?
                 .execute(params![key, id])?;
             groups.extend(old);
+            moved = true;
         }
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// Finishes migration 0002 on a database written before it: recomputes the group keys of every
@@ -95,6 +128,7 @@ pub(crate) fn finish_migration(
         let count = plates.len();
         let mut dirty = Dirty {
             plates,
+            full: true,
             ..Dirty::default()
         };
         project::refold(conn, own, tz, crate::now_ms(), &mut dirty)?;

@@ -31,12 +31,14 @@ mod bulk;
 mod error;
 mod group;
 mod heads;
+mod marks;
 mod migrate;
 mod parkai;
 mod project;
 mod read;
 mod report;
 mod rows;
+mod sessions;
 mod stats;
 mod writer;
 

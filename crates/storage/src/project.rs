@@ -3,11 +3,13 @@
 //!
 //! Sessions are never updated in place by an event. Instead every raw plate an event touches is
 //! marked dirty; before the command finishes its group keys are brought up to date (`group`:
-//! the plate after operator corrections) and all events of every group key involved are loaded
-//! and folded again with `parkmesh_parking::fold::fold_plate`, which is a deterministic function
-//! of the event set. The resulting rows are compared with what is stored and only real changes
-//! are written (and reported to `/ws/history` subscribers). `history.plate_key` and
-//! `conflicts.plate_key` are group keys, so the result equals `parkmesh_parking::project`.
+//! the plate after operator corrections) and every group key involved is folded again: from its
+//! last settled point when the new events allow it (`marks`), else all its events with
+//! `parkmesh_parking::incremental::fold_with_cut` (the full fold, a deterministic function of the
+//! event set, which also finds the next settled point). The resulting rows are compared with
+//! what is stored and only real changes are written (and reported to `/ws/history`
+//! subscribers). `history.plate_key` and `conflicts.plate_key` are group keys, so the result
+//! equals `parkmesh_parking::project`.
 //!
 //! These functions run on the writer thread inside its open transaction (rusqlite, cached
 //! prepared statements); see `writer`. So two centrals that hold the same
@@ -16,8 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
-use parkmesh_parking::fold::{Session, SessionStatus};
-use parkmesh_parking::payload::{EntryPayload, Payload, SubscriptionsPayload, Tariff};
+use parkmesh_parking::fold::SessionStatus;
+use parkmesh_parking::payload::{SubscriptionsPayload, Tariff};
 use parkmesh_parking::subscription::Subscription;
 use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -25,17 +27,13 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::StorageError;
-use crate::rows::{HISTORY_COLUMNS, HistoryRow, history_diff, history_row_w};
+use crate::rows::{HISTORY_COLUMNS, HistoryRow, history_row_w};
 
 /// `SELECT` of the `history` columns [`history_row_w`] reads, followed by `tail`.
-fn select_history(tail: &str) -> String {
+pub(crate) fn select_history(tail: &str) -> String {
     format!("SELECT {HISTORY_COLUMNS} FROM history {tail}")
 }
 
-static HISTORY_BY_PLATE: LazyLock<String> =
-    LazyLock::new(|| select_history("WHERE plate_key = ?1"));
-static HISTORY_BY_SESSION: LazyLock<String> =
-    LazyLock::new(|| select_history("WHERE session_id = ?1"));
 static OPEN_SESSIONS: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE plate_key = ?1 AND status = 'IN'"));
 static SESSION_OF_EVENT: LazyLock<String> =
@@ -57,6 +55,10 @@ pub(crate) struct Dirty {
     /// The `conflicts` table is known to be empty (false: not known), so a re-fold that finds
     /// no conflict has nothing to delete. Cleared when a fold stores a conflict.
     pub(crate) no_conflicts: bool,
+    /// Raw plates that an operator event of this command targets: folded in full.
+    pub(crate) full_plates: BTreeSet<String>,
+    /// Fold every group in full (the import, the group-key migration).
+    pub(crate) full: bool,
 }
 
 /// Sortable text form of an event's order key, for "newest wins" projections.
@@ -116,6 +118,9 @@ pub(crate) fn insert_event(
     dirty.stored_seq(&event.id);
     let event = &*push(&mut dirty.new_events, event);
     if let Some(plate) = plate_key {
+        if crate::group::is_edited(conn, &id_text)? {
+            crate::group::note_edit(conn, &plate)?;
+        }
         dirty.plates.insert(plate);
     }
     match &event.kind {
@@ -127,6 +132,10 @@ pub(crate) fn insert_event(
                     .query_row([target], |r| r.get(0))
                     .optional()?;
                 if let Some(Some(plate)) = plate {
+                    if event.kind == EventKind::HistoryEdit {
+                        crate::group::note_edit(conn, &plate)?;
+                    }
+                    dirty.full_plates.insert(plate.clone());
                     dirty.plates.insert(plate);
                 }
             }
@@ -320,6 +329,19 @@ pub(crate) fn load_events(
     .collect()
 }
 
+/// The operator events (`history.edit` / `history.delete`) aimed at event `id_text`.
+pub(crate) fn load_aimed(conn: &Connection, id_text: &str) -> Result<Vec<Event>, StorageError> {
+    conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE session_ref = ?1"
+    ))?
+    .query_map([id_text], event_from_row_w)?
+    .map(|p| {
+        p.map_err(StorageError::from)
+            .and_then(EventParts::into_event)
+    })
+    .collect()
+}
+
 /// The event whose id text is `id_text`, if the log holds it.
 pub(crate) fn load_event(conn: &Connection, id_text: &str) -> Result<Option<Event>, StorageError> {
     conn.prepare_cached(&format!(
@@ -341,20 +363,45 @@ pub(crate) fn refold(
     dirty: &mut Dirty,
 ) -> Result<(), StorageError> {
     let mut groups = BTreeSet::new();
+    // Groups whose events moved or whose sessions an operator event changed: folded in full.
+    let mut full = BTreeSet::new();
     for raw in std::mem::take(&mut dirty.plates) {
-        crate::group::regroup(conn, &raw, &mut groups)?;
+        let mut these = BTreeSet::new();
+        let moved = crate::group::regroup(conn, &raw, &mut these)?;
+        if moved || dirty.full || dirty.full_plates.contains(&raw) {
+            full.extend(these.iter().cloned());
+        }
+        groups.extend(these);
     }
     let now_text = parkmesh_parking::time::format_local(now, tz);
     // Sessions may move between groups: every group is written first (a moved session's row is
     // updated in place, keeping its id), then each group drops the rows it held that its fold no
     // longer has, unless another group took them over meanwhile.
     let mut stale: Vec<(String, Vec<String>)> = Vec::new();
+    // The command's new vehicle events per raw plate (a catch-up command holds hundreds).
+    let new_events = std::mem::take(&mut dirty.new_events);
+    let mut by_plate: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
+    for e in &new_events {
+        if let Some(plate) = parkmesh_parking::fold::plate_key(e) {
+            by_plate.entry(plate).or_default().push(e);
+        }
+    }
     for group in groups {
-        let gone = refold_group(conn, own, tz, &now_text, &group, dirty)?;
+        let new = by_plate.get(&group).map(Vec::as_slice).unwrap_or_default();
+        let incremental = if full.contains(&group) || new.is_empty() {
+            None
+        } else {
+            crate::marks::refold_after(conn, own, tz, &now_text, &group, new, dirty)?
+        };
+        let gone = match incremental {
+            Some(gone) => gone,
+            None => refold_group(conn, own, tz, &now_text, &group, dirty)?,
+        };
         if !gone.is_empty() {
             stale.push((group, gone));
         }
     }
+    dirty.new_events = new_events;
     for (group, gone) in stale {
         for session_id in gone {
             conn.prepare_cached("DELETE FROM history WHERE session_id = ?1 AND plate_key = ?2")?
@@ -364,8 +411,8 @@ pub(crate) fn refold(
     Ok(())
 }
 
-/// Folds one group key, writes its changed sessions and its conflicts; returns the ids of the
-/// rows it held before that its fold no longer has.
+/// Folds one group key in full, writes its changed sessions, its conflicts and its fold mark;
+/// returns the ids of the rows it held before that its fold no longer has.
 fn refold_group(
     conn: &Connection,
     own: &StreamId,
@@ -375,222 +422,23 @@ fn refold_group(
     dirty: &mut Dirty,
 ) -> Result<Vec<String>, StorageError> {
     let events = load_events(conn, "group_key", group)?;
-    let edge_ids: BTreeMap<String, Option<String>> = events
-        .iter()
-        .filter(|e| e.kind == EventKind::VehicleEntry)
-        .map(|e| {
-            (
-                e.id.to_string(),
-                EntryPayload::from_event(e)
-                    .ok()
-                    .and_then(|p| p.edge_event_id),
-            )
-        })
-        .collect();
-    let fold = parkmesh_parking::fold::fold_plate(&events);
+    let (fold, cut) = parkmesh_parking::incremental::fold_with_cut(&events);
 
-    let mut existing: BTreeMap<String, HistoryRow> = conn
-        .prepare_cached(&HISTORY_BY_PLATE)?
-        .query_map([group], history_row_w)?
-        .map(|r| r.map(|h| (h.session_id.clone(), h)))
+    let mut existing: BTreeSet<String> = conn
+        .prepare_cached("SELECT session_id FROM history WHERE plate_key = ?1")?
+        .query_map([group], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for session in &fold.sessions {
-        let mut row = to_row(session, group, own, tz, &edge_ids, now_text);
-        let mut old = existing.remove(&session.id);
-        if old.is_none() {
-            match insert_row(conn, &row)? {
-                Some(id) => {
-                    row.id = id;
-                    dirty.changed_sessions.push(row);
-                    continue;
-                }
-                // The session is stored under another group key: it moved here.
-                None => old = row_by_session(conn, &session.id)?,
-            }
-        }
-        let Some(old) = old else {
-            return Err(StorageError::Corrupt(format!(
-                "history row of session {} neither insertable nor found",
-                session.id
-            )));
-        };
-        row.id = old.id;
-        row.created_at = old.created_at.clone();
-        row.updated_at = old.updated_at.clone();
-        // The local columns are now equal: the rows differ only if the projection changed.
-        if old == row {
-            continue;
-        }
-        row.updated_at = now_text.to_owned();
-        update_row(conn, &old, &row)?;
-        dirty.changed_sessions.push(row);
+        let stored = existing.remove(&session.id);
+        crate::sessions::write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
     }
     if !dirty.no_conflicts {
         conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
             .execute([group])?;
     }
-    if !fold.conflicts.is_empty() {
-        dirty.no_conflicts = false;
-    }
-    for c in &fold.conflicts {
-        conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![group, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
-    }
-    Ok(existing.into_keys().collect())
-}
-
-fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {
-    Ok(conn
-        .prepare_cached(&HISTORY_BY_SESSION)?
-        .query_row([session_id], history_row_w)
-        .optional()?)
-}
-
-pub(crate) fn to_row(
-    s: &Session,
-    plate: &str,
-    own: &StreamId,
-    tz: &jiff::tz::TimeZone,
-    edge_ids: &BTreeMap<String, Option<String>>,
-    now_text: &str,
-) -> HistoryRow {
-    let local = |ms: i64| parkmesh_parking::time::format_local(ms, tz);
-    let entry = s.entry.as_ref();
-    let exit = s.exit.as_ref();
-    let edge_event_id = entry.and_then(|e| edge_ids.get(&e.event_id).cloned().flatten());
-    HistoryRow {
-        id: 0,
-        session_id: s.id.clone(),
-        plate_key: plate.to_owned(),
-        entry_event_id: entry.map(|e| e.event_id.clone()),
-        exit_event_id: exit.map(|e| e.event_id.clone()),
-        event_id: Some(edge_event_id.unwrap_or_else(|| s.id.clone())),
-        source_central: Some(s.source_central.to_string()),
-        edge_id: entry.or(exit).and_then(|e| e.edge_id.clone()),
-        plate_id: s.plate_id.clone(),
-        plate_view: s.plate_view.clone(),
-        entry_ms: entry.map(|e| e.at_ms),
-        entry_time: entry.map(|e| local(e.at_ms)),
-        entry_camera_id: entry.and_then(|e| e.camera_id),
-        entry_camera_name: entry.map(|e| e.camera_name.clone()),
-        entry_confidence: entry.map(|e| e.confidence),
-        entry_source: entry.map(|e| e.source.clone()),
-        exit_ms: exit.map(|e| e.at_ms),
-        exit_time: exit.map(|e| local(e.at_ms)),
-        exit_camera_id: exit.and_then(|e| e.camera_id),
-        exit_camera_name: exit.map(|e| e.camera_name.clone()),
-        exit_confidence: exit.map(|e| e.confidence),
-        exit_source: exit.map(|e| e.source.clone()),
-        duration: s.duration.clone(),
-        fee: s.fee,
-        status: match s.status {
-            SessionStatus::In => "IN".to_owned(),
-            SessionStatus::Out => "OUT".to_owned(),
-        },
-        sync_status: if s.source_central == own.origin {
-            "LOCAL"
-        } else {
-            "SYNCED"
-        }
-        .to_owned(),
-        exception: s.exception,
-        exempt: s.exempt.clone(),
-        is_anomaly: s.is_anomaly,
-        deleted: s.deleted,
-        last_location: s.last_location.clone(),
-        last_location_ms: s.last_location_ms,
-        last_location_time: s.last_location_ms.map(local),
-        entry_late: entry.is_some_and(|e| e.late),
-        exit_late: exit.is_some_and(|e| e.late),
-        time_clamped: entry.is_some_and(|e| e.clamped) || exit.is_some_and(|e| e.clamped),
-        entry_operator: entry.and_then(|e| e.operator.clone()),
-        exit_operator: exit.and_then(|e| e.operator.clone()),
-        created_at: now_text.to_owned(),
-        updated_at: now_text.to_owned(),
-    }
-}
-
-/// Updates the row of `old.session_id` from `old` to `new`, writing only the columns that
-/// differ: SQLite rewrites every index that holds a column named in `SET`, so naming all of them
-/// would rewrite all seven indexes of `history` for every change. The few distinct column sets
-/// (an exit closing a session, a sighting, an edit, ...) each get their cached statement.
-fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(), StorageError> {
-    let diff = history_diff(old, new);
-    if diff.is_empty() {
-        return Ok(());
-    }
-    let mut sql = String::from("UPDATE history SET ");
-    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(diff.len() + 1);
-    params.push(&old.session_id);
-    for (i, (col, value)) in diff.into_iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(col);
-        sql.push_str(" = ?");
-        sql.push_str(&(i + 2).to_string());
-        params.push(value);
-    }
-    sql.push_str(" WHERE session_id = ?1");
-    conn.prepare_cached(&sql)?.execute(params.as_slice())?;
-    Ok(())
-}
-
-/// Inserts a new session row and returns its id; `None` when a row with this session id exists
-/// already (under another group key). No `RETURNING`: SQLite runs that through a temporary
-/// table per statement.
-pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
-    let sql = "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
-            edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
-            entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
-            exit_source, duration, fee, status, sync_status, exception, exempt, is_anomaly, deleted,
-            last_location, last_location_ms, last_location_time, entry_late, exit_late, time_clamped,
-            entry_operator, exit_operator, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)
-         ON CONFLICT(session_id) DO NOTHING";
-    let inserted = conn.prepare_cached(sql)?.execute(params![
-        r.session_id,
-        r.plate_key,
-        r.entry_event_id,
-        r.exit_event_id,
-        r.event_id,
-        r.source_central,
-        r.edge_id,
-        r.plate_id,
-        r.plate_view,
-        r.entry_ms,
-        r.entry_time,
-        r.entry_camera_id,
-        r.entry_camera_name,
-        r.entry_confidence,
-        r.entry_source,
-        r.exit_ms,
-        r.exit_time,
-        r.exit_camera_id,
-        r.exit_camera_name,
-        r.exit_confidence,
-        r.exit_source,
-        r.duration,
-        r.fee,
-        r.status,
-        r.sync_status,
-        r.exception,
-        r.exempt,
-        r.is_anomaly,
-        r.deleted,
-        r.last_location,
-        r.last_location_ms,
-        r.last_location_time,
-        r.entry_late,
-        r.exit_late,
-        r.time_clamped,
-        r.entry_operator,
-        r.exit_operator,
-        r.created_at,
-        r.updated_at,
-    ])?;
-    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
+    crate::sessions::insert_conflicts(conn, group, &fold.conflicts, dirty)?;
+    crate::marks::write(conn, group, &cut)?;
+    Ok(existing.into_iter().collect())
 }
 
 /// The newest session of a plate that blocks a new entry (see `parkmesh_parking::blocks_entry`), if any.

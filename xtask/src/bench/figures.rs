@@ -46,13 +46,48 @@ pub(crate) fn p1_ws(c: &Central, n: usize, tag: &str) -> anyhow::Result<Vec<f64>
     Ok(out)
 }
 
-/// P3: `edges` concurrent HTTP edges pushing as fast as they can for `secs`; returns
-/// (events per second, answer latencies).
+/// One edge's connection for P3: keep-alive HTTP or `/ws/edge`.
+enum Edge {
+    Http(Http),
+    Ws(Box<tokio_tungstenite::tungstenite::WebSocket<std::net::TcpStream>>),
+}
+
+impl Edge {
+    fn open(api: u16, over_ws: bool, edge: usize) -> anyhow::Result<Self> {
+        if !over_ws {
+            return Ok(Self::Http(Http::connect(api)?));
+        }
+        let mut sock = ws(api, "/ws/edge")?;
+        sock.send(Message::text(format!(r#"{{"edge_id": {}}}"#, edge + 1)))?;
+        ws_until(&mut sock, |v| v["type"] == "connected")?;
+        Ok(Self::Ws(Box::new(sock)))
+    }
+
+    /// Sends one event and waits for its answer.
+    fn send(&mut self, body: String) -> anyhow::Result<()> {
+        match self {
+            Self::Http(h) => {
+                let (status, _) = h.call("POST", "/api/edge/event", Some(&body))?;
+                anyhow::ensure!(status == 200, "refused with {status}");
+            }
+            Self::Ws(sock) => {
+                sock.send(Message::text(body))?;
+                let r = ws_until(sock, |v| v["type"] == "event_result")?;
+                anyhow::ensure!(r["result"]["success"] == true, "ws event refused: {r}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// P3: `edges` concurrent edges (HTTP, or `/ws/edge` when `over_ws`) pushing as fast as they
+/// can for `secs`; returns (events per second, answer latencies).
 pub(crate) fn p3(
     c: &Central,
     edges: usize,
     secs: f64,
     tag: &str,
+    over_ws: bool,
 ) -> anyhow::Result<(f64, Vec<f64>)> {
     let stop = Arc::new(AtomicBool::new(false));
     let lat = Arc::new(Mutex::new(Vec::new()));
@@ -61,16 +96,15 @@ pub(crate) fn p3(
     for e in 0..edges {
         let (stop, lat, api, tag) = (stop.clone(), lat.clone(), c.api, tag.to_owned());
         handles.push(std::thread::spawn(move || -> anyhow::Result<()> {
-            let mut h = Http::connect(api)?;
+            let mut edge = Edge::open(api, over_ws, e)?;
             let mut mine = Vec::new();
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 // At most 12 characters (the lenient plate rule): tag ≤ 4, edge ≤ 2, X, 5 digits.
                 let body = entry(&format!("{tag}{e}X{i:05}"), e as i64 + 1);
                 let t = Instant::now();
-                let (status, _) = h.call("POST", "/api/edge/event", Some(&body))?;
+                edge.send(body)?;
                 mine.push(ms(t.elapsed()));
-                anyhow::ensure!(status == 200, "refused with {status}");
                 i += 1;
             }
             lat.lock()

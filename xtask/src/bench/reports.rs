@@ -1,4 +1,4 @@
-//! P10: the network report (`GET /api/reports/daily`) over 90 days of 12 sites with 5 000 000
+//! P11: the network report (`GET /api/reports/daily`) over 90 days of 12 sites with 5 000 000
 //! sessions, answered by a real `central-server`.
 //!
 //! The database is built once per size under `target/bench-reports-<sessions>/` (kept for the
@@ -32,7 +32,7 @@ const ZONES: [&str; 4] = [
     "Asia/Tokyo",
 ];
 /// Heading of the section in `bench/RESULTS.md`.
-pub(crate) const HEADING: &str = "## P10 — ";
+pub(crate) const HEADING: &str = "## P11 — ";
 
 /// What the bench measured.
 pub(crate) struct Measured {
@@ -209,7 +209,7 @@ pub(crate) fn measure(bin: &Path, root: &Path, sessions: u64) -> anyhow::Result<
     })
 }
 
-/// The P10 section of `bench/RESULTS.md`.
+/// The P11 section of `bench/RESULTS.md`.
 pub(crate) fn section(m: &Measured) -> String {
     let med = |v: &[f64]| {
         let mut v = v.to_vec();

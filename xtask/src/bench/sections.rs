@@ -1,16 +1,28 @@
 //! Sections of `bench/RESULTS.md`: a figure measured alone (`--metrics-only`, `--only-import`,
 //! `--reports-only`) replaces its own `## ` section and keeps every other one.
 
-/// `results` with the section whose heading starts with `heading` replaced by `section` (or
-/// `section` appended when there is none). A section ends where the next `## ` heading starts.
-pub(crate) fn splice(results: &str, heading: &str, section: &str) -> String {
-    let Some(start) = results.find(heading) else {
-        return format!("{}\n\n{section}", results.trim_end());
-    };
+/// The section of `results` whose heading starts with `heading`: from the heading up to where
+/// the next `## ` heading starts (or the end), as a byte range.
+fn range(results: &str, heading: &str) -> Option<std::ops::Range<usize>> {
+    let start = results.find(heading)?;
     let end = results[start + heading.len()..]
         .find("\n## ")
         .map_or(results.len(), |i| start + heading.len() + i + 1);
-    format!("{}{section}{}", &results[..start], &results[end..])
+    Some(start..end)
+}
+
+/// The section of `results` whose heading starts with `heading`.
+pub(crate) fn find<'a>(results: &'a str, heading: &str) -> Option<&'a str> {
+    range(results, heading).map(|r| &results[r])
+}
+
+/// `results` with the section whose heading starts with `heading` replaced by `section` (or
+/// `section` appended when there is none).
+pub(crate) fn splice(results: &str, heading: &str, section: &str) -> String {
+    match range(results, heading) {
+        Some(r) => format!("{}{section}{}", &results[..r.start], &results[r.end..]),
+        None => format!("{}\n\n{section}", results.trim_end()),
+    }
 }
 
 /// Replaces (or appends) the section starting with `heading` in the file at `path`.

@@ -8,7 +8,7 @@
 //! must instead be re-folded through the database (it had events before the import) is decided
 //! by the writer when the batch arrives, before it inserts the batch's events.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::mpsc::SyncSender;
 
 use parkmesh_parking::fold::Conflict;
@@ -21,7 +21,6 @@ use parkmesh_protocol::{Event, EventId, EventKind, Hlc, HlcClock, StreamId};
 
 use super::{Progress, Sink};
 use crate::StorageError;
-use crate::project;
 use crate::rows::HistoryRow;
 
 /// One event as the writer inserts it.
@@ -249,20 +248,10 @@ impl Sink for Prepare {
         batch.plate = plate.to_owned();
         if !batch.corrected {
             let fold = parkmesh_parking::fold::fold_plate(&events);
-            let edge_ids: BTreeMap<String, Option<String>> = events
-                .iter()
-                .filter(|e| e.kind == EventKind::VehicleEntry)
-                .map(|e| {
-                    let edge = e.payload.get("edge_event_id").and_then(|v| v.as_str());
-                    (e.id.to_string(), edge.map(str::to_owned))
-                })
-                .collect();
             batch.rows = fold
                 .sessions
                 .iter()
-                .map(|s| {
-                    project::to_row(s, plate, &self.stream, &self.tz, &edge_ids, &self.now_text)
-                })
+                .map(|s| crate::sessions::to_row(s, plate, &self.stream, &self.tz, &self.now_text))
                 .collect();
             batch.conflicts = fold.conflicts;
         }

@@ -121,7 +121,7 @@ impl Writer {
             return Ok(());
         }
         for row in &batch.rows {
-            if project::insert_row(&self.conn, row)?.is_none() {
+            if crate::sessions::insert_row(&self.conn, row)?.is_none() {
                 return Err(StorageError::Corrupt(format!(
                     "history row of session {} already present",
                     row.session_id
@@ -213,8 +213,12 @@ impl Writer {
         let mut dirty = Dirty {
             plates,
             no_conflicts: w.no_conflicts,
+            full: true,
             ..Dirty::default()
         };
+        // The plates folded above have rows but no fold marks: their next fold is a full one.
+        w.conn.execute("DELETE FROM fold_marks", [])?;
+        crate::group::note_all_edits(&w.conn)?;
         let mut others: Vec<(EventKind, serde_json::Value)> = Vec::new();
         for z in input.zones {
             if zone_is(&w.conn, &z)? {

@@ -1,0 +1,239 @@
+//! Writing folded sessions: a session becomes a `history` row (`to_row`), inserted when new and
+//! otherwise updated in the columns that changed; a group's conflicts are written as rows of
+//! `conflicts`. Used by the re-folds (`project`, `marks`) and the bulk import (`bulk`).
+
+use std::sync::LazyLock;
+
+use parkmesh_parking::fold::{Session, SessionStatus};
+use parkmesh_protocol::StreamId;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::StorageError;
+use crate::project::{Dirty, select_history};
+use crate::rows::{HistoryRow, history_diff, history_row_w};
+
+static HISTORY_BY_SESSION: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE session_id = ?1"));
+
+/// Writes one folded session of `group` when it is new or changed; `stored`: its row is
+/// (probably) stored under `group` already.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_session(
+    conn: &Connection,
+    own: &StreamId,
+    tz: &jiff::tz::TimeZone,
+    now_text: &str,
+    group: &str,
+    session: &Session,
+    stored: bool,
+    dirty: &mut Dirty,
+) -> Result<(), StorageError> {
+    let mut row = to_row(session, group, own, tz, now_text);
+    // A session not `stored` under this group is tried as an insert first; one that exists
+    // elsewhere (moved here from another group key) is then read and updated.
+    let old = if stored {
+        row_by_session(conn, &session.id)?
+    } else {
+        None
+    };
+    let old = match old {
+        Some(old) => old,
+        None => match insert_row(conn, &row)? {
+            Some(id) => {
+                row.id = id;
+                dirty.changed_sessions.push(row);
+                return Ok(());
+            }
+            None => row_by_session(conn, &session.id)?.ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "history row of session {} neither insertable nor found",
+                    session.id
+                ))
+            })?,
+        },
+    };
+    row.id = old.id;
+    row.created_at = old.created_at.clone();
+    row.updated_at = old.updated_at.clone();
+    // The local columns are now equal: the rows differ only if the projection changed.
+    if old == row {
+        return Ok(());
+    }
+    row.updated_at = now_text.to_owned();
+    update_row(conn, &old, &row)?;
+    dirty.changed_sessions.push(row);
+    Ok(())
+}
+
+/// Inserts a group's conflicts (after its old ones were deleted).
+pub(crate) fn insert_conflicts(
+    conn: &Connection,
+    group: &str,
+    conflicts: &[parkmesh_parking::fold::Conflict],
+    dirty: &mut Dirty,
+) -> Result<(), StorageError> {
+    if !conflicts.is_empty() {
+        dirty.no_conflicts = false;
+    }
+    for c in conflicts {
+        conn.prepare_cached("INSERT INTO conflicts (plate_key, kind, winner, losers, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![group, c.kind, c.winner, serde_json::to_string(&c.losers)?, c.at_ms])?;
+    }
+    Ok(())
+}
+
+fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {
+    Ok(conn
+        .prepare_cached(&HISTORY_BY_SESSION)?
+        .query_row([session_id], history_row_w)
+        .optional()?)
+}
+
+pub(crate) fn to_row(
+    s: &Session,
+    plate: &str,
+    own: &StreamId,
+    tz: &jiff::tz::TimeZone,
+    now_text: &str,
+) -> HistoryRow {
+    let local = |ms: i64| parkmesh_parking::time::format_local(ms, tz);
+    let entry = s.entry.as_ref();
+    let exit = s.exit.as_ref();
+    // The entry's edge event id; an anomaly's "entry" is a sighting, whose id is not shown.
+    let edge_event_id = entry
+        .filter(|_| !s.is_anomaly)
+        .and_then(|e| e.edge_event_id.clone());
+    HistoryRow {
+        id: 0,
+        session_id: s.id.clone(),
+        plate_key: plate.to_owned(),
+        entry_event_id: entry.map(|e| e.event_id.clone()),
+        exit_event_id: exit.map(|e| e.event_id.clone()),
+        event_id: Some(edge_event_id.unwrap_or_else(|| s.id.clone())),
+        source_central: Some(s.source_central.to_string()),
+        edge_id: entry.or(exit).and_then(|e| e.edge_id.clone()),
+        plate_id: s.plate_id.clone(),
+        plate_view: s.plate_view.clone(),
+        entry_ms: entry.map(|e| e.at_ms),
+        entry_time: entry.map(|e| local(e.at_ms)),
+        entry_camera_id: entry.and_then(|e| e.camera_id),
+        entry_camera_name: entry.map(|e| e.camera_name.clone()),
+        entry_confidence: entry.map(|e| e.confidence),
+        entry_source: entry.map(|e| e.source.clone()),
+        exit_ms: exit.map(|e| e.at_ms),
+        exit_time: exit.map(|e| local(e.at_ms)),
+        exit_camera_id: exit.and_then(|e| e.camera_id),
+        exit_camera_name: exit.map(|e| e.camera_name.clone()),
+        exit_confidence: exit.map(|e| e.confidence),
+        exit_source: exit.map(|e| e.source.clone()),
+        duration: s.duration.clone(),
+        fee: s.fee,
+        status: match s.status {
+            SessionStatus::In => "IN".to_owned(),
+            SessionStatus::Out => "OUT".to_owned(),
+        },
+        sync_status: if s.source_central == own.origin {
+            "LOCAL"
+        } else {
+            "SYNCED"
+        }
+        .to_owned(),
+        exception: s.exception,
+        exempt: s.exempt.clone(),
+        is_anomaly: s.is_anomaly,
+        deleted: s.deleted,
+        last_location: s.last_location.clone(),
+        last_location_ms: s.last_location_ms,
+        last_location_time: s.last_location_ms.map(local),
+        entry_late: entry.is_some_and(|e| e.late),
+        exit_late: exit.is_some_and(|e| e.late),
+        time_clamped: entry.is_some_and(|e| e.clamped) || exit.is_some_and(|e| e.clamped),
+        entry_operator: entry.and_then(|e| e.operator.clone()),
+        exit_operator: exit.and_then(|e| e.operator.clone()),
+        created_at: now_text.to_owned(),
+        updated_at: now_text.to_owned(),
+    }
+}
+
+/// Updates the row of `old.session_id` from `old` to `new`, writing only the columns that
+/// differ: SQLite rewrites every index that holds a column named in `SET`, so naming all of them
+/// would rewrite all seven indexes of `history` for every change. The few distinct column sets
+/// (an exit closing a session, a sighting, an edit, ...) each get their cached statement.
+fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(), StorageError> {
+    let diff = history_diff(old, new);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("UPDATE history SET ");
+    let mut params: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(diff.len() + 1);
+    params.push(&old.session_id);
+    for (i, (col, value)) in diff.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(col);
+        sql.push_str(" = ?");
+        sql.push_str(&(i + 2).to_string());
+        params.push(value);
+    }
+    sql.push_str(" WHERE session_id = ?1");
+    conn.prepare_cached(&sql)?.execute(params.as_slice())?;
+    Ok(())
+}
+
+/// Inserts a new session row and returns its id; `None` when a row with this session id exists
+/// already (under another group key). No `RETURNING`: SQLite runs that through a temporary
+/// table per statement.
+pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
+    let sql = "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
+            edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
+            entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
+            exit_source, duration, fee, status, sync_status, exception, exempt, is_anomaly, deleted,
+            last_location, last_location_ms, last_location_time, entry_late, exit_late, time_clamped,
+            entry_operator, exit_operator, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)
+         ON CONFLICT(session_id) DO NOTHING";
+    let inserted = conn.prepare_cached(sql)?.execute(params![
+        r.session_id,
+        r.plate_key,
+        r.entry_event_id,
+        r.exit_event_id,
+        r.event_id,
+        r.source_central,
+        r.edge_id,
+        r.plate_id,
+        r.plate_view,
+        r.entry_ms,
+        r.entry_time,
+        r.entry_camera_id,
+        r.entry_camera_name,
+        r.entry_confidence,
+        r.entry_source,
+        r.exit_ms,
+        r.exit_time,
+        r.exit_camera_id,
+        r.exit_camera_name,
+        r.exit_confidence,
+        r.exit_source,
+        r.duration,
+        r.fee,
+        r.status,
+        r.sync_status,
+        r.exception,
+        r.exempt,
+        r.is_anomaly,
+        r.deleted,
+        r.last_location,
+        r.last_location_ms,
+        r.last_location_time,
+        r.entry_late,
+        r.exit_late,
+        r.time_clamped,
+        r.entry_operator,
+        r.exit_operator,
+        r.created_at,
+        r.updated_at,
+    ])?;
+    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
+}
