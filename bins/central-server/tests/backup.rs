@@ -9,22 +9,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-const SECRET: &str = "test-cluster-secret-0123456789";
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+use common::{SECRET, now_secs};
 
 fn entry(plate: &str, ts: f64) -> Value {
-    json!({ "type": "ENTRY", "camera_id": 1, "camera_name": "Gate", "camera_type": "ENTRY", "timestamp": ts,
-            "data": { "plate_text": plate, "confidence": 0.9, "source": "auto" } })
+    common::edge_event("ENTRY", plate, ts)
 }
 
 fn post(port: u16, plate: &str) {

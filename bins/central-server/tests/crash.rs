@@ -7,11 +7,13 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use parkmesh_protocol::CentralId;
 use parkmesh_storage::{HistoryQuery, Storage, StorageOptions};
 use serde_json::json;
+
+use common::now_secs;
 
 /// Kill/restart rounds (each kills the server mid-stream): `CRASH_ROUNDS`, default 3 for CI.
 fn rounds() -> usize {
@@ -19,13 +21,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
-}
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
 }
 
 #[test]

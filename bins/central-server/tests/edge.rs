@@ -3,16 +3,9 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+use common::now_secs;
 
 fn event(kind: &str, plate: &str, ts: f64, event_id: Option<&str>) -> Value {
     json!({

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-const SECRET: &str = "test-cluster-secret-0123456789";
+use common::SECRET;
 
 /// Starts the binary on `config` with `args`, at log level info, stderr to `log`.
 fn spawn_logging(config: &Path, args: &[&str], log: &Path) -> Child {
@@ -36,8 +36,7 @@ fn entry(plate: &str) -> Value {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    json!({ "type": "ENTRY", "camera_id": 1, "camera_name": "Gate", "camera_type": "ENTRY",
-            "timestamp": ts, "data": { "plate_text": plate, "confidence": 0.9, "source": "auto" } })
+    common::edge_event("ENTRY", plate, ts)
 }
 
 /// Every line of a JSON log, parsed; fails on a line that is not one JSON object.

@@ -4,28 +4,16 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 
-const SECRET: &str = "test-cluster-secret-0123456789";
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+use common::{SECRET, now_secs};
 
 fn event(kind: &str, plate: &str, ts: f64) -> Value {
-    json!({ "type": kind, "camera_id": 1, "camera_name": "Gate", "camera_type": kind, "timestamp": ts,
-            "data": { "plate_text": plate, "confidence": 0.9, "source": "auto" } })
+    common::edge_event(kind, plate, ts)
 }
 
 fn post(c: &common::Central, ev: &Value) -> Value {
-    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(ev));
-    assert_eq!(status, 200, "{v}");
-    v
+    common::post_event(c.api_port, ev)
 }
 
 fn history(c: &common::Central, plate: &str) -> Vec<Value> {

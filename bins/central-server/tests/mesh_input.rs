@@ -11,10 +11,10 @@ use parkmesh_protocol::{AuthProof, CentralId, Frame, Hello, Nonce, PROTO_MAX, PR
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
+use common::SECRET;
+
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-const SECRET: &str = "test-cluster-secret-0123456789";
 
 /// Connects, retrying for a while: after a flood the listener sheds connections until the
 /// half-open ones time out.

@@ -5,20 +5,11 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use futures_util::{SinkExt, StreamExt};
 use prometheus_parse::{Sample, Scrape, Value as PValue};
 use serde_json::{Value, json};
 
-const SECRET: &str = "test-cluster-secret-0123456789";
-
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+use common::{SECRET, now_secs};
 
 fn entry(plate: &str, event_id: &str) -> Value {
     json!({ "type": "ENTRY", "camera_id": 1, "camera_name": "Gate", "camera_type": "ENTRY",
@@ -27,9 +18,7 @@ fn entry(plate: &str, event_id: &str) -> Value {
 }
 
 fn post(port: u16, ev: &Value) -> Value {
-    let (status, v) = common::json(port, "POST", "/api/edge/event", Some(ev));
-    assert_eq!(status, 200, "{v}");
-    v
+    common::post_event(port, ev)
 }
 
 /// Scrapes and parses `/metrics`; checks the content type and that every sample has a type.

@@ -4,18 +4,11 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::{Value, json};
 
-const TOKEN: &str = "operator-test-token-123456";
+use common::now_secs;
 
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+const TOKEN: &str = "operator-test-token-123456";
 
 fn event(kind: &str, plate: &str, ts: f64) -> Value {
     json!({ "type": kind, "camera_id": 1, "camera_name": "Gate", "timestamp": ts, "data": { "plate_text": plate, "confidence": 0.9 } })

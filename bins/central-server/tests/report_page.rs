@@ -13,18 +13,17 @@ use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
 use serde_json::{Value, json};
 
-const SECRET: &str = "test-cluster-secret-0123456789";
+use common::SECRET;
+
 const ZONES: [&str; 3] = ["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/New_York"];
 const DAYS: i64 = 7;
 
 fn event(kind: &str, plate: &str, ts: i64) -> Value {
-    json!({ "type": kind, "camera_id": 1, "camera_name": "Gate", "camera_type": kind, "timestamp": ts,
-            "data": { "plate_text": plate, "confidence": 0.9, "source": "auto" } })
+    common::edge_event(kind, plate, ts as f64)
 }
 
 fn post(c: &common::Central, ev: &Value) {
-    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(ev));
-    assert_eq!(status, 200, "{v}");
+    common::post_event(c.api_port, ev);
 }
 
 /// Epoch seconds of `minutes` after local midnight of `date` in `zone`.

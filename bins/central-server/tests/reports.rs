@@ -11,18 +11,16 @@ use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
 use serde_json::{Value, json};
 
-const SECRET: &str = "test-cluster-secret-0123456789";
+use common::SECRET;
+
 const ZONES: [&str; 3] = ["Asia/Ho_Chi_Minh", "Europe/Berlin", "America/New_York"];
 
 fn event(kind: &str, plate: &str, ts: f64) -> Value {
-    json!({ "type": kind, "camera_id": 1, "camera_name": "Gate", "camera_type": kind, "timestamp": ts,
-            "data": { "plate_text": plate, "confidence": 0.9, "source": "auto" } })
+    common::edge_event(kind, plate, ts)
 }
 
 fn post(c: &common::Central, ev: &Value) -> Value {
-    let (status, v) = common::json(c.api_port, "POST", "/api/edge/event", Some(ev));
-    assert_eq!(status, 200, "{v}");
-    v
+    common::post_event(c.api_port, ev)
 }
 
 /// Epoch seconds of `hh:mm` local time on `date` in `zone`.

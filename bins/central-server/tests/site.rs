@@ -7,18 +7,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const TOKEN: &str = "site-test-admin-token-0123";
+use common::now_secs;
 
-fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+const TOKEN: &str = "site-test-admin-token-0123";
 
 fn gate(kind: &str, plate: &str, ts: f64, event_id: &str) -> Value {
     let camera = if kind == "EXIT" {

@@ -212,6 +212,30 @@ pub fn wait_child_ready(child: &mut Child, port: u16) {
     panic!("central on port {port} did not become ready");
 }
 
+/// The cluster secret of the test meshes.
+pub const SECRET: &str = "test-cluster-secret-0123456789";
+
+/// Now, in Unix seconds (the `timestamp` of an edge event).
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// A camera event (`ENTRY` or `EXIT`) as the original edge cameras post it.
+pub fn edge_event(kind: &str, plate: &str, ts: f64) -> Value {
+    serde_json::json!({ "type": kind, "camera_id": 1, "camera_name": "Gate", "camera_type": kind,
+        "timestamp": ts, "data": { "plate_text": plate, "confidence": 0.9, "source": "auto" } })
+}
+
+/// Posts `ev` to `/api/edge/event` at `port`, checks the 200 and returns the answer.
+pub fn post_event(port: u16, ev: &Value) -> Value {
+    let (status, v) = json(port, "POST", "/api/edge/event", Some(ev));
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
 /// One HTTP/1.1 request; returns (status, body).
 pub fn request(
     port: u16,
