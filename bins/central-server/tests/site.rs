@@ -5,10 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use common::now_secs;
@@ -34,42 +30,10 @@ fn call(
     body: Option<&[u8]>,
     headers: &[(&str, &str)],
 ) -> (u16, String, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    if let Some(b) = body {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    if let Some(b) = body {
-        let _ = s.write_all(b);
-    }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let end = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let text = &buf[end + 4..];
-    let body = if head.contains("transfer-encoding: chunked") {
-        // One chunk is all these small answers need.
-        let text = String::from_utf8_lossy(text).to_string();
-        let start = text.find("\r\n").map_or(0, |p| p + 2);
-        let stop = text[start..].find("\r\n").map_or(text.len(), |p| start + p);
-        serde_json::from_str(&text[start..stop]).unwrap_or(Value::Null)
-    } else {
-        serde_json::from_slice(text).unwrap_or(Value::Null)
-    };
-    (status, head, body)
+    let (status, head, body) =
+        common::request_with_head(port, method, path, body, headers).expect("an HTTP answer");
+    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, head.to_ascii_lowercase(), body)
 }
 
 fn send(
