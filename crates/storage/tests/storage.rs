@@ -58,7 +58,8 @@ async fn migrations_are_idempotent() {
             "0001_init".to_owned(),
             "0002_group_key".to_owned(),
             "0003_late_and_operator".to_owned(),
-            "0004_edge_requests_retention".to_owned()
+            "0004_edge_requests_retention".to_owned(),
+            "0005_reports".to_owned()
         ]
     );
     assert!(parkmesh_storage::migrate(&db).await.unwrap().is_empty());
