@@ -39,15 +39,7 @@ fn at(zone: &str, date: Date, minutes: i64) -> i64 {
 #[test]
 #[allow(clippy::print_stderr)] // the skip notice is for the reader
 fn the_report_page_draws_the_network_week() {
-    let Some(chromium) = browser::find_chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium is required in CI for the report page test (apt-get install chromium)"
-        );
-        eprintln!(
-            "\n*** SKIPPED the report page browser test: no chromium found (install Debian's \
-             `chromium` or set CHROMIUM=/path/to/chrome) ***\n"
-        );
+    let Some(chromium) = browser::chromium_or_skip("report page") else {
         return;
     };
     let m = common::plan(&["central-a", "central-b", "central-c"]);

@@ -38,15 +38,7 @@ fn wait_links(page: &mut browser::Browser, what: &str, want: Value) {
 #[test]
 #[allow(clippy::print_stderr)] // the skip notice and the measured delay are for the reader
 fn the_status_page_shows_the_mesh_live() {
-    let Some(chromium) = browser::find_chromium() else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "chromium is required in CI for the status page test (apt-get install chromium)"
-        );
-        eprintln!(
-            "\n*** SKIPPED the status page browser test: no chromium found (install Debian's \
-             `chromium` or set CHROMIUM=/path/to/chrome) ***\n"
-        );
+    let Some(chromium) = browser::chromium_or_skip("status page") else {
         return;
     };
     let m = common::plan(&["central-a", "central-b", "central-c"]);

@@ -4,7 +4,7 @@
 
 use jiff::civil::Date;
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, HistoryDeletePayload, Payload};
-use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc};
+use parkmesh_protocol::{Event, EventKind};
 use parkmesh_storage::{DailyReport, SITE_TIMEZONE_KIND, Storage};
 
 mod common;
@@ -20,20 +20,7 @@ fn date(text: &str) -> Date {
 }
 
 fn event(origin: &str, seq: u64, at: i64, kind: EventKind, payload: serde_json::Value) -> Event {
-    Event {
-        id: EventId {
-            origin: CentralId::new(origin).unwrap(),
-            incarnation: 1,
-            seq,
-        },
-        hlc: Hlc {
-            wall_ms: at as u64,
-            counter: 0,
-        },
-        kind,
-        payload,
-        schema: 1,
-    }
+    common::stream_event(origin, 1, seq, at, kind, payload)
 }
 
 fn exit(plate: &str, at_ms: i64) -> serde_json::Value {

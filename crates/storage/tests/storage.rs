@@ -4,7 +4,7 @@
 use parkmesh_parking::payload::{
     EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
 };
-use parkmesh_protocol::{CentralId, Event, EventId, Hlc, StreamId};
+use parkmesh_protocol::{CentralId, Event, StreamId};
 use parkmesh_storage::{HistoryQuery, Ingested, Intent, Storage, StorageOptions};
 
 mod common;
@@ -29,20 +29,7 @@ fn remote(
     payload: serde_json::Value,
     kind: parkmesh_protocol::EventKind,
 ) -> Event {
-    Event {
-        id: EventId {
-            origin: CentralId::new(origin).unwrap(),
-            incarnation: 7,
-            seq,
-        },
-        hlc: Hlc {
-            wall_ms: at as u64,
-            counter: 0,
-        },
-        kind,
-        payload,
-        schema: 1,
-    }
+    common::stream_event(origin, 7, seq, at, kind, payload)
 }
 
 const T0: i64 = 1_790_000_000_000;

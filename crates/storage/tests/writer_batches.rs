@@ -3,7 +3,7 @@
 //! after a restart (the writer skips the delete only while the table is known to be empty).
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, Payload};
-use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, StreamId};
+use parkmesh_protocol::{CentralId, Event, EventKind, StreamId};
 use parkmesh_storage::Storage;
 
 const T0: i64 = 1_790_000_000_000;
@@ -22,20 +22,7 @@ fn exit(plate: &str, at_ms: i64) -> ExitPayload {
 }
 
 fn event(seq: u64, at: i64, kind: EventKind, payload: serde_json::Value) -> Event {
-    Event {
-        id: EventId {
-            origin: CentralId::new("central-b").unwrap(),
-            incarnation: 7,
-            seq,
-        },
-        hlc: Hlc {
-            wall_ms: at as u64,
-            counter: 0,
-        },
-        kind,
-        payload,
-        schema: 1,
-    }
+    common::stream_event("central-b", 7, seq, at, kind, payload)
 }
 
 fn entry_event(seq: u64, plate: &str, at: i64) -> Event {

@@ -18,6 +18,24 @@ use tokio_tungstenite::tungstenite::Message;
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The browser for a page test named `what`: in CI (`CI=true`) a missing browser fails the
+/// test; elsewhere `None`, after a notice that the test is skipped.
+#[allow(clippy::print_stderr)] // the skip notice is for the reader
+pub fn chromium_or_skip(what: &str) -> Option<PathBuf> {
+    let found = find_chromium();
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "chromium is required in CI for the {what} test (apt-get install chromium)"
+        );
+        eprintln!(
+            "\n*** SKIPPED the {what} browser test: no chromium found (install Debian's \
+             `chromium` or set CHROMIUM=/path/to/chrome) ***\n"
+        );
+    }
+    found
+}
+
 /// The Chromium binary: `$CHROMIUM`, else `chromium` or `chromium-browser` on the PATH.
 pub fn find_chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("CHROMIUM") {

@@ -22,6 +22,31 @@ pub async fn open(dir: &std::path::Path, id: &str) -> Storage {
     .unwrap()
 }
 
+/// An event of stream (`origin`, `incarnation`) at `seq`, stamped `at` (ms) with counter 0.
+pub fn stream_event(
+    origin: &str,
+    incarnation: u64,
+    seq: u64,
+    at: i64,
+    kind: parkmesh_protocol::EventKind,
+    payload: serde_json::Value,
+) -> parkmesh_protocol::Event {
+    parkmesh_protocol::Event {
+        id: parkmesh_protocol::EventId {
+            origin: parkmesh_protocol::CentralId::new(origin).unwrap(),
+            incarnation,
+            seq,
+        },
+        hlc: parkmesh_protocol::Hlc {
+            wall_ms: at as u64,
+            counter: 0,
+        },
+        kind,
+        payload,
+        schema: 1,
+    }
+}
+
 /// An entry at gate camera 1 at `at_ms`.
 pub fn entry(plate: &str, at_ms: i64) -> EntryPayload {
     EntryPayload {
