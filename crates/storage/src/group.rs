@@ -40,15 +40,23 @@ pub(crate) fn note_edit(conn: &Connection, raw: &str) -> Result<(), StorageError
     Ok(())
 }
 
-/// Whether a held `history.edit` targets event `id_text`.
+/// Whether a held operator event (`history.edit` / `history.delete`) targets event `id_text`.
+pub(crate) fn is_aimed(conn: &Connection, id_text: &str) -> Result<bool, StorageError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1)")?
+        .query_row([id_text], |r| r.get(0))?)
+}
+
+/// Whether a held `history.edit` targets event `id_text`. (The kind is a literal, not a bound
+/// parameter: SQLite checks a bound value against the partial index on `events.kind` and then
+/// re-prepares the statement at every new binding, which cost more than the query itself.)
 pub(crate) fn is_edited(conn: &Connection, id_text: &str) -> Result<bool, StorageError> {
+    debug_assert_eq!(EventKind::HistoryEdit.as_str(), "history.edit");
     Ok(conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1 AND kind = ?2)",
+            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1 AND kind = 'history.edit')",
         )?
-        .query_row(params![id_text, EventKind::HistoryEdit.as_str()], |r| {
-            r.get(0)
-        })?)
+        .query_row([id_text], |r| r.get(0))?)
 }
 
 /// Recomputes `edited_plates` from the log (after the bulk import, which writes events

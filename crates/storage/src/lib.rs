@@ -40,6 +40,7 @@ mod report;
 mod rows;
 mod sessions;
 mod stats;
+mod tails;
 mod writer;
 
 use std::path::{Path, PathBuf};

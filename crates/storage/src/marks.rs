@@ -11,7 +11,7 @@
 //! folds the whole group, as before, and stores its new cut. Marks are written in the same
 //! transaction as the rows they describe, so they never run ahead of or behind them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use parkmesh_parking::incremental::{Cut, SortKey, covers, fold_after};
 use parkmesh_protocol::{CentralId, Event, EventKind, Hlc, StreamId};
@@ -19,6 +19,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::StorageError;
 use crate::project::{self, Dirty};
+use crate::sessions::Stored;
+use crate::tails::Tail;
 
 /// The stored cut of `group`, if any.
 pub(crate) fn read(conn: &Connection, group: &str) -> Result<Option<Cut>, StorageError> {
@@ -188,16 +190,24 @@ pub(crate) fn refold_after(
     new: &[&Event],
     dirty: &mut Dirty,
 ) -> Result<Option<Vec<String>>, StorageError> {
-    let cut = match read(conn, group)? {
-        Some(cut) => cut,
-        // Every group folded since migration 0006 has a mark, and a group with foldable events
-        // has sessions: a group with neither holds nothing to fold but the new events.
-        None if !has_rows(conn, group)? => Cut {
-            after: None,
-            suffix: Vec::new(),
-            sessions: Vec::new(),
-        },
-        None => return Ok(None),
+    // The writer's memory of the group, else what the database holds.
+    let (cut, held, mut known) = match dirty.tails.take(group) {
+        Some(t) => (t.cut, Some(t.held), t.rows),
+        None => {
+            let cut = match read(conn, group)? {
+                Some(cut) => cut,
+                // Every group folded since migration 0006 has a mark (or no events before its
+                // cut), and a group with foldable events has sessions: a group with neither
+                // holds nothing to fold but the new events.
+                None if !has_rows(conn, group)? => Cut {
+                    after: None,
+                    suffix: Vec::new(),
+                    sessions: Vec::new(),
+                },
+                None => return Ok(None),
+            };
+            (cut, None, HashMap::new())
+        }
     };
     let after: BTreeSet<&str> = cut.sessions.iter().map(String::as_str).collect();
     let mut prefix_refs = BTreeSet::new();
@@ -212,14 +222,26 @@ pub(crate) fn refold_after(
     if !covers(&cut, new, |r| prefix_refs.contains(r)) {
         return Ok(None);
     }
-    let held = load_after(conn, &cut, new)?;
+    let held = match held {
+        // Remembered tails never hold operator events aimed at new events: an event that one
+        // targets is folded in full (`project::insert_event`).
+        Some(held) => held,
+        None => load_after(conn, &cut, new)?,
+    };
     let Some((fold, next)) = fold_after(&cut, &held, new, |r| prefix_refs.contains(r)) else {
         return Ok(None);
     };
     let mut gone: BTreeSet<String> = cut.sessions.iter().cloned().collect();
+    let mut rows = HashMap::with_capacity(fold.sessions.len());
     for session in &fold.sessions {
-        let stored = gone.remove(&session.id);
-        crate::sessions::write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+        let stored = match (gone.remove(&session.id), known.remove(&session.id)) {
+            (true, Some(row)) => Stored::Known(row),
+            (true, None) => Stored::Probably,
+            (false, _) => Stored::No,
+        };
+        let row =
+            crate::sessions::write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+        rows.insert(row.session_id.clone(), row);
     }
     if !dirty.no_conflicts {
         for winner in &cut.sessions {
@@ -229,5 +251,7 @@ pub(crate) fn refold_after(
     }
     crate::sessions::insert_conflicts(conn, group, &fold.conflicts, dirty)?;
     write(conn, group, &next)?;
+    let tail = Tail::after_fold(next, held.iter().chain(new.iter().copied()), rows);
+    dirty.tails.put(group, tail);
     Ok(Some(gone.into_iter().collect()))
 }

@@ -28,6 +28,7 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::StorageError;
 use crate::rows::{HISTORY_COLUMNS, HistoryRow, history_row_w};
+use crate::sessions::Stored;
 
 /// `SELECT` of the `history` columns [`history_row_w`] reads, followed by `tail`.
 pub(crate) fn select_history(tail: &str) -> String {
@@ -59,6 +60,8 @@ pub(crate) struct Dirty {
     pub(crate) full_plates: BTreeSet<String>,
     /// Fold every group in full (the import, the group-key migration).
     pub(crate) full: bool,
+    /// The writer's memory of group tails (lent to the command; empty outside the writer).
+    pub(crate) tails: crate::tails::Tails,
 }
 
 /// Sortable text form of an event's order key, for "newest wins" projections.
@@ -118,8 +121,13 @@ pub(crate) fn insert_event(
     dirty.stored_seq(&event.id);
     let event = &*push(&mut dirty.new_events, event);
     if let Some(plate) = plate_key {
-        if crate::group::is_edited(conn, &id_text)? {
-            crate::group::note_edit(conn, &plate)?;
+        // An operator event held before the event it targets: the plate is folded in full (the
+        // incremental fold takes only operator events aimed at events after the cut).
+        if crate::group::is_aimed(conn, &id_text)? {
+            if crate::group::is_edited(conn, &id_text)? {
+                crate::group::note_edit(conn, &plate)?;
+            }
+            dirty.full_plates.insert(plate.clone());
         }
         dirty.plates.insert(plate);
     }
@@ -424,13 +432,24 @@ fn refold_group(
     let events = load_events(conn, "group_key", group)?;
     let (fold, cut) = parkmesh_parking::incremental::fold_with_cut(&events);
 
+    dirty.tails.forget(group);
     let mut existing: BTreeSet<String> = conn
         .prepare_cached("SELECT session_id FROM history WHERE plate_key = ?1")?
         .query_map([group], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    for session in &fold.sessions {
-        let stored = existing.remove(&session.id);
-        crate::sessions::write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+    let first_after = fold.sessions.len().saturating_sub(cut.sessions.len());
+    let mut rows = std::collections::HashMap::with_capacity(cut.sessions.len());
+    for (i, session) in fold.sessions.iter().enumerate() {
+        let stored = if existing.remove(&session.id) {
+            Stored::Probably
+        } else {
+            Stored::No
+        };
+        let row =
+            crate::sessions::write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+        if i >= first_after {
+            rows.insert(row.session_id.clone(), row);
+        }
     }
     if !dirty.no_conflicts {
         conn.prepare_cached("DELETE FROM conflicts WHERE plate_key = ?1")?
@@ -438,6 +457,8 @@ fn refold_group(
     }
     crate::sessions::insert_conflicts(conn, group, &fold.conflicts, dirty)?;
     crate::marks::write(conn, group, &cut)?;
+    let tail = crate::tails::Tail::after_fold(cut, events.iter(), rows);
+    dirty.tails.put(group, tail);
     Ok(existing.into_iter().collect())
 }
 

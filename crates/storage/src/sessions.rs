@@ -15,8 +15,18 @@ use crate::rows::{HistoryRow, history_diff, history_row_w};
 static HISTORY_BY_SESSION: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1"));
 
-/// Writes one folded session of `group` when it is new or changed; `stored`: its row is
-/// (probably) stored under `group` already.
+/// What the caller knows of a session's stored row.
+pub(crate) enum Stored {
+    /// Not stored under the group (an insert is tried first).
+    No,
+    /// (Probably) stored under the group: read it.
+    Probably,
+    /// Stored exactly so (the writer's memory of the group, `tails`).
+    Known(HistoryRow),
+}
+
+/// Writes one folded session of `group` when it is new or changed; returns its row as stored
+/// afterwards.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_session(
     conn: &Connection,
@@ -25,44 +35,49 @@ pub(crate) fn write_session(
     now_text: &str,
     group: &str,
     session: &Session,
-    stored: bool,
+    stored: Stored,
     dirty: &mut Dirty,
-) -> Result<(), StorageError> {
+) -> Result<HistoryRow, StorageError> {
     let mut row = to_row(session, group, own, tz, now_text);
-    // A session not `stored` under this group is tried as an insert first; one that exists
+    // A session not stored under this group is tried as an insert first; one that exists
     // elsewhere (moved here from another group key) is then read and updated.
-    let old = if stored {
-        row_by_session(conn, &session.id)?
-    } else {
-        None
+    let old = match stored {
+        Stored::Known(old) => Some(old),
+        Stored::Probably => row_by_session(conn, &session.id)?,
+        Stored::No => None,
     };
     let old = match old {
         Some(old) => old,
         None => match insert_row(conn, &row)? {
             Some(id) => {
                 row.id = id;
-                dirty.changed_sessions.push(row);
-                return Ok(());
+                dirty.changed_sessions.push(row.clone());
+                return Ok(row);
             }
-            None => row_by_session(conn, &session.id)?.ok_or_else(|| {
-                StorageError::Corrupt(format!(
-                    "history row of session {} neither insertable nor found",
-                    session.id
-                ))
-            })?,
+            None => {
+                let old = row_by_session(conn, &session.id)?.ok_or_else(|| {
+                    StorageError::Corrupt(format!(
+                        "history row of session {} neither insertable nor found",
+                        session.id
+                    ))
+                })?;
+                // Its old group's remembered rows no longer hold it.
+                dirty.tails.forget(&old.plate_key);
+                old
+            }
         },
     };
     row.id = old.id;
-    row.created_at = old.created_at.clone();
-    row.updated_at = old.updated_at.clone();
+    row.created_at.clone_from(&old.created_at);
+    row.updated_at.clone_from(&old.updated_at);
     // The local columns are now equal: the rows differ only if the projection changed.
     if old == row {
-        return Ok(());
+        return Ok(old);
     }
     row.updated_at = now_text.to_owned();
     update_row(conn, &old, &row)?;
-    dirty.changed_sessions.push(row);
-    Ok(())
+    dirty.changed_sessions.push(row.clone());
+    Ok(row)
 }
 
 /// Inserts a group's conflicts (after its old ones were deleted).

@@ -225,6 +225,9 @@ pub(crate) struct Writer {
     pruner: Pruner,
     /// Edge request rows inserted by the batch in progress.
     requests_added: i64,
+    /// What the database holds after the cut of recently folded groups (`tails`), lent to
+    /// each command in its `Dirty`.
+    tails: crate::tails::Tails,
 }
 
 /// Opens the writer's connection on `db_path` (already migrated) and starts its thread.
@@ -283,6 +286,7 @@ pub(crate) fn spawn(
         metrics,
         pruner: Pruner::new(),
         requests_added: 0,
+        tails: crate::tails::Tails::default(),
     };
     std::thread::Builder::new()
         .name("parkmesh-writer".into())
@@ -316,6 +320,8 @@ impl Writer {
                 reply,
             }) = import
             {
+                // The import writes rows and marks without the fold's bookkeeping.
+                self.tails.clear();
                 let _ = reply.send(self.import(*input, progress));
             }
         }
@@ -363,8 +369,10 @@ impl Writer {
                 });
                 continue;
             }
+            self.tails.begin_command();
             let mut dirty = Dirty {
                 no_conflicts: self.no_conflicts,
+                tails: std::mem::take(&mut self.tails),
                 ..Dirty::default()
             };
             let (reply, ok) = match cmd {
@@ -382,9 +390,14 @@ impl Writer {
                     // `run` never batches an import.
                     let _ = reply.send(Err(StorageError::Corrupt("import batched".into())));
                     let _ = self.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd");
+                    self.tails = std::mem::take(&mut dirty.tails);
                     continue;
                 }
             };
+            self.tails = std::mem::take(&mut dirty.tails);
+            if !ok {
+                self.tails.rolled_back();
+            }
             let end = if ok {
                 self.exec("RELEASE cmd")
             } else {
@@ -423,6 +436,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; batch rolled back");
                 let _ = self.conn.execute_batch("ROLLBACK");
+                self.tails.clear();
                 self.next_seq = seq_at_start;
                 let msg = e.to_string();
                 for r in replies {

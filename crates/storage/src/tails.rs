@@ -1,0 +1,120 @@
+//! The writer's memory of the groups it folded recently: per group key, exactly what the
+//! incremental re-fold (`marks`) would otherwise read back from the database — the group's cut,
+//! the events after it with the operator events aimed at them, and the `history` rows of the
+//! sessions after it as they were written.
+//!
+//! Only the writer changes the log and the projections, and every change of a group's tail goes
+//! through a fold of that group, which replaces its entry with what the fold wrote. A command
+//! rolled back to its savepoint forgets the entries it replaced, a failed `COMMIT` or a bulk
+//! import forgets all of them, and a group missing here is read from the database as before; so
+//! an entry is always equal to what the database holds (the cache changes how much is read, not
+//! what a fold sees). The size is bounded: when full, everything is forgotten at once.
+
+use std::collections::HashMap;
+
+use parkmesh_parking::incremental::Cut;
+use parkmesh_protocol::{Event, EventKind};
+
+use crate::rows::HistoryRow;
+
+/// Most groups remembered (a few kilobytes each).
+const MAX_GROUPS: usize = 32_768;
+
+/// What the database holds after one group's cut.
+#[derive(Debug, Clone)]
+pub(crate) struct Tail {
+    /// The stored cut (`fold_marks`; `after: None` when no mark is stored or the cut is before
+    /// every event).
+    pub(crate) cut: Cut,
+    /// The events of `cut.suffix`, and the operator events aimed at them.
+    pub(crate) held: Vec<Event>,
+    /// The stored `history` rows of `cut.sessions`.
+    pub(crate) rows: HashMap<String, HistoryRow>,
+}
+
+impl Tail {
+    /// The tail after a fold that stored `cut`: its events picked from `events` (every vehicle
+    /// event of the suffix and every operator event aimed at one must be among them) and its
+    /// rows from `rows` (the rows the fold wrote or found unchanged).
+    pub(crate) fn after_fold<'a>(
+        cut: Cut,
+        events: impl Iterator<Item = &'a Event> + Clone,
+        mut rows: HashMap<String, HistoryRow>,
+    ) -> Self {
+        let suffix: std::collections::HashSet<&str> =
+            cut.suffix.iter().map(String::as_str).collect();
+        let mut held = Vec::with_capacity(cut.suffix.len());
+        let mut id = String::new();
+        for e in events {
+            let keep = match e.kind {
+                EventKind::HistoryEdit | EventKind::HistoryDelete => e
+                    .payload
+                    .get("session")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|s| suffix.contains(s)),
+                _ => {
+                    id.clear();
+                    use std::fmt::Write as _;
+                    let _ = write!(id, "{}", e.id);
+                    suffix.contains(id.as_str())
+                }
+            };
+            if keep {
+                held.push(e.clone());
+            }
+        }
+        rows.retain(|k, _| cut.sessions.iter().any(|s| s == k));
+        Self { cut, held, rows }
+    }
+}
+
+/// The remembered tails, and the groups the current command replaced (forgotten if it rolls
+/// back).
+#[derive(Debug, Default)]
+pub(crate) struct Tails {
+    map: HashMap<String, Tail>,
+    touched: Vec<String>,
+}
+
+impl Tails {
+    /// Takes the tail of `group` out (the fold puts the new one back).
+    pub(crate) fn take(&mut self, group: &str) -> Option<Tail> {
+        let t = self.map.remove(group);
+        if t.is_some() {
+            self.touched.push(group.to_owned());
+        }
+        t
+    }
+
+    /// Forgets the tail of `group` (its rows changed outside a fold of it).
+    pub(crate) fn forget(&mut self, group: &str) {
+        self.map.remove(group);
+    }
+
+    /// Remembers the tail of `group` as the current command left it.
+    pub(crate) fn put(&mut self, group: &str, tail: Tail) {
+        if self.map.len() >= MAX_GROUPS {
+            self.map.clear();
+        }
+        self.touched.push(group.to_owned());
+        self.map.insert(group.to_owned(), tail);
+    }
+
+    /// A command starts: nothing touched yet.
+    pub(crate) fn begin_command(&mut self) {
+        self.touched.clear();
+    }
+
+    /// The command rolled back: forgets what it replaced.
+    pub(crate) fn rolled_back(&mut self) {
+        for g in std::mem::take(&mut self.touched) {
+            self.map.remove(&g);
+        }
+    }
+
+    /// Forgets everything (a failed commit, a bulk import).
+    pub(crate) fn clear(&mut self) {
+        self.map.clear();
+        self.touched.clear();
+    }
+}
