@@ -158,8 +158,10 @@ fn names_prefix(
     Ok(false)
 }
 
-/// The events after the cut and the operator events aimed at them or at `new`.
-fn load_after(conn: &Connection, cut: &Cut, new: &[&Event]) -> Result<Vec<Event>, StorageError> {
+/// The events after the cut and the operator events aimed at them. (None is aimed at the new
+/// events: a stored event that an operator event already targets is folded in full, see
+/// `project::insert_event`.)
+fn load_after(conn: &Connection, cut: &Cut) -> Result<Vec<Event>, StorageError> {
     let mut out = Vec::with_capacity(cut.suffix.len());
     for id in &cut.suffix {
         match project::load_event(conn, id)? {
@@ -171,8 +173,7 @@ fn load_after(conn: &Connection, cut: &Cut, new: &[&Event]) -> Result<Vec<Event>
             }
         }
     }
-    let new_ids: Vec<String> = new.iter().map(|e| e.id.to_string()).collect();
-    for id in cut.suffix.iter().chain(&new_ids) {
+    for id in &cut.suffix {
         out.extend(project::load_aimed(conn, id)?);
     }
     Ok(out)
@@ -218,15 +219,15 @@ pub(crate) fn refold_after(
             prefix_refs.insert(r.to_owned());
         }
     }
-    // Cheap refusals first, before loading anything.
-    if !covers(&cut, new, |r| prefix_refs.contains(r)) {
-        return Ok(None);
-    }
     let held = match held {
-        // Remembered tails never hold operator events aimed at new events: an event that one
-        // targets is folded in full (`project::insert_event`).
         Some(held) => held,
-        None => load_after(conn, &cut, new)?,
+        None => {
+            // Cheap refusals first, before loading anything (`fold_after` checks again).
+            if !covers(&cut, new, |r| prefix_refs.contains(r)) {
+                return Ok(None);
+            }
+            load_after(conn, &cut)?
+        }
     };
     let Some((fold, next)) = fold_after(&cut, &held, new, |r| prefix_refs.contains(r)) else {
         return Ok(None);
@@ -251,7 +252,7 @@ pub(crate) fn refold_after(
     }
     crate::sessions::insert_conflicts(conn, group, &fold.conflicts, dirty)?;
     write(conn, group, &next)?;
-    let tail = Tail::after_fold(next, held.iter().chain(new.iter().copied()), rows);
+    let tail = Tail::after_fold(next, held, new, rows);
     dirty.tails.put(group, tail);
     Ok(Some(gone.into_iter().collect()))
 }

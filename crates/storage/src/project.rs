@@ -457,7 +457,7 @@ fn refold_group(
     }
     crate::sessions::insert_conflicts(conn, group, &fold.conflicts, dirty)?;
     crate::marks::write(conn, group, &cut)?;
-    let tail = crate::tails::Tail::after_fold(cut, events.iter(), rows);
+    let tail = crate::tails::Tail::after_fold(cut, events, &[], rows);
     dirty.tails.put(group, tail);
     Ok(existing.into_iter().collect())
 }

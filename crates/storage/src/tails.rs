@@ -33,34 +33,40 @@ pub(crate) struct Tail {
 }
 
 impl Tail {
-    /// The tail after a fold that stored `cut`: its events picked from `events` (every vehicle
-    /// event of the suffix and every operator event aimed at one must be among them) and its
-    /// rows from `rows` (the rows the fold wrote or found unchanged).
-    pub(crate) fn after_fold<'a>(
+    /// The tail after a fold that stored `cut`: its events picked from `events` and `new` (every
+    /// vehicle event of the suffix and every operator event aimed at one must be among them)
+    /// and its rows from `rows` (the rows the fold wrote or found unchanged).
+    pub(crate) fn after_fold(
         cut: Cut,
-        events: impl Iterator<Item = &'a Event> + Clone,
+        events: Vec<Event>,
+        new: &[&Event],
         mut rows: HashMap<String, HistoryRow>,
     ) -> Self {
         let suffix: std::collections::HashSet<&str> =
             cut.suffix.iter().map(String::as_str).collect();
         let mut held = Vec::with_capacity(cut.suffix.len());
         let mut id = String::new();
+        let mut keep = |e: &Event| match e.kind {
+            EventKind::HistoryEdit | EventKind::HistoryDelete => e
+                .payload
+                .get("session")
+                .and_then(|v| v.as_str())
+                .is_some_and(|s| suffix.contains(s)),
+            _ => {
+                id.clear();
+                use std::fmt::Write as _;
+                let _ = write!(id, "{}", e.id);
+                suffix.contains(id.as_str())
+            }
+        };
         for e in events {
-            let keep = match e.kind {
-                EventKind::HistoryEdit | EventKind::HistoryDelete => e
-                    .payload
-                    .get("session")
-                    .and_then(|v| v.as_str())
-                    .is_some_and(|s| suffix.contains(s)),
-                _ => {
-                    id.clear();
-                    use std::fmt::Write as _;
-                    let _ = write!(id, "{}", e.id);
-                    suffix.contains(id.as_str())
-                }
-            };
-            if keep {
-                held.push(e.clone());
+            if keep(&e) {
+                held.push(e);
+            }
+        }
+        for e in new {
+            if keep(e) {
+                held.push((*e).clone());
             }
         }
         rows.retain(|k, _| cut.sessions.iter().any(|s| s == k));
