@@ -72,6 +72,17 @@ fn order_key(e: &Event) -> String {
     )
 }
 
+/// `value` as JSON text, written into a buffer of `capacity` bytes to start with (about the
+/// size expected: growing a small buffer step by step cost more than writing the text).
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+) -> Result<String, StorageError> {
+    let mut buf = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buf, value)?;
+    String::from_utf8(buf).map_err(|e| StorageError::Corrupt(format!("JSON text: {e}")))
+}
+
 fn str_field<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
     e.payload.get(key).and_then(|v| v.as_str())
 }
@@ -110,7 +121,7 @@ pub(crate) fn insert_event(
             i64::from(event.hlc.counter),
             event.kind.as_str(),
             i64::from(event.schema),
-            serde_json::to_string(&event.payload)?,
+            json_text(&event.payload, 512)?,
             plate_key,
             session_ref,
             now,

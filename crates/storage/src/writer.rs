@@ -584,7 +584,7 @@ impl Writer {
         if let Some(key) = request_key {
             // The outcome as domain data, in the same transaction as the event: the `answer`
             // column holds the session snapshot (JSON of `HistoryRow`, or `null`).
-            let snapshot = serde_json::to_string(&session)?;
+            let snapshot = project::json_text(&session, 2048)?;
             self.conn
                 .prepare_cached("INSERT INTO edge_requests (request_key, event_id, answer, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![key, id_text, snapshot, now])?;

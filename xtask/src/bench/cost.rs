@@ -104,7 +104,7 @@ fn section(local: u64, remote: u64, fresh: u64, aged: u64) -> String {
     );
     let _ = writeln!(
         r,
-        "\nMeasured with `cargo xtask bench --writer-cost-only` ({N} events per phase; the aged pair on 2 plates in rounds of entries then exits, counting only `Writer::local`, since their earlier history is written through the replication path). Before this round (commit 03bcfa8, same harness): 336 400 per local event, 225 600 per replicated event, and the cost grew with a plate's age (every event re-folded the plate's whole history)."
+        "\nMeasured with `cargo xtask bench --writer-cost-only` ({N} events per phase; the aged pair on 2 plates in rounds of entries then exits, counting only `Writer::local`, since their earlier history is written through the replication path). Earlier: 336 400 / 225 600 at commit 03bcfa8 (before the incremental fold; the cost then grew with a plate's age), 430 900 / 323 300 at commit 03244db (incremental fold plus the reports' change-mark triggers). Setting `WRITER_COST_NO_REPORT_TRIGGERS=1` for the `writer_cost` runs drops those triggers, to tell the writer's own cost from theirs."
     );
     r
 }
