@@ -11,7 +11,8 @@
 
 use std::sync::Arc;
 
-use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Payload};
+use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Payload, Tariff};
+use parkmesh_parking::subscription::Subscription;
 use parkmesh_protocol::{Event, EventId, EventKind, Hlc, HlcClock, StreamId, VersionVector};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqliteConnection;
@@ -228,6 +229,10 @@ pub(crate) struct Writer {
     /// What the database holds after the cut of recently folded groups (`tails`), lent to
     /// each command in its `Dirty`.
     tails: crate::tails::Tails,
+    /// The fee table and subscription list in force as last read (`None`: read them again).
+    /// Emptied when a command stores a fee or subscription event or rolls back, when a commit
+    /// fails, and by the import.
+    settings: Option<(Tariff, Vec<Subscription>)>,
 }
 
 /// Opens the writer's connection on `db_path` (already migrated) and starts its thread.
@@ -287,6 +292,7 @@ pub(crate) fn spawn(
         pruner: Pruner::new(),
         requests_added: 0,
         tails: crate::tails::Tails::default(),
+        settings: None,
     };
     std::thread::Builder::new()
         .name("parkmesh-writer".into())
@@ -322,6 +328,7 @@ impl Writer {
             {
                 // The import writes rows and marks without the fold's bookkeeping.
                 self.tails.clear();
+                self.settings = None;
                 let _ = reply.send(self.import(*input, progress));
             }
         }
@@ -398,6 +405,14 @@ impl Writer {
             if !ok {
                 self.tails.rolled_back();
             }
+            if !ok
+                || dirty
+                    .new_events
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::FeesSet | EventKind::SubscriptionsSet))
+            {
+                self.settings = None;
+            }
             let end = if ok {
                 self.exec("RELEASE cmd")
             } else {
@@ -437,6 +452,7 @@ impl Writer {
                 tracing::error!(error = %e, "commit failed; batch rolled back");
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.tails.clear();
+                self.settings = None;
                 self.next_seq = seq_at_start;
                 let msg = e.to_string();
                 for r in replies {
@@ -507,10 +523,18 @@ impl Writer {
                 (EntryPayload::KIND, serde_json::to_value(&payload)?)
             }
             Intent::Exit { mut payload, .. } => {
-                payload.tariff = project::tariff(&self.conn)?;
-                let subs = project::subscriptions(&self.conn)?;
+                if self.settings.is_none() {
+                    self.settings = Some((
+                        project::tariff(&self.conn)?,
+                        project::subscriptions(&self.conn)?,
+                    ));
+                }
+                let Some((tariff, subs)) = &self.settings else {
+                    return Err(StorageError::Corrupt("settings not read".into()));
+                };
+                payload.tariff = tariff.clone();
                 payload.exempt = parkmesh_parking::subscription::exemption(
-                    &subs,
+                    subs,
                     &payload.gate.plate_id,
                     payload.gate.at_ms,
                     &self.tz,

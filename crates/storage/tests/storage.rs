@@ -1024,3 +1024,50 @@ async fn incremental_case(mut seed: u64) {
         .unwrap();
     assert!(cuts > 0);
 }
+
+/// The writer keeps the fee table in memory between exits; a new fee table applies to the very
+/// next exit.
+#[tokio::test]
+async fn an_exit_after_a_fee_change_pays_the_new_tariff() {
+    use parkmesh_parking::fee::Tariff;
+    use parkmesh_parking::payload::Payload as _;
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "central-a").await;
+    let visit = |plate: &'static str, at: i64| {
+        let s = s.clone();
+        async move {
+            s.ingest(Intent::Entry {
+                payload: entry(plate, at),
+                request_key: None,
+            })
+            .await
+            .unwrap();
+            let out = s
+                .ingest(Intent::Exit {
+                    payload: exit(plate, at + 2 * HOUR),
+                    request_key: None,
+                })
+                .await
+                .unwrap();
+            let Ingested::Stored {
+                session: Some(row), ..
+            } = out
+            else {
+                panic!("expected a stored exit with its session")
+            };
+            row.fee
+        }
+    };
+    assert_eq!(visit("30A11111", T0).await, 50_000);
+    let tariff = Tariff {
+        fee_base: 0.0,
+        fee_per_hour: 10_000,
+    };
+    s.ingest(Intent::Event {
+        kind: parkmesh_protocol::EventKind::FeesSet,
+        payload: tariff.to_value(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(visit("30A22222", T0 + 4 * HOUR).await, 20_000);
+}
