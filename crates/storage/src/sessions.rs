@@ -15,7 +15,9 @@ use crate::rows::{HistoryRow, history_diff, history_row_w};
 static HISTORY_BY_SESSION: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1"));
 
-/// What the caller knows of a session's stored row.
+/// What the caller knows of a session's stored row. (A short-lived argument: the row is moved
+/// in, not boxed.)
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Stored {
     /// Not stored under the group (an insert is tried first).
     No,

@@ -532,7 +532,7 @@ impl Writer {
                 let Some((tariff, subs)) = &self.settings else {
                     return Err(StorageError::Corrupt("settings not read".into()));
                 };
-                payload.tariff = tariff.clone();
+                payload.tariff = *tariff;
                 payload.exempt = parkmesh_parking::subscription::exemption(
                     subs,
                     &payload.gate.plate_id,
