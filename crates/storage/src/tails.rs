@@ -17,8 +17,9 @@ use parkmesh_protocol::{Event, EventKind};
 
 use crate::rows::HistoryRow;
 
-/// Most groups remembered (a few kilobytes each).
-const MAX_GROUPS: usize = 32_768;
+/// Most groups remembered: a settled group costs a few hundred bytes, one with an open session a
+/// few kilobytes (its entry event and row), so at most some 30 MB.
+const MAX_GROUPS: usize = 8_192;
 
 /// What the database holds after one group's cut.
 #[derive(Debug, Clone)]
