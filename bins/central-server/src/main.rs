@@ -97,6 +97,12 @@ impl Paths {
     }
 }
 
+/// mimalloc instead of the system allocator: the writer, the import and the JSON paths allocate
+/// many small short-lived strings, often freed on another thread than the one that made them,
+/// which glibc's allocator serves several times slower (`bench/RESULTS.md` P9).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let paths = Paths {

@@ -246,7 +246,8 @@ pub(crate) fn spawn(
     let conn = Connection::open(db_path)?;
     // FULL: a commit is on disk before the edge gets its answer; group commit amortises it.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // Room for every fixed statement plus the few column sets of history updates.
