@@ -30,6 +30,8 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::{Storage, StorageError};
 
+mod store;
+
 /// Kind of the event a central appends to announce its time zone (`{"timezone": "<IANA name>"}`).
 pub const SITE_TIMEZONE_KIND: &str = "site.timezone";
 
@@ -83,27 +85,18 @@ pub struct FlowRow {
     pub sessions: u64,
 }
 
-/// The in-memory figures and how far the change marks were applied.
-#[derive(Debug, Default)]
-struct Cache {
-    built: bool,
-    mark: i64,
-    zones: BTreeMap<String, String>,
-    days: BTreeMap<Key, DaySummary>,
-}
-
-/// The report state of one storage handle (shared by its clones).
+/// The report connection of one storage handle (shared by its clones; one report at a time).
 #[derive(Debug)]
 pub(crate) struct Reports {
     db_path: PathBuf,
-    cache: Mutex<Cache>,
+    conn: Mutex<Option<Connection>>,
 }
 
 impl Reports {
     pub(crate) fn new(db_path: PathBuf) -> Self {
         Self {
             db_path,
-            cache: Mutex::new(Cache::default()),
+            conn: Mutex::new(None),
         }
     }
 }
@@ -328,42 +321,117 @@ fn scan_conflicts(
     Ok(())
 }
 
-/// Brings `cache` up to date with the database (one read transaction).
-fn refresh(cache: &mut Cache, conn: &Connection, own: &TimeZone) -> Result<(), StorageError> {
-    let tx = conn.unchecked_transaction()?;
-    let names = announced_zones(&tx)?;
-    let zones = Zones {
-        by_site: names
-            .iter()
-            .filter_map(|(s, n)| Some((s.clone(), parkmesh_parking::time::parse_tz(n).ok()?)))
-            .collect(),
-        own,
-    };
-    let last: i64 = tx
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM report_dirty")?
-        .query_row([], |r| r.get(0))?;
-    if !cache.built || cache.zones != names {
-        let all = |_: &Key| true;
-        let mut b = Buckets::new(&zones, &all);
-        scan(&tx, None, &mut b)?;
-        cache.days = b.finish();
-        cache.zones = names;
-        cache.mark = last;
-        cache.built = true;
-        tracing::debug!(days = cache.days.len(), "report figures computed");
-        return Ok(());
-    }
-    if last <= cache.mark {
-        return Ok(());
-    }
-    let mut dirty = BTreeSet::new();
-    {
-        let mut stmt = tx.prepare_cached("SELECT uday FROM report_dirty WHERE id > ?1")?;
-        let mut rows = stmt.query([cache.mark])?;
-        while let Some(r) = rows.next()? {
-            dirty.insert(r.get::<_, i64>(0)?);
+/// What the stored figures must have been computed with: the rules version and every zone used.
+fn zones_key(names: &BTreeMap<String, String>, own: &TimeZone) -> Result<String, StorageError> {
+    let own = own
+        .iana_name()
+        .map_or_else(|| format!("{own:?}"), str::to_owned);
+    Ok(serde_json::to_string(&(own, names))?)
+}
+
+fn parse_zones(names: &BTreeMap<String, String>) -> BTreeMap<String, TimeZone> {
+    names
+        .iter()
+        .filter_map(|(s, n)| Some((s.clone(), parkmesh_parking::time::parse_tz(n).ok()?)))
+        .collect()
+}
+
+/// Brings the stored figures up to date with `history` and returns the announced zones: a full
+/// recompute when they are missing or were computed with other rules or zones, else a recompute
+/// of the marked days.
+fn bring_up_to_date(
+    conn: &mut Connection,
+    own: &TimeZone,
+) -> Result<BTreeMap<String, String>, StorageError> {
+    // A full recompute gives way when another handle starts one meanwhile; a few rounds settle.
+    for _ in 0..5 {
+        let names = announced_zones(conn)?;
+        let key = zones_key(&names, own)?;
+        let current = store::state(conn)?
+            .is_some_and(|s| s.built && s.rules_version == rules::RULES_VERSION && s.zones == key);
+        if current {
+            if !store::has_marks(conn)? || apply_marks(conn, own, &key)? {
+                return Ok(names);
+            }
+        } else {
+            rebuild(conn, own)?;
         }
     }
+    Err(StorageError::Corrupt(
+        "report figures: the full recompute kept being restarted by another handle".into(),
+    ))
+}
+
+/// Recomputes every (site, local day) from `history`. The marks are cleared and the state set to
+/// "building" first (so that every change after that start is marked again); the scan runs in a
+/// read transaction without blocking the writer; the rows are written only when no other
+/// recompute started meanwhile (`generation`).
+fn rebuild(conn: &mut Connection, own: &TimeZone) -> Result<(), StorageError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let generation = store::state(&tx)?.map_or(0, |s| s.generation) + 1;
+    store::put_state(
+        &tx,
+        &store::State {
+            rules_version: rules::RULES_VERSION,
+            zones: String::new(),
+            built: false,
+            generation,
+        },
+    )?;
+    store::clear_marks(&tx)?;
+    tx.commit()?;
+
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+    let names = announced_zones(&tx)?;
+    let zones = Zones {
+        by_site: parse_zones(&names),
+        own,
+    };
+    let all = |_: &Key| true;
+    let mut b = Buckets::new(&zones, &all);
+    scan(&tx, None, &mut b)?;
+    let days = b.finish();
+    tx.commit()?;
+
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if store::state(&tx)?.map(|s| s.generation) != Some(generation) {
+        tracing::debug!("report recompute superseded by another one");
+        return Ok(());
+    }
+    store::delete_all_days(&tx)?;
+    for (k, d) in &days {
+        store::put_day(&tx, k, d)?;
+    }
+    store::put_state(
+        &tx,
+        &store::State {
+            rules_version: rules::RULES_VERSION,
+            zones: zones_key(&names, own)?,
+            built: true,
+            generation,
+        },
+    )?;
+    tx.commit()?;
+    tracing::info!(days = days.len(), "report figures recomputed from history");
+    Ok(())
+}
+
+/// Recomputes the local days that overlap a marked UTC day, writes them and removes the marks,
+/// all in one write transaction (so no mark set meanwhile is lost). `false` when the stored
+/// figures turned out not to be current (another handle started a full recompute).
+fn apply_marks(conn: &mut Connection, own: &TimeZone, key: &str) -> Result<bool, StorageError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let current = store::state(&tx)?
+        .is_some_and(|s| s.built && s.rules_version == rules::RULES_VERSION && s.zones == key);
+    if !current {
+        return Ok(false);
+    }
+    let dirty = store::marks(&tx)?;
+    let names = announced_zones(&tx)?;
+    let zones = Zones {
+        by_site: parse_zones(&names),
+        own,
+    };
     // A key is stale when its local day overlaps a marked UTC day.
     let stale = |key: &Key| {
         let (s, e) = rules::day_bounds(key.1, zones.of(&key.0));
@@ -372,53 +440,98 @@ fn refresh(cache: &mut Cache, conn: &Connection, own: &TimeZone) -> Result<(), S
             .next()
             .is_some()
     };
-    // Every stale day lies within two days either side of its marked UTC day (a local day that
-    // overlaps it starts less than 25 h before it or ends less than 25 h after it).
+    // The sessions to read: those in the local days (in any zone in use) that overlap a marked
+    // day; consecutive windows merged.
+    let in_use: Vec<&TimeZone> = std::iter::once(own).chain(zones.by_site.values()).collect();
     let mut windows: Vec<(i64, i64)> = Vec::new();
     for d in &dirty {
-        let (lo, hi) = ((d - 2) * DAY_MS, (d + 3) * DAY_MS);
+        let (mut lo, mut hi) = (d * DAY_MS, (d + 1) * DAY_MS);
+        for tz in &in_use {
+            lo = lo.min(rules::day_bounds(rules::local_date(d * DAY_MS, tz), tz).0);
+            hi = hi.max(rules::day_bounds(rules::local_date((d + 1) * DAY_MS - 1, tz), tz).1);
+        }
         match windows.last_mut() {
-            Some(w) if w.1 >= lo => w.1 = hi,
+            Some(w) if w.1 >= lo => w.1 = w.1.max(hi),
             _ => windows.push((lo, hi)),
         }
     }
     let mut b = Buckets::new(&zones, &stale);
-    for w in windows {
-        scan(&tx, Some(w), &mut b)?;
+    for w in &windows {
+        scan(&tx, Some(*w), &mut b)?;
     }
     let fresh = b.finish();
-    cache.days.retain(|k, _| !stale(k));
+    // Stored days that are stale but have no session left are removed.
+    let utc = TimeZone::UTC;
+    for (lo, hi) in &windows {
+        let from = rules::local_date(*lo, &utc)
+            .yesterday()
+            .unwrap_or(Date::MIN);
+        let to = rules::local_date(*hi, &utc).tomorrow().unwrap_or(Date::MAX);
+        for k in store::keys_between(&tx, from, to)? {
+            if stale(&k) && !fresh.contains_key(&k) {
+                store::delete_day(&tx, &k)?;
+            }
+        }
+    }
+    for (k, d) in &fresh {
+        store::put_day(&tx, k, d)?;
+    }
+    store::clear_marks(&tx)?;
+    tx.commit()?;
     tracing::debug!(
         marked_days = dirty.len(),
         recomputed = fresh.len(),
         "report figures updated"
     );
-    cache.days.extend(fresh);
-    cache.mark = last;
-    Ok(())
+    Ok(true)
+}
+
+/// The figures a report reads, once brought up to date.
+struct View {
+    zones: BTreeMap<String, String>,
+    days: BTreeMap<Key, DaySummary>,
+    levels: BTreeMap<String, i64>,
+    stored_sites: BTreeSet<String>,
 }
 
 impl Storage {
-    /// Runs `f` over the up-to-date report figures (on a blocking thread).
+    /// Brings the stored figures up to date and reads those from `from` to `to` (on a blocking
+    /// thread, with the report's own connection), then runs `f` over them.
     async fn with_report<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Cache, &TimeZone, &str) -> T + Send + 'static,
+        from: Date,
+        to: Date,
+        f: impl FnOnce(&View, &TimeZone, &str) -> T + Send + 'static,
     ) -> Result<T, StorageError> {
         let reports = self.reports.clone();
         let own_tz = self.tz.clone();
         let own_site = self.stream.origin.as_str().to_owned();
         tokio::task::spawn_blocking(move || {
-            let conn = Connection::open_with_flags(
-                &reports.db_path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(std::time::Duration::from_secs(10))?;
-            let mut cache = reports
-                .cache
+            let mut slot = reports
+                .conn
                 .lock()
-                .map_err(|_| StorageError::Corrupt("report cache poisoned".into()))?;
-            refresh(&mut cache, &conn, &own_tz)?;
-            Ok(f(&cache, &own_tz, &own_site))
+                .map_err(|_| StorageError::Corrupt("report connection poisoned".into()))?;
+            if slot.is_none() {
+                let conn = Connection::open_with_flags(
+                    &reports.db_path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                *slot = Some(conn);
+            }
+            let conn = slot
+                .as_mut()
+                .ok_or_else(|| StorageError::Corrupt("report connection missing".into()))?;
+            let zones = bring_up_to_date(conn, &own_tz)?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+            let view = View {
+                zones,
+                days: store::days_between(&tx, from, to)?,
+                levels: store::levels_before(&tx, from)?,
+                stored_sites: store::sites(&tx)?,
+            };
+            tx.commit()?;
+            Ok(f(&view, &own_tz, &own_site))
         })
         .await
         .map_err(|e| StorageError::Corrupt(format!("report task failed: {e}")))?
@@ -427,24 +540,21 @@ impl Storage {
     /// Every site known here (this central, every site that announced a time zone or has
     /// sessions), with the zone its days are counted in.
     pub async fn report_sites(&self) -> Result<Vec<ReportSite>, StorageError> {
-        self.with_report(sites).await
+        let today = Date::MAX;
+        self.with_report(today, today, sites).await
     }
 
     /// Per site and local day figures for every date from `from` to `to` (both included).
     pub async fn daily_report(&self, from: Date, to: Date) -> Result<DailyReport, StorageError> {
-        self.with_report(move |c, tz, own| {
-            let sites = sites(c, tz, own);
+        self.with_report(from, to, move |v, tz, own| {
+            let sites = sites(v, tz, own);
             let dates = rules::dates(from, to);
             let mut rows = Vec::with_capacity(sites.len() * dates.len());
             for site in &sites {
                 // Cars inside at the start of `from`: every earlier day's arrivals − departures.
-                let mut level: i64 = c
-                    .days
-                    .range((site.id.clone(), Date::MIN)..(site.id.clone(), from))
-                    .map(|(_, d)| d.net_occupancy)
-                    .sum();
+                let mut level: i64 = v.levels.get(&site.id).copied().unwrap_or(0);
                 for date in &dates {
-                    let day = c.days.get(&(site.id.clone(), *date));
+                    let day = v.days.get(&(site.id.clone(), *date));
                     let (peak_occupancy, peak_hour) = rules::peak_of_day(level, day);
                     level += day.map_or(0, |d| d.net_occupancy);
                     rows.push(DailyRow {
@@ -469,12 +579,9 @@ impl Storage {
         from: Date,
         to: Date,
     ) -> Result<(Vec<ReportSite>, Vec<FlowRow>), StorageError> {
-        self.with_report(move |c, tz, own| {
+        self.with_report(from, to, move |v, tz, own| {
             let mut flows = Vec::new();
-            for ((site, date), day) in &c.days {
-                if *date < from || *date > to {
-                    continue;
-                }
+            for ((site, date), day) in &v.days {
                 for (origin, n) in &day.flows_from {
                     flows.push(FlowRow {
                         date: *date,
@@ -487,20 +594,20 @@ impl Storage {
             flows.sort_by(|a, b| {
                 (a.date, &a.from_site, &a.to_site).cmp(&(b.date, &b.from_site, &b.to_site))
             });
-            (sites(c, tz, own), flows)
+            (sites(v, tz, own), flows)
         })
         .await
     }
 }
 
-fn sites(c: &Cache, own_tz: &TimeZone, own: &str) -> Vec<ReportSite> {
-    let mut ids: BTreeSet<&str> = c.zones.keys().map(String::as_str).collect();
-    ids.extend(c.days.keys().map(|k| k.0.as_str()));
+fn sites(v: &View, own_tz: &TimeZone, own: &str) -> Vec<ReportSite> {
+    let mut ids: BTreeSet<&str> = v.zones.keys().map(String::as_str).collect();
+    ids.extend(v.stored_sites.iter().map(String::as_str));
     ids.insert(own);
     ids.into_iter()
         .map(|id| ReportSite {
             id: id.to_owned(),
-            timezone: c
+            timezone: v
                 .zones
                 .get(id)
                 .cloned()

@@ -198,6 +198,63 @@ async fn days_follow_each_sites_zone_and_incremental_equals_rebuild() {
     assert_eq!(
         report(&reopened).await,
         warm,
-        "cold rebuild equals the kept figures"
+        "the figures kept on disk survive a restart"
+    );
+    // A change after the restart, on the Ho Chi Minh day: its entry is deleted.
+    reopened
+        .apply_remote(vec![event(
+            "hcm",
+            4,
+            utc("2026-10-27 00:00:00"),
+            HistoryDeletePayload::KIND,
+            HistoryDeletePayload {
+                session: "hcm:1:2".into(),
+                changed_by: "test".into(),
+            }
+            .to_value(),
+        )])
+        .await
+        .unwrap();
+    let changed = report(&reopened).await;
+    // Its exit is left without an entry: an exception, without fee, stay or occupancy.
+    assert_eq!(
+        figures(&changed, "hcm", "2026-10-25"),
+        (0, 1, 0, None, 0, 0)
+    );
+    let hcm = changed
+        .rows
+        .iter()
+        .find(|x| x.site == "hcm" && x.date == date("2026-10-25"))
+        .unwrap();
+    assert_eq!(hcm.figures.exception_sessions(), 1);
+    assert_eq!(
+        figures(&changed, "berlin", "2026-10-25"),
+        figures(&warm, "berlin", "2026-10-25"),
+        "other sites' days are untouched"
+    );
+    drop(reopened);
+    // Dropping the kept figures makes the next report recompute them all from `history`.
+    let raw = rusqlite::Connection::open(dir.path().join("central.db")).unwrap();
+    raw.execute_batch("DELETE FROM report_state; DELETE FROM report_days;")
+        .unwrap();
+    drop(raw);
+    let rebuilt = open(dir.path(), "central-a").await;
+    assert_eq!(
+        report(&rebuilt).await,
+        changed,
+        "a cold rebuild equals the figures kept up to date by the marks"
+    );
+    let raw = rusqlite::Connection::open(dir.path().join("central.db")).unwrap();
+    let (days, marks): (i64, i64) = raw
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM report_days), (SELECT COUNT(*) FROM report_marks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (days, marks),
+        (3, 0),
+        "rows for berlin's 25th and 26th and hcm's 25th; no mark left over"
     );
 }
