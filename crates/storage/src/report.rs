@@ -1,23 +1,22 @@
 //! Network reports: per site and local day figures (entries, exits, revenue, stays, occupancy)
 //! and cross-site flows, over the replicated `history` and `conflicts` projections.
 //!
-//! The figures of every (site, local day) are kept in memory ([`DaySummary`], a projection of
-//! `history` like the others: dropping it and recomputing gives the same answer). The writer is
-//! not involved: triggers on `history` and `conflicts` (migration 0005) record, in the same
-//! transaction as each change, which UTC days it touched (`report_dirty`, one row per day moved
-//! to a fresh id at each change). A report first reads the marks above the last one it applied
-//! and recomputes only the local days that overlap a marked UTC day, from `history` through its
-//! time indexes; the first report after start (or after a site's time zone changed) computes
-//! every day. Everything is read in one read transaction, so marks and rows agree.
+//! The figures of every (site, local day) are kept on disk (`report_days`, see [`store`]): a
+//! projection of `history` like the others, recomputed in full when it is missing or was
+//! computed with other rules or zones. The writer is not involved: triggers on `history` and
+//! `conflicts` (migration 0007) mark, in the same transaction as each change, which UTC days it
+//! touched (`report_marks`). A report first recomputes, in one write transaction, the local days
+//! that overlap a marked day (from `history` through its covering time indexes), writes them and
+//! removes the marks; then it reads the rows of its range.
 //!
 //! Each site's days are in that site's time zone, which each central announces as a
 //! `site.timezone` event ([`SITE_TIMEZONE_KIND`]) when it starts with a zone its stream has not
 //! announced yet; the newest announcement of a site wins. A site that never announced one (a
 //! central of an older version) is reported in this central's own zone.
 //!
-//! The reads use their own read-only rusqlite connection inside `spawn_blocking`: a cold report
-//! reads every session once, which through the async pool's row-at-a-time hops would take
-//! several times longer.
+//! The reports use their own rusqlite connection inside `spawn_blocking`: a full recompute reads
+//! every session once, which through the async pool's row-at-a-time hops would take several
+//! times longer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -36,6 +35,11 @@ mod store;
 pub const SITE_TIMEZONE_KIND: &str = "site.timezone";
 
 const DAY_MS: i64 = 86_400_000;
+
+/// More marked days than this (an import, a long catch-up) are brought up to date by a full
+/// recompute, which scans without holding the write lock, instead of a recompute of the marked
+/// days inside one write transaction.
+const MAX_MARKED_DAYS: i64 = 31;
 
 type Key = (String, Date);
 
@@ -349,8 +353,13 @@ fn bring_up_to_date(
         let key = zones_key(&names, own)?;
         let current = store::state(conn)?
             .is_some_and(|s| s.built && s.rules_version == rules::RULES_VERSION && s.zones == key);
-        if current {
-            if !store::has_marks(conn)? || apply_marks(conn, own, &key)? {
+        let marked = if current {
+            store::mark_count(conn, MAX_MARKED_DAYS + 1)?
+        } else {
+            0
+        };
+        if current && marked <= MAX_MARKED_DAYS {
+            if marked == 0 || apply_marks(conn, own, &key)? {
                 return Ok(names);
             }
         } else {

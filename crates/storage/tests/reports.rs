@@ -258,3 +258,53 @@ async fn days_follow_each_sites_zone_and_incremental_equals_rebuild() {
         "rows for berlin's 25th and 26th and hcm's 25th; no mark left over"
     );
 }
+
+#[tokio::test]
+async fn many_marked_days_are_brought_up_to_date_by_a_full_recompute() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "central-a").await;
+    let first = utc("2026-03-01 03:00:00");
+    let from = date("2026-03-01");
+    let to = date("2026-04-19");
+    // A first report builds the (empty) kept figures; then 45 days of traffic arrive at once,
+    // more marked days than a report recomputes under the write lock.
+    assert!(
+        s.daily_report(from, to)
+            .await
+            .unwrap()
+            .rows
+            .iter()
+            .all(|r| r.figures.entries == 0)
+    );
+    let day = 86_400_000;
+    let events: Vec<Event> = (0..45)
+        .map(|i| {
+            let at = first + i * day;
+            let plate = format!("51A{i:05}");
+            event(
+                "hcm",
+                u64::try_from(i).unwrap() + 1,
+                at,
+                EntryPayload::KIND,
+                entry(&plate, at).to_value(),
+            )
+        })
+        .collect();
+    s.apply_remote(events).await.unwrap();
+    let r = s.daily_report(from, to).await.unwrap();
+    let hcm: Vec<u64> = r
+        .rows
+        .iter()
+        .filter(|x| x.site == "hcm")
+        .map(|x| x.figures.entries)
+        .collect();
+    assert_eq!(hcm.len(), 50);
+    assert_eq!(hcm.iter().sum::<u64>(), 45);
+    assert!(hcm[..45].iter().all(|n| *n == 1), "{hcm:?}");
+    let last = r
+        .rows
+        .iter()
+        .find(|x| x.site == "hcm" && x.date == to)
+        .unwrap();
+    assert_eq!(last.peak_occupancy, 45, "every car is still inside");
+}

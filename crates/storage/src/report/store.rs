@@ -58,10 +58,11 @@ pub(super) fn marks(conn: &Connection) -> Result<BTreeSet<i64>, StorageError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn has_marks(conn: &Connection) -> Result<bool, StorageError> {
+/// The number of marked days, counted up to `limit`.
+pub(super) fn mark_count(conn: &Connection, limit: i64) -> Result<i64, StorageError> {
     Ok(conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM report_marks)")?
-        .query_row([], |r| r.get(0))?)
+        .prepare_cached("SELECT COUNT(*) FROM (SELECT 1 FROM report_marks LIMIT ?1)")?
+        .query_row([limit], |r| r.get(0))?)
 }
 
 pub(super) fn clear_marks(conn: &Connection) -> Result<(), StorageError> {
