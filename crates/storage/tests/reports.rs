@@ -1,6 +1,8 @@
 //! The report projection on a real SQLite file: local days in a daylight-saving zone (Berlin's
 //! 25-hour 2026-10-25) and a zone without one (Ho Chi Minh City), occupancy carried across
-//! midnight, and that the figures kept up to date by the change marks equal a cold rebuild.
+//! midnight, that the figures kept on disk survive a restart and follow a change made after it,
+//! that they equal a full recompute from `history`, and that many marked days at once are
+//! brought up to date too.
 
 use jiff::civil::Date;
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, HistoryDeletePayload, Payload};
