@@ -33,10 +33,13 @@ CREATE TABLE report_state (
     generation    INTEGER NOT NULL    -- bumped by each full recompute that starts
 );
 
--- Change marks: the UTC days (ms / 86 400 000) touched by a changed session or conflict, set
--- by the triggers below in the same transaction as the change. A day already marked costs one
--- key lookup (INSERT OR IGNORE into a table without rowid); the report recomputes the local
--- days overlapping the marked days and removes the marks in one write transaction.
+-- Change marks: the UTC days (ms / 86 400 000) touched by a changed session or conflict, in the
+-- same transaction as the change. A day already marked costs one key lookup (INSERT OR IGNORE
+-- into a table without rowid); the report recomputes the local days overlapping the marked days
+-- and removes the marks in one write transaction. New and updated `history` rows are marked by
+-- the code that writes them (storage's `sessions`), not by triggers: a trigger on the writer's
+-- hot statements makes SQLite open a statement journal for each of them, which cost more than
+-- the mark itself. Deleted rows and conflicts (rare) are marked by the triggers below.
 DROP TRIGGER report_history_insert;
 DROP TRIGGER report_history_update;
 DROP TRIGGER report_history_delete;
@@ -47,33 +50,6 @@ DROP TABLE report_dirty;
 CREATE TABLE report_marks (
     uday INTEGER PRIMARY KEY
 ) WITHOUT ROWID;
-
-CREATE TRIGGER report_history_insert AFTER INSERT ON history BEGIN
-    INSERT OR IGNORE INTO report_marks (uday)
-        SELECT NEW.entry_ms / 86400000 WHERE NEW.entry_ms IS NOT NULL;
-    INSERT OR IGNORE INTO report_marks (uday)
-        SELECT NEW.exit_ms / 86400000 WHERE NEW.exit_ms IS NOT NULL;
-END;
-
--- Only when a column the reports read really changed (the writer's upserts rewrite rows whose
--- report facts are often unchanged).
-CREATE TRIGGER report_history_update
-AFTER UPDATE OF entry_ms, exit_ms, exit_event_id, source_central, fee, exempt, exception, deleted
-ON history
-WHEN OLD.entry_ms IS NOT NEW.entry_ms OR OLD.exit_ms IS NOT NEW.exit_ms
-  OR OLD.exit_event_id IS NOT NEW.exit_event_id OR OLD.source_central IS NOT NEW.source_central
-  OR OLD.fee IS NOT NEW.fee OR OLD.exempt IS NOT NEW.exempt
-  OR OLD.exception IS NOT NEW.exception OR OLD.deleted IS NOT NEW.deleted
-BEGIN
-    INSERT OR IGNORE INTO report_marks (uday)
-        SELECT OLD.entry_ms / 86400000 WHERE OLD.entry_ms IS NOT NULL;
-    INSERT OR IGNORE INTO report_marks (uday)
-        SELECT OLD.exit_ms / 86400000 WHERE OLD.exit_ms IS NOT NULL;
-    INSERT OR IGNORE INTO report_marks (uday)
-        SELECT NEW.entry_ms / 86400000 WHERE NEW.entry_ms IS NOT NULL;
-    INSERT OR IGNORE INTO report_marks (uday)
-        SELECT NEW.exit_ms / 86400000 WHERE NEW.exit_ms IS NOT NULL;
-END;
 
 CREATE TRIGGER report_history_delete AFTER DELETE ON history BEGIN
     INSERT OR IGNORE INTO report_marks (uday)

@@ -3,9 +3,9 @@
 //!
 //! The figures of every (site, local day) are kept on disk (`report_days`, see [`store`]): a
 //! projection of `history` like the others, recomputed in full when it is missing or was
-//! computed with other rules or zones. The writer is not involved: triggers on `history` and
-//! `conflicts` (migration 0007) mark, in the same transaction as each change, which UTC days it
-//! touched (`report_marks`). A report first recomputes, in one write transaction, the local days
+//! computed with other rules or zones. Each change marks, in the same transaction, which UTC
+//! days it touched (`report_marks`, migration 0007): the writer through [`mark_days`] for the
+//! `history` rows it inserts or updates, triggers for deleted rows and conflicts. A report first recomputes, in one write transaction, the local days
 //! that overlap a marked day (from `history` through its covering time indexes), writes them and
 //! removes the marks; then it reads the rows of its range.
 //!
@@ -38,6 +38,29 @@ pub const SITE_TIMEZONE_KIND: &str = "site.timezone";
 const DAY_MS: i64 = 86_400_000;
 
 type Key = (String, Date);
+
+/// Marks the UTC days of `times` (ms) as changed for the reports, in the caller's transaction.
+/// The writer calls it for every `history` row it inserts, and for every update that changes a
+/// column the reports read, with the old and the new times.
+pub(crate) fn mark_days(conn: &Connection, times: &[Option<i64>]) -> Result<(), StorageError> {
+    let mut done: [Option<i64>; 4] = [None; 4];
+    for (i, day) in times
+        .iter()
+        .flatten()
+        .map(|ms| ms.div_euclid(DAY_MS))
+        .enumerate()
+    {
+        if done.contains(&Some(day)) {
+            continue;
+        }
+        if let Some(slot) = done.get_mut(i) {
+            *slot = Some(day);
+        }
+        conn.prepare_cached("INSERT OR IGNORE INTO report_marks (uday) VALUES (?1)")?
+            .execute([day])?;
+    }
+    Ok(())
+}
 
 /// A site of the network and the time zone its days are counted in.
 #[derive(Debug, Clone, PartialEq, Eq)]
