@@ -37,9 +37,9 @@ CREATE TABLE report_state (
 -- same transaction as the change. A day already marked costs one key lookup (INSERT OR IGNORE
 -- into a table without rowid); the report recomputes the local days overlapping the marked days
 -- and removes the marks in one write transaction. New and updated `history` rows are marked by
--- the code that writes them (storage's `sessions`), not by triggers: a trigger on the writer's
--- hot statements makes SQLite open a statement journal for each of them, which cost more than
--- the mark itself. Deleted rows and conflicts (rare) are marked by the triggers below.
+-- the code that writes them (storage's `sessions`), which measured a little cheaper than the
+-- same marks from triggers on the writer's hot statements. Deleted rows and conflicts are marked
+-- by the triggers below.
 DROP TRIGGER report_history_insert;
 DROP TRIGGER report_history_update;
 DROP TRIGGER report_history_delete;
