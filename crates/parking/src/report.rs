@@ -22,6 +22,10 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
+/// Version of these rules. Stored figures computed under another version are recomputed; bump it
+/// whenever a change here changes any figure.
+pub const RULES_VERSION: i64 = 1;
+
 /// Longest report range accepted, in days (both ends included).
 pub const MAX_RANGE_DAYS: i64 = 366;
 

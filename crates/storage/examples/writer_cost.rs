@@ -26,9 +26,6 @@
 //! (the history is written through the remote path), or subtract a `--prepare-only` run's
 //! `Writer::run` count from the full one.
 //!
-//! With `WRITER_COST_NO_REPORT_TRIGGERS` set in the environment it first drops the reports'
-//! change-mark triggers (migration 0005), to tell the writer's own cost from theirs.
-//!
 //! Usage: `writer_cost [--only local|remote] [--aged K [--prepare-only]] [N=20000] [WINDOW=8]
 //! [BATCH=500]`.
 
@@ -82,23 +79,12 @@ fn args() -> Result<Args, AnyError> {
 }
 
 async fn open(dir: &std::path::Path, id: &str) -> Result<Storage, AnyError> {
-    let s = Storage::open(StorageOptions {
+    Ok(Storage::open(StorageOptions {
         db_path: dir.join("central.db"),
         origin: CentralId::new(id)?,
         tz: jiff::tz::TimeZone::get("Asia/Ho_Chi_Minh")?,
     })
-    .await?;
-    if std::env::var_os("WRITER_COST_NO_REPORT_TRIGGERS").is_some() {
-        // An experiment: the writer's cost without the reports' change-mark triggers, so that
-        // the two changes can be measured apart. (The writer re-prepares its statements.)
-        let conn = rusqlite::Connection::open(dir.join("central.db"))?;
-        conn.execute_batch(
-            "DROP TRIGGER IF EXISTS report_history_insert; DROP TRIGGER IF EXISTS report_history_update;
-             DROP TRIGGER IF EXISTS report_history_delete; DROP TRIGGER IF EXISTS report_conflicts_insert;
-             DROP TRIGGER IF EXISTS report_conflicts_delete;",
-        )?;
-    }
-    Ok(s)
+    .await?)
 }
 
 fn plate(i: usize) -> String {

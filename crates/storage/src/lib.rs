@@ -16,8 +16,8 @@
 //! - `parkai`: reading an original ParkAI database (read-only, refusing one in use).
 //! - `heads`: stream heads (the version vector), advanced once per command.
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
-//! - `report`: network reports per site and local day, kept current by change marks that
-//!   triggers on `history` write.
+//! - `report`: network reports per site and local day, figures kept in `report_days` and kept
+//!   current by change marks that the writer (and triggers, for deletes) set.
 //! - `rows`: plain row types handed to the API and manager.
 //! - `backup`: consistent copies of a live database, and restoring one safely.
 //! - `stats`: operational figures ([`StorageMetrics`]) and the retention of remembered edge

@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0006_fold_marks",
         include_str!("../../../migrations/0006_fold_marks.sql"),
     ),
+    (
+        7,
+        "0007_report_days",
+        include_str!("../../../migrations/0007_report_days.sql"),
+    ),
 ];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the

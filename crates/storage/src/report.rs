@@ -1,23 +1,22 @@
 //! Network reports: per site and local day figures (entries, exits, revenue, stays, occupancy)
 //! and cross-site flows, over the replicated `history` and `conflicts` projections.
 //!
-//! The figures of every (site, local day) are kept in memory ([`DaySummary`], a projection of
-//! `history` like the others: dropping it and recomputing gives the same answer). The writer is
-//! not involved: triggers on `history` and `conflicts` (migration 0005) record, in the same
-//! transaction as each change, which UTC days it touched (`report_dirty`, one row per day moved
-//! to a fresh id at each change). A report first reads the marks above the last one it applied
-//! and recomputes only the local days that overlap a marked UTC day, from `history` through its
-//! time indexes; the first report after start (or after a site's time zone changed) computes
-//! every day. Everything is read in one read transaction, so marks and rows agree.
+//! The figures of every (site, local day) are kept on disk (`report_days`, see [`store`]): a
+//! projection of `history` like the others, recomputed in full when it is missing or was
+//! computed with other rules or zones. Each change marks, in the same transaction, which UTC
+//! days it touched (`report_marks`, migration 0007): the writer through [`mark_days`] for the
+//! `history` rows it inserts or updates, triggers for deleted rows and conflicts. A report first recomputes, in one write transaction, the local days
+//! that overlap a marked day (from `history` through its covering time indexes), writes them and
+//! removes the marks; then it reads the rows of its range.
 //!
 //! Each site's days are in that site's time zone, which each central announces as a
 //! `site.timezone` event ([`SITE_TIMEZONE_KIND`]) when it starts with a zone its stream has not
 //! announced yet; the newest announcement of a site wins. A site that never announced one (a
 //! central of an older version) is reported in this central's own zone.
 //!
-//! The reads use their own read-only rusqlite connection inside `spawn_blocking`: a cold report
-//! reads every session once, which through the async pool's row-at-a-time hops would take
-//! several times longer.
+//! The reports use their own rusqlite connection inside `spawn_blocking`: a full recompute reads
+//! every session once, which through the async pool's row-at-a-time hops would take several
+//! times longer.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -30,12 +29,38 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::{Storage, StorageError};
 
+mod store;
+mod update;
+
 /// Kind of the event a central appends to announce its time zone (`{"timezone": "<IANA name>"}`).
 pub const SITE_TIMEZONE_KIND: &str = "site.timezone";
 
 const DAY_MS: i64 = 86_400_000;
 
 type Key = (String, Date);
+
+/// Marks the UTC days of `times` (ms) as changed for the reports, in the caller's transaction.
+/// The writer calls it for every `history` row it inserts, and for every update that changes a
+/// column the reports read, with the old and the new times.
+pub(crate) fn mark_days(conn: &Connection, times: &[Option<i64>]) -> Result<(), StorageError> {
+    let mut done: [Option<i64>; 4] = [None; 4];
+    for (i, day) in times
+        .iter()
+        .flatten()
+        .map(|ms| ms.div_euclid(DAY_MS))
+        .enumerate()
+    {
+        if done.contains(&Some(day)) {
+            continue;
+        }
+        if let Some(slot) = done.get_mut(i) {
+            *slot = Some(day);
+        }
+        conn.prepare_cached("INSERT OR IGNORE INTO report_marks (uday) VALUES (?1)")?
+            .execute([day])?;
+    }
+    Ok(())
+}
 
 /// A site of the network and the time zone its days are counted in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,27 +108,18 @@ pub struct FlowRow {
     pub sessions: u64,
 }
 
-/// The in-memory figures and how far the change marks were applied.
-#[derive(Debug, Default)]
-struct Cache {
-    built: bool,
-    mark: i64,
-    zones: BTreeMap<String, String>,
-    days: BTreeMap<Key, DaySummary>,
-}
-
-/// The report state of one storage handle (shared by its clones).
+/// The report connection of one storage handle (shared by its clones; one report at a time).
 #[derive(Debug)]
 pub(crate) struct Reports {
     db_path: PathBuf,
-    cache: Mutex<Cache>,
+    conn: Mutex<Option<Connection>>,
 }
 
 impl Reports {
     pub(crate) fn new(db_path: PathBuf) -> Self {
         Self {
             db_path,
-            cache: Mutex::new(Cache::default()),
+            conn: Mutex::new(None),
         }
     }
 }
@@ -328,97 +344,52 @@ fn scan_conflicts(
     Ok(())
 }
 
-/// Brings `cache` up to date with the database (one read transaction).
-fn refresh(cache: &mut Cache, conn: &Connection, own: &TimeZone) -> Result<(), StorageError> {
-    let tx = conn.unchecked_transaction()?;
-    let names = announced_zones(&tx)?;
-    let zones = Zones {
-        by_site: names
-            .iter()
-            .filter_map(|(s, n)| Some((s.clone(), parkmesh_parking::time::parse_tz(n).ok()?)))
-            .collect(),
-        own,
-    };
-    let last: i64 = tx
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM report_dirty")?
-        .query_row([], |r| r.get(0))?;
-    if !cache.built || cache.zones != names {
-        let all = |_: &Key| true;
-        let mut b = Buckets::new(&zones, &all);
-        scan(&tx, None, &mut b)?;
-        cache.days = b.finish();
-        cache.zones = names;
-        cache.mark = last;
-        cache.built = true;
-        tracing::debug!(days = cache.days.len(), "report figures computed");
-        return Ok(());
-    }
-    if last <= cache.mark {
-        return Ok(());
-    }
-    let mut dirty = BTreeSet::new();
-    {
-        let mut stmt = tx.prepare_cached("SELECT uday FROM report_dirty WHERE id > ?1")?;
-        let mut rows = stmt.query([cache.mark])?;
-        while let Some(r) = rows.next()? {
-            dirty.insert(r.get::<_, i64>(0)?);
-        }
-    }
-    // A key is stale when its local day overlaps a marked UTC day.
-    let stale = |key: &Key| {
-        let (s, e) = rules::day_bounds(key.1, zones.of(&key.0));
-        dirty
-            .range(s.div_euclid(DAY_MS)..=(e - 1).div_euclid(DAY_MS))
-            .next()
-            .is_some()
-    };
-    // Every stale day lies within two days either side of its marked UTC day (a local day that
-    // overlaps it starts less than 25 h before it or ends less than 25 h after it).
-    let mut windows: Vec<(i64, i64)> = Vec::new();
-    for d in &dirty {
-        let (lo, hi) = ((d - 2) * DAY_MS, (d + 3) * DAY_MS);
-        match windows.last_mut() {
-            Some(w) if w.1 >= lo => w.1 = hi,
-            _ => windows.push((lo, hi)),
-        }
-    }
-    let mut b = Buckets::new(&zones, &stale);
-    for w in windows {
-        scan(&tx, Some(w), &mut b)?;
-    }
-    let fresh = b.finish();
-    cache.days.retain(|k, _| !stale(k));
-    tracing::debug!(
-        marked_days = dirty.len(),
-        recomputed = fresh.len(),
-        "report figures updated"
-    );
-    cache.days.extend(fresh);
-    cache.mark = last;
-    Ok(())
+/// The figures a report reads, once brought up to date.
+struct View {
+    zones: BTreeMap<String, String>,
+    days: BTreeMap<Key, DaySummary>,
+    levels: BTreeMap<String, i64>,
+    stored_sites: BTreeSet<String>,
 }
 
 impl Storage {
-    /// Runs `f` over the up-to-date report figures (on a blocking thread).
+    /// Brings the stored figures up to date and reads those from `from` to `to` (on a blocking
+    /// thread, with the report's own connection), then runs `f` over them.
     async fn with_report<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Cache, &TimeZone, &str) -> T + Send + 'static,
+        from: Date,
+        to: Date,
+        f: impl FnOnce(&View, &TimeZone, &str) -> T + Send + 'static,
     ) -> Result<T, StorageError> {
         let reports = self.reports.clone();
         let own_tz = self.tz.clone();
         let own_site = self.stream.origin.as_str().to_owned();
         tokio::task::spawn_blocking(move || {
-            let conn = Connection::open_with_flags(
-                &reports.db_path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )?;
-            conn.busy_timeout(std::time::Duration::from_secs(10))?;
-            let mut cache = reports
-                .cache
+            let mut slot = reports
+                .conn
                 .lock()
-                .map_err(|_| StorageError::Corrupt("report cache poisoned".into()))?;
-            refresh(&mut cache, &conn, &own_tz)?;
-            Ok(f(&cache, &own_tz, &own_site))
+                .map_err(|_| StorageError::Corrupt("report connection poisoned".into()))?;
+            if slot.is_none() {
+                let conn = Connection::open_with_flags(
+                    &reports.db_path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                *slot = Some(conn);
+            }
+            let conn = slot
+                .as_mut()
+                .ok_or_else(|| StorageError::Corrupt("report connection missing".into()))?;
+            let zones = update::bring_up_to_date(conn, &own_tz)?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)?;
+            let view = View {
+                zones,
+                days: store::days_between(&tx, from, to)?,
+                levels: store::levels_before(&tx, from)?,
+                stored_sites: store::sites(&tx)?,
+            };
+            tx.commit()?;
+            Ok(f(&view, &own_tz, &own_site))
         })
         .await
         .map_err(|e| StorageError::Corrupt(format!("report task failed: {e}")))?
@@ -427,24 +398,21 @@ impl Storage {
     /// Every site known here (this central, every site that announced a time zone or has
     /// sessions), with the zone its days are counted in.
     pub async fn report_sites(&self) -> Result<Vec<ReportSite>, StorageError> {
-        self.with_report(sites).await
+        let today = Date::MAX;
+        self.with_report(today, today, sites).await
     }
 
     /// Per site and local day figures for every date from `from` to `to` (both included).
     pub async fn daily_report(&self, from: Date, to: Date) -> Result<DailyReport, StorageError> {
-        self.with_report(move |c, tz, own| {
-            let sites = sites(c, tz, own);
+        self.with_report(from, to, move |v, tz, own| {
+            let sites = sites(v, tz, own);
             let dates = rules::dates(from, to);
             let mut rows = Vec::with_capacity(sites.len() * dates.len());
             for site in &sites {
                 // Cars inside at the start of `from`: every earlier day's arrivals − departures.
-                let mut level: i64 = c
-                    .days
-                    .range((site.id.clone(), Date::MIN)..(site.id.clone(), from))
-                    .map(|(_, d)| d.net_occupancy)
-                    .sum();
+                let mut level: i64 = v.levels.get(&site.id).copied().unwrap_or(0);
                 for date in &dates {
-                    let day = c.days.get(&(site.id.clone(), *date));
+                    let day = v.days.get(&(site.id.clone(), *date));
                     let (peak_occupancy, peak_hour) = rules::peak_of_day(level, day);
                     level += day.map_or(0, |d| d.net_occupancy);
                     rows.push(DailyRow {
@@ -469,12 +437,9 @@ impl Storage {
         from: Date,
         to: Date,
     ) -> Result<(Vec<ReportSite>, Vec<FlowRow>), StorageError> {
-        self.with_report(move |c, tz, own| {
+        self.with_report(from, to, move |v, tz, own| {
             let mut flows = Vec::new();
-            for ((site, date), day) in &c.days {
-                if *date < from || *date > to {
-                    continue;
-                }
+            for ((site, date), day) in &v.days {
                 for (origin, n) in &day.flows_from {
                     flows.push(FlowRow {
                         date: *date,
@@ -487,20 +452,20 @@ impl Storage {
             flows.sort_by(|a, b| {
                 (a.date, &a.from_site, &a.to_site).cmp(&(b.date, &b.from_site, &b.to_site))
             });
-            (sites(c, tz, own), flows)
+            (sites(v, tz, own), flows)
         })
         .await
     }
 }
 
-fn sites(c: &Cache, own_tz: &TimeZone, own: &str) -> Vec<ReportSite> {
-    let mut ids: BTreeSet<&str> = c.zones.keys().map(String::as_str).collect();
-    ids.extend(c.days.keys().map(|k| k.0.as_str()));
+fn sites(v: &View, own_tz: &TimeZone, own: &str) -> Vec<ReportSite> {
+    let mut ids: BTreeSet<&str> = v.zones.keys().map(String::as_str).collect();
+    ids.extend(v.stored_sites.iter().map(String::as_str));
     ids.insert(own);
     ids.into_iter()
         .map(|id| ReportSite {
             id: id.to_owned(),
-            timezone: c
+            timezone: v
                 .zones
                 .get(id)
                 .cloned()

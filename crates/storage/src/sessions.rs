@@ -195,6 +195,25 @@ fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(
     }
     sql.push_str(" WHERE session_id = ?1");
     conn.prepare_cached(&sql)?.execute(params.as_slice())?;
+    // Report change marks: the old and new days, when a column the reports read changed.
+    if (
+        &old.entry_ms,
+        &old.exit_ms,
+        &old.exit_event_id,
+        &old.source_central,
+    ) != (
+        &new.entry_ms,
+        &new.exit_ms,
+        &new.exit_event_id,
+        &new.source_central,
+    ) || (old.fee, &old.exempt, old.exception, old.deleted)
+        != (new.fee, &new.exempt, new.exception, new.deleted)
+    {
+        crate::report::mark_days(
+            conn,
+            &[old.entry_ms, old.exit_ms, new.entry_ms, new.exit_ms],
+        )?;
+    }
     Ok(())
 }
 
@@ -252,5 +271,11 @@ pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64
         r.created_at,
         r.updated_at,
     ])?;
-    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let id = conn.last_insert_rowid();
+    // Report change marks (see `report::mark_days`).
+    crate::report::mark_days(conn, &[r.entry_ms, r.exit_ms])?;
+    Ok(Some(id))
 }

@@ -1,6 +1,8 @@
 //! The report projection on a real SQLite file: local days in a daylight-saving zone (Berlin's
 //! 25-hour 2026-10-25) and a zone without one (Ho Chi Minh City), occupancy carried across
-//! midnight, and that the figures kept up to date by the change marks equal a cold rebuild.
+//! midnight, that the figures kept on disk survive a restart and follow a change made after it,
+//! that they equal a full recompute from `history`, and that many marked days at once are
+//! brought up to date too.
 
 use jiff::civil::Date;
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, HistoryDeletePayload, Payload};
@@ -198,6 +200,113 @@ async fn days_follow_each_sites_zone_and_incremental_equals_rebuild() {
     assert_eq!(
         report(&reopened).await,
         warm,
-        "cold rebuild equals the kept figures"
+        "the figures kept on disk survive a restart"
     );
+    // A change after the restart, on the Ho Chi Minh day: its entry is deleted.
+    reopened
+        .apply_remote(vec![event(
+            "hcm",
+            4,
+            utc("2026-10-27 00:00:00"),
+            HistoryDeletePayload::KIND,
+            HistoryDeletePayload {
+                session: "hcm:1:2".into(),
+                changed_by: "test".into(),
+            }
+            .to_value(),
+        )])
+        .await
+        .unwrap();
+    let changed = report(&reopened).await;
+    // Its exit is left without an entry: an exception, without fee, stay or occupancy.
+    assert_eq!(
+        figures(&changed, "hcm", "2026-10-25"),
+        (0, 1, 0, None, 0, 0)
+    );
+    let hcm = changed
+        .rows
+        .iter()
+        .find(|x| x.site == "hcm" && x.date == date("2026-10-25"))
+        .unwrap();
+    assert_eq!(hcm.figures.exception_sessions(), 1);
+    assert_eq!(
+        figures(&changed, "berlin", "2026-10-25"),
+        figures(&warm, "berlin", "2026-10-25"),
+        "other sites' days are untouched"
+    );
+    drop(reopened);
+    // Dropping the kept figures makes the next report recompute them all from `history`.
+    let raw = rusqlite::Connection::open(dir.path().join("central.db")).unwrap();
+    raw.execute_batch("DELETE FROM report_state; DELETE FROM report_days;")
+        .unwrap();
+    drop(raw);
+    let rebuilt = open(dir.path(), "central-a").await;
+    assert_eq!(
+        report(&rebuilt).await,
+        changed,
+        "a cold rebuild equals the figures kept up to date by the marks"
+    );
+    let raw = rusqlite::Connection::open(dir.path().join("central.db")).unwrap();
+    let (days, marks): (i64, i64) = raw
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM report_days), (SELECT COUNT(*) FROM report_marks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (days, marks),
+        (3, 0),
+        "rows for berlin's 25th and 26th and hcm's 25th; no mark left over"
+    );
+}
+
+#[tokio::test]
+async fn many_marked_days_are_brought_up_to_date_by_a_full_recompute() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "central-a").await;
+    let first = utc("2026-03-01 03:00:00");
+    let from = date("2026-03-01");
+    let to = date("2026-04-19");
+    // A first report builds the (empty) kept figures; then 45 days of traffic arrive at once,
+    // more marked days than a report recomputes under the write lock.
+    assert!(
+        s.daily_report(from, to)
+            .await
+            .unwrap()
+            .rows
+            .iter()
+            .all(|r| r.figures.entries == 0)
+    );
+    let day = 86_400_000;
+    let events: Vec<Event> = (0..45)
+        .map(|i| {
+            let at = first + i * day;
+            let plate = format!("51A{i:05}");
+            event(
+                "hcm",
+                u64::try_from(i).unwrap() + 1,
+                at,
+                EntryPayload::KIND,
+                entry(&plate, at).to_value(),
+            )
+        })
+        .collect();
+    s.apply_remote(events).await.unwrap();
+    let r = s.daily_report(from, to).await.unwrap();
+    let hcm: Vec<u64> = r
+        .rows
+        .iter()
+        .filter(|x| x.site == "hcm")
+        .map(|x| x.figures.entries)
+        .collect();
+    assert_eq!(hcm.len(), 50);
+    assert_eq!(hcm.iter().sum::<u64>(), 45);
+    assert!(hcm[..45].iter().all(|n| *n == 1), "{hcm:?}");
+    let last = r
+        .rows
+        .iter()
+        .find(|x| x.site == "hcm" && x.date == to)
+        .unwrap();
+    assert_eq!(last.peak_occupancy, 45, "every car is still inside");
 }

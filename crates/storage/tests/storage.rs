@@ -48,6 +48,7 @@ async fn migrations_are_idempotent() {
             "0004_edge_requests_retention".to_owned(),
             "0005_reports".to_owned(),
             "0006_fold_marks".to_owned(),
+            "0007_report_days".to_owned(),
         ]
     );
     assert!(parkmesh_storage::migrate(&db).await.unwrap().is_empty());
