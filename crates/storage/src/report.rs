@@ -44,21 +44,27 @@ type Key = (String, Date);
 /// column the reports read, with the old and the new times.
 pub(crate) fn mark_days(conn: &Connection, times: &[Option<i64>]) -> Result<(), StorageError> {
     let mut done: [Option<i64>; 4] = [None; 4];
-    for (i, day) in times
-        .iter()
-        .flatten()
-        .map(|ms| ms.div_euclid(DAY_MS))
-        .enumerate()
-    {
+    for (i, day) in times.iter().flatten().map(|&ms| utc_day(ms)).enumerate() {
         if done.contains(&Some(day)) {
             continue;
         }
         if let Some(slot) = done.get_mut(i) {
             *slot = Some(day);
         }
-        conn.prepare_cached("INSERT OR IGNORE INTO report_marks (uday) VALUES (?1)")?
-            .execute([day])?;
+        mark_day(conn, day)?;
     }
+    Ok(())
+}
+
+/// The UTC day (days since 1970-01-01) of a time in ms, as the change marks count days.
+pub(crate) fn utc_day(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// Marks one UTC day as changed (the bulk import collects its rows' days and marks each once).
+pub(crate) fn mark_day(conn: &Connection, day: i64) -> Result<(), StorageError> {
+    conn.prepare_cached("INSERT OR IGNORE INTO report_marks (uday) VALUES (?1)")?
+        .execute([day])?;
     Ok(())
 }
 

@@ -217,10 +217,24 @@ fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(
     Ok(())
 }
 
-/// Inserts a new session row and returns its id; `None` when a row with this session id exists
-/// already (under another group key). No `RETURNING`: SQLite runs that through a temporary
-/// table per statement.
+/// Inserts a new session row, marks its days for the reports and returns its id; `None` when a
+/// row with this session id exists already (under another group key).
 pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
+    let id = insert_row_unmarked(conn, r)?;
+    if id.is_some() {
+        // Report change marks (see `report::mark_days`).
+        crate::report::mark_days(conn, &[r.entry_ms, r.exit_ms])?;
+    }
+    Ok(id)
+}
+
+/// [`insert_row`] without the reports' change marks: the bulk import marks each day once at the
+/// end instead of twice per row. No `RETURNING`: SQLite runs that through a temporary table per
+/// statement.
+pub(crate) fn insert_row_unmarked(
+    conn: &Connection,
+    r: &HistoryRow,
+) -> Result<Option<i64>, StorageError> {
     let sql = "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
             edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
             entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
@@ -274,8 +288,5 @@ pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64
     if inserted == 0 {
         return Ok(None);
     }
-    let id = conn.last_insert_rowid();
-    // Report change marks (see `report::mark_days`).
-    crate::report::mark_days(conn, &[r.entry_ms, r.exit_ms])?;
-    Ok(Some(id))
+    Ok(Some(conn.last_insert_rowid()))
 }

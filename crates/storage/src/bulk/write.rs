@@ -13,6 +13,7 @@ use rusqlite::{OptionalExtension, params};
 use super::prepare::{PlateBatch, Prepare};
 use super::{ImportInput, ImportReport, Known, Progress, setting_is, setting_key, walk, zone_is};
 use crate::project::{self, Dirty};
+use crate::report;
 use crate::writer::Writer;
 use crate::{StorageError, now_ms};
 
@@ -31,6 +32,7 @@ impl Writer {
         self.conn
             .execute_batch("PRAGMA cache_size = -262144; BEGIN IMMEDIATE")?;
         let res = self.import_tx(input, progress);
+        tracing::info!(ok = res.is_ok(), "import: ending the transaction");
         let end = match &res {
             Ok(_) => self.conn.execute_batch("COMMIT"),
             Err(_) => self.conn.execute_batch("ROLLBACK"),
@@ -60,6 +62,7 @@ impl Writer {
         had_vehicles: bool,
         now: i64,
         complex: &mut BTreeSet<String>,
+        days: &mut BTreeSet<i64>,
     ) -> Result<(), StorageError> {
         // Asked before the batch's own events are in.
         let had = had_vehicles
@@ -121,7 +124,13 @@ impl Writer {
             return Ok(());
         }
         for row in &batch.rows {
-            if crate::sessions::insert_row(&self.conn, row)?.is_none() {
+            days.extend(
+                row.entry_ms
+                    .into_iter()
+                    .chain(row.exit_ms)
+                    .map(report::utc_day),
+            );
+            if crate::sessions::insert_row_unmarked(&self.conn, row)?.is_none() {
                 return Err(StorageError::Corrupt(format!(
                     "history row of session {} already present",
                     row.session_id
@@ -151,10 +160,7 @@ impl Writer {
             |r| r.get(0),
         )?;
         let first_seq = self.next_seq;
-        // Rows are written in plate order, so most secondary index keys arrive in random order;
-        // building an index once from the finished table sorts instead of inserting into a
-        // B-tree at random per row. Indexes the import itself reads stay in place.
-        let deferred = drop_indexes(&self.conn, had_vehicles)?;
+        let deferred = drop_indexes(&self.conn)?;
         let (tx, rx) = sync_channel::<PlateBatch>(AHEAD);
         let prepare = Prepare {
             stream: self.stream.clone(),
@@ -171,7 +177,7 @@ impl Writer {
             late_targets: Vec::new(),
             events: 0,
         };
-        let mut complex = BTreeSet::new();
+        let (mut complex, mut days) = (BTreeSet::new(), BTreeSet::new());
         let (walked, stored) = std::thread::scope(|scope| {
             let sessions = &input.sessions;
             let preparing = scope.spawn(move || {
@@ -195,8 +201,16 @@ impl Writer {
         let (prepared, mut report) = walked?;
         self.next_seq = prepared.next_seq;
         self.hlc = prepared.hlc;
+        tracing::info!(
+            events = prepared.events,
+            indexes = deferred.len(),
+            "import: events and rows written, building indexes"
+        );
         for sql in deferred {
             self.conn.execute_batch(&sql)?;
+        }
+        for day in days {
+            report::mark_day(&self.conn, day)?;
         }
         let mut plates = complex;
         for target in prepared.late_targets {
@@ -270,6 +284,7 @@ impl Writer {
             }
         }
         // Sessions whose result depends on more than their own new events.
+        tracing::info!(plates = dirty.plates.len(), "import: re-folding plates");
         project::refold(&w.conn, &w.stream, &w.tz, now, &mut dirty)?;
         w.no_conflicts &= dirty.no_conflicts;
         if w.next_seq > first_seq {
@@ -288,24 +303,32 @@ impl Writer {
     }
 }
 
-/// Drops the secondary indexes of `events` and `history` that a bulk walk does not read and
-/// returns the statements that create them again (inside the same transaction, so a failed
-/// import leaves them as they were). The walk looks events up by plate only when the log held
-/// vehicle events before (`had_vehicles`), so those two indexes are kept then.
-fn drop_indexes(
-    conn: &rusqlite::Connection,
-    had_vehicles: bool,
-) -> Result<Vec<String>, StorageError> {
+/// `history` indexes whose keys the walk inserts in random order.
+const RANDOM_KEYS: [&str; 4] = [
+    "history_entry_ms",
+    "history_exit_ms",
+    "history_sort",
+    "history_event_id",
+];
+
+/// Drops the secondary indexes of `history` whose keys the walk inserts in random order (times,
+/// edge event ids) and returns the statements that create them again (inside the same
+/// transaction, so a failed import leaves them as they were): building such an index once from
+/// the finished table sorts instead of inserting into a B-tree at random per row. The other
+/// indexes stay: the walk writes in plate order with rising seqs, so their keys arrive in order
+/// (plates, exit event ids, a few statuses) or hardly at all (operator targets, partial indexes
+/// no imported row matches), and each rebuild would read the whole table again.
+fn drop_indexes(conn: &rusqlite::Connection) -> Result<Vec<String>, StorageError> {
     let mut stmt = conn.prepare(
         "SELECT name, sql FROM sqlite_master
-         WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('events', 'history')",
+         WHERE type = 'index' AND sql IS NOT NULL AND tbl_name = 'history'",
     )?;
     let all: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let mut kept = Vec::new();
     for (name, sql) in all {
-        if had_vehicles && matches!(name.as_str(), "events_plate_key" | "events_group_key") {
+        if !RANDOM_KEYS.contains(&name.as_str()) {
             continue;
         }
         conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
