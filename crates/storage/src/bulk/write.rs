@@ -187,9 +187,9 @@ impl Writer {
             });
             // Ends when the preparing thread drops its sender (done or failed); on an error
             // here `rx` is dropped, so the preparing thread's next send fails and it stops.
-            let stored = rx
-                .into_iter()
-                .try_for_each(|batch| self.store(batch, had_vehicles, now, &mut complex));
+            let stored = rx.into_iter().try_for_each(|batch| {
+                self.store(batch, had_vehicles, now, &mut complex, &mut days)
+            });
             let walked = preparing.join().unwrap_or_else(|_| {
                 Err(StorageError::Corrupt(
                     "the import's preparing thread panicked".into(),
