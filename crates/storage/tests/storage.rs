@@ -22,6 +22,30 @@ fn exit(plate: &str, at_ms: i64) -> ExitPayload {
     ExitPayload::at_gate(gate, None)
 }
 
+/// An entry of `plate` at `at` and its exit two hours later; the exit's session row.
+async fn visit(s: &Storage, plate: &str, at: i64) -> Box<parkmesh_storage::HistoryRow> {
+    s.ingest(Intent::Entry {
+        payload: entry(plate, at),
+        request_key: None,
+    })
+    .await
+    .unwrap();
+    let out = s
+        .ingest(Intent::Exit {
+            payload: exit(plate, at + 2 * HOUR),
+            request_key: None,
+        })
+        .await
+        .unwrap();
+    let Ingested::Stored {
+        session: Some(row), ..
+    } = out
+    else {
+        panic!("expected a stored exit with its session")
+    };
+    row
+}
+
 fn remote(
     origin: &str,
     seq: u64,
@@ -106,25 +130,7 @@ async fn local_entry_exit_and_reopen_keep_identity() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), "central-a").await;
     let stream = s.stream().clone();
-    s.ingest(Intent::Entry {
-        payload: entry("30A12345", T0),
-        request_key: None,
-    })
-    .await
-    .unwrap();
-    let out = s
-        .ingest(Intent::Exit {
-            payload: exit("30A12345", T0 + 2 * HOUR),
-            request_key: None,
-        })
-        .await
-        .unwrap();
-    let Ingested::Stored {
-        session: Some(row), ..
-    } = out
-    else {
-        panic!("expected a stored exit with its session")
-    };
+    let row = visit(&s, "30A12345", T0).await;
     assert_eq!(
         (row.fee, row.status.as_str(), row.sync_status.as_str()),
         (50_000, "OUT", "LOCAL")
@@ -1034,32 +1040,7 @@ async fn an_exit_after_a_fee_change_pays_the_new_tariff() {
     use parkmesh_parking::payload::Payload as _;
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), "central-a").await;
-    let visit = |plate: &'static str, at: i64| {
-        let s = s.clone();
-        async move {
-            s.ingest(Intent::Entry {
-                payload: entry(plate, at),
-                request_key: None,
-            })
-            .await
-            .unwrap();
-            let out = s
-                .ingest(Intent::Exit {
-                    payload: exit(plate, at + 2 * HOUR),
-                    request_key: None,
-                })
-                .await
-                .unwrap();
-            let Ingested::Stored {
-                session: Some(row), ..
-            } = out
-            else {
-                panic!("expected a stored exit with its session")
-            };
-            row.fee
-        }
-    };
-    assert_eq!(visit("30A11111", T0).await, 50_000);
+    assert_eq!(visit(&s, "30A11111", T0).await.fee, 50_000);
     let tariff = Tariff {
         fee_base: 0.0,
         fee_per_hour: 10_000,
@@ -1070,5 +1051,5 @@ async fn an_exit_after_a_fee_change_pays_the_new_tariff() {
     })
     .await
     .unwrap();
-    assert_eq!(visit("30A22222", T0 + 4 * HOUR).await, 20_000);
+    assert_eq!(visit(&s, "30A22222", T0 + 4 * HOUR).await.fee, 20_000);
 }
