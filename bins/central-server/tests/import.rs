@@ -161,6 +161,15 @@ fn a_site_switches_without_losing_a_car() {
     ] {
         assert_eq!(parkai::count(&stdout, name), n, "{name}: {stdout}");
     }
+    // The import (written with a rollback journal when nothing else has the database open) left
+    // it in WAL mode, with no journal behind.
+    let db = dir.path().join("data/central.db");
+    let mode: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert!(!dir.path().join("data/central.db-journal").exists());
     let events = rows(dir.path(), "events");
 
     // A second import adds nothing.
@@ -224,6 +233,98 @@ fn a_site_switches_without_losing_a_car() {
         "{car:#?}"
     );
     assert!(common::panics(&c).is_empty());
+}
+
+/// An import killed while its transaction is open (here once its rows are written, while it
+/// builds indexes) leaves the database as before or, had the commit landed first, with the whole
+/// import: never part of it. The next run imports the rest, once.
+#[test]
+fn a_killed_import_leaves_nothing_half_written() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let now = now_ms();
+    let dir = tempfile::tempdir().unwrap();
+    let original = dir.path().join("central.db");
+    const SESSIONS: i64 = 3_000;
+    {
+        let conn = parkai::create(&original);
+        for id in 1..=SESSIONS {
+            let entry = now - (id + 10) * MIN;
+            let row = Row::new(id, &format!("30A{:05}", id), entry);
+            let row = if id % 3 == 0 {
+                row
+            } else {
+                row.out(entry + 5 * MIN, 5_000)
+            };
+            parkai::insert(&conn, &row);
+        }
+    }
+    let config = common::write_config(
+        dir.path(),
+        "central-1",
+        common::free_port(),
+        common::free_port(),
+        json!({ "max_clock_skew_secs": 86400 }),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_central-server"))
+        .arg("import-parkai")
+        .arg("--config")
+        .arg(&config)
+        .arg("--from")
+        .arg(&original)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let at_indexes = line.contains("building indexes");
+        seen.push(line);
+        if at_indexes {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = seen.join("\n");
+    assert!(log.contains("writing with a rollback journal"), "{log}");
+    assert!(log.contains("building indexes"), "{log}");
+
+    // Opening the database rolls a left-over journal back.
+    let db = dir.path().join("data/central.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let sessions: i64 = conn
+        .query_row("SELECT COUNT(*) FROM history", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        sessions == 0 || sessions == SESSIONS,
+        "{sessions} sessions after the kill"
+    );
+    drop(conn);
+
+    let out = parkai::import(&config, &original, &[]);
+    let (stdout, stderr) = parkai::text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let added = parkai::count(&stdout, "sessions IN") + parkai::count(&stdout, "sessions OUT");
+    assert_eq!(added as i64 + sessions, SESSIONS, "{stdout}");
+    assert_eq!(rows(dir.path(), "history"), SESSIONS);
+    let exits = SESSIONS - SESSIONS / 3;
+    assert_eq!(
+        rows(
+            dir.path(),
+            "events WHERE kind IN ('vehicle.entry', 'vehicle.exit')"
+        ),
+        SESSIONS + exits,
+        "each entry and exit once"
+    );
 }
 
 /// Runs the import of `original` and asserts it is refused with `message` and writes nothing.

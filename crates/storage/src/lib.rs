@@ -154,10 +154,11 @@ impl Storage {
         migrate::run(&mut conn).await?;
         let stream = writer::load_identity(&mut conn, &opts).await?;
         conn.close().await?;
+        // Lazy: readers connect on first use, so a process that only writes (the import) holds
+        // no reader connection and the writer may change the journal mode (`bulk::write`).
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(conn_opts.read_only(true))
-            .await?;
+            .connect_lazy_with(conn_opts.read_only(true));
         let (commits, _) = broadcast::channel(1024);
         let metrics = StorageMetrics::default();
         let writer = writer::spawn(

@@ -97,6 +97,12 @@ fn sh(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// Saves the sections measured so far to `target/bench-partial.md`, so a full run that is
+/// stopped or fails late still leaves its figures (bench/RESULTS.md is written only at the end).
+fn save_partial(root: &std::path::Path, r: &str) {
+    let _ = std::fs::write(root.join("target/bench-partial.md"), r);
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -250,6 +256,7 @@ impl Bench {
             spread(l99)
         )?;
 
+        save_partial(&root, &r);
         // P1, P3, P6 on one central.
         println!("P1/P3/P6 single central");
         let mut c = Central::plan(&bin, tmp.path(), "bench-1", &[])?;
@@ -356,6 +363,7 @@ impl Bench {
         )?;
         c.kill();
 
+        save_partial(&root, &r);
         // P2 on three centrals, full mesh.
         println!("P2 three centrals");
         let mut trio: Vec<Central> = (0..3)
@@ -393,6 +401,7 @@ impl Bench {
         )?;
         drop(trio);
 
+        save_partial(&root, &r);
         // P4 catch-up.
         println!("P4 catch-up of {} events", sizes.p4);
         let mut a = Central::plan(&bin, tmp.path(), "cu-a", &[])?;
@@ -437,9 +446,11 @@ impl Bench {
         )?;
         drop((a, b));
 
+        save_partial(&root, &r);
         println!("P8 /metrics scrape");
         r.push_str(&scrape::measure(&bin, tmp.path(), sizes.runs, p8_scrapes)?);
 
+        save_partial(&root, &r);
         println!("P5 convergence simulation");
         writeln!(
             r,
@@ -453,10 +464,12 @@ impl Bench {
             "\nTarget: 50 centrals converge ≤ 5 s after the partition heals."
         )?;
 
+        save_partial(&root, &r);
         println!("P9 import of {import_rows} rows");
         let m = import::measure(&bin, tmp.path(), import_rows)?;
         writeln!(r, "\n{}", import::section(import_rows, &m))?;
 
+        save_partial(&root, &r);
         println!("P11 network report over {report_sessions} sessions");
         let m = reports::measure(&bin, &root, report_sessions)?;
         writeln!(r, "\n{}", reports::section(&m))?;

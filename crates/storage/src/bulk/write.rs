@@ -28,6 +28,7 @@ impl Writer {
         progress: Option<Progress>,
     ) -> Result<ImportReport, StorageError> {
         let (seq, hlc) = (self.next_seq, self.hlc);
+        let rollback_journal = self.leave_wal();
         // A large page cache for the duration of the import (the default is 2 MB).
         self.conn
             .execute_batch("PRAGMA cache_size = -262144; BEGIN IMMEDIATE")?;
@@ -38,6 +39,9 @@ impl Writer {
             Err(_) => self.conn.execute_batch("ROLLBACK"),
         };
         let _ = self.conn.execute_batch("PRAGMA cache_size = -2000");
+        if rollback_journal {
+            self.return_to_wal();
+        }
         let res = match (res, end) {
             (Ok(r), Ok(())) => Ok(r),
             (Ok(_), Err(e)) => {
@@ -51,6 +55,51 @@ impl Writer {
             self.hlc = hlc;
         }
         res
+    }
+
+    /// Switches the database to a rollback journal for the import when this is the only
+    /// connection to it (as under `central-server import-parkai`, which refuses a database a
+    /// running central has open): in WAL mode each of the import's pages is written twice, into
+    /// the WAL and again by the checkpoint after the commit, and every read looks the WAL up
+    /// first; with a rollback journal the new pages go straight into the database file and the
+    /// journal holds only the few pages that existed before. The commit stays atomic and
+    /// durable (`synchronous = FULL`; a crash leaves a journal that the next open rolls back).
+    /// When another connection is open (a central serving while an embedding application
+    /// imports), SQLite refuses the switch at once and the import runs in WAL mode as before.
+    fn leave_wal(&mut self) -> bool {
+        match self
+            .conn
+            .query_row("PRAGMA journal_mode = DELETE", [], |r| {
+                r.get::<_, String>(0)
+            }) {
+            Ok(mode) if mode.eq_ignore_ascii_case("delete") => {
+                tracing::info!(
+                    "import: writing with a rollback journal (no other connection is open)"
+                );
+                true
+            }
+            Ok(mode) => {
+                tracing::info!(%mode, "import: keeping the journal mode");
+                false
+            }
+            Err(error) => {
+                tracing::info!(%error, "import: keeping the WAL (another connection is open)");
+                false
+            }
+        }
+    }
+
+    /// Back to WAL mode after an import with a rollback journal. Should that fail, the next
+    /// start of the writer sets it again; readers work in either mode meanwhile.
+    fn return_to_wal(&mut self) {
+        match self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+        {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => {}
+            Ok(mode) => tracing::warn!(%mode, "import: could not return to WAL mode"),
+            Err(error) => tracing::warn!(%error, "import: could not return to WAL mode"),
+        }
     }
 
     /// Inserts one plate's batch: its events and audit rows, then its rows folded in memory,
