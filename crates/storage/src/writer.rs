@@ -3,11 +3,10 @@
 //! It is a dedicated OS thread that owns one rusqlite connection with cached prepared
 //! statements (so the async runtime never blocks on SQLite, and no statement pays a thread hop).
 //! Commands queue on a channel; the thread takes the first, drains whatever else is already
-//! waiting (up to [`MAX_BATCH`]) and runs them all in one `BEGIN IMMEDIATE` transaction, each
-//! inside its own savepoint so that one failing command leaves no half-written rows and does not
-//! affect the others (group commit). Replies are sent only after `COMMIT` returned, so an edge
-//! is never told "stored" about something that is not on disk. One fsync is thus shared by every
-//! event of the batch.
+//! waiting (up to [`MAX_BATCH`]) and runs them all in one `BEGIN IMMEDIATE` transaction (group
+//! commit, `batch`): one failing command leaves no half-written rows and does not affect the
+//! others. Replies are sent only after `COMMIT` returned, so an edge is never told "stored"
+//! about something that is not on disk. One fsync is thus shared by every event of the batch.
 
 use std::sync::Arc;
 
@@ -21,8 +20,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::bulk::{ImportInput, ImportReport, Progress};
 use crate::project::{self, Dirty};
 use crate::rows::HistoryRow;
-use crate::stats::{Pruner, StorageMetrics, source_of_local};
+use crate::stats::{Pruner, StorageMetrics};
 use crate::{Commit, StorageError, StorageOptions, now_ms};
+
+mod batch;
 
 /// Most commands committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -120,17 +121,6 @@ pub(crate) enum Command {
         progress: Option<Progress>,
         reply: oneshot::Sender<Result<ImportReport, StorageError>>,
     },
-}
-
-enum Reply {
-    Local(
-        oneshot::Sender<Result<Ingested, StorageError>>,
-        Result<Ingested, StorageError>,
-    ),
-    Remote(
-        oneshot::Sender<Result<Vec<Event>, StorageError>>,
-        Result<Vec<Event>, StorageError>,
-    ),
 }
 
 /// Reads or creates the identity of the database (origin and incarnation).
@@ -342,163 +332,6 @@ impl Writer {
         self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
     }
 
-    fn run_batch(&mut self, batch: Vec<Command>) {
-        let seq_at_start = self.next_seq;
-        let mut replies = Vec::with_capacity(batch.len());
-        let mut commit = Commit {
-            events: Vec::new(),
-            sessions: Vec::new(),
-        };
-        if let Err(e) = self.exec("BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "cannot begin write transaction");
-            let msg = e.to_string();
-            for cmd in batch {
-                fail(cmd, || {
-                    StorageError::Corrupt(format!("begin failed: {msg}"))
-                });
-            }
-            return;
-        }
-        let batch_len = batch.len();
-        self.requests_added = 0;
-        let pruned = match self.pruner.maybe_prune(&self.conn, &self.metrics, now_ms()) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "pruning old edge requests failed");
-                0
-            }
-        };
-        for cmd in batch {
-            let seq_before = self.next_seq;
-            if let Err(e) = self.exec("SAVEPOINT cmd") {
-                let msg = e.to_string();
-                fail(cmd, || {
-                    StorageError::Corrupt(format!("savepoint failed: {msg}"))
-                });
-                continue;
-            }
-            self.tails.begin_command();
-            let mut dirty = Dirty {
-                no_conflicts: self.no_conflicts,
-                tails: std::mem::take(&mut self.tails),
-                ..Dirty::default()
-            };
-            let (reply, ok) = match cmd {
-                Command::Local { intent, reply } => {
-                    let res = self.local(*intent, &mut dirty);
-                    let ok = res.is_ok();
-                    (Reply::Local(reply, res), ok)
-                }
-                Command::Remote { events, reply } => {
-                    let res = self.remote(events, &mut dirty);
-                    let ok = res.is_ok();
-                    (Reply::Remote(reply, res), ok)
-                }
-                Command::Import { reply, .. } => {
-                    // `run` never batches an import.
-                    let _ = reply.send(Err(StorageError::Corrupt("import batched".into())));
-                    let _ = self.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd");
-                    self.tails = std::mem::take(&mut dirty.tails);
-                    continue;
-                }
-            };
-            self.tails = std::mem::take(&mut dirty.tails);
-            if !ok {
-                self.tails.rolled_back();
-            }
-            if !ok
-                || dirty
-                    .new_events
-                    .iter()
-                    .any(|e| matches!(e.kind, EventKind::FeesSet | EventKind::SubscriptionsSet))
-            {
-                self.settings = None;
-            }
-            let end = if ok {
-                self.exec("RELEASE cmd")
-            } else {
-                self.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd")
-            };
-            if let Err(e) = end {
-                tracing::error!(error = %e, "savepoint handling failed");
-            }
-            self.no_conflicts &= dirty.no_conflicts;
-            if ok {
-                commit.events.append(&mut dirty.new_events);
-                merge_sessions(&mut commit.sessions, dirty.changed_sessions);
-            } else {
-                self.next_seq = seq_before;
-            }
-            replies.push(reply);
-        }
-        let started = std::time::Instant::now();
-        match self.exec("COMMIT") {
-            Ok(()) => {
-                self.count_committed(&replies, batch_len, started.elapsed().as_secs_f64(), pruned);
-                for r in replies {
-                    match r {
-                        Reply::Local(tx, res) => {
-                            let _ = tx.send(res);
-                        }
-                        Reply::Remote(tx, res) => {
-                            let _ = tx.send(res);
-                        }
-                    }
-                }
-                if !commit.events.is_empty() || !commit.sessions.is_empty() {
-                    let _ = self.commits.send(Arc::new(commit));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "commit failed; batch rolled back");
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.tails.clear();
-                self.settings = None;
-                self.next_seq = seq_at_start;
-                let msg = e.to_string();
-                for r in replies {
-                    let err = || StorageError::Corrupt(format!("commit failed: {msg}"));
-                    match r {
-                        Reply::Local(tx, _) => {
-                            let _ = tx.send(Err(err()));
-                        }
-                        Reply::Remote(tx, _) => {
-                            let _ = tx.send(Err(err()));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Updates the metrics after a committed batch.
-    fn count_committed(&self, replies: &[Reply], batch_len: usize, secs: f64, pruned: u64) {
-        self.metrics.observe_commit(batch_len, secs);
-        self.metrics
-            .add_edge_requests(self.requests_added - pruned as i64, pruned);
-        // Summed per (kind, source) first: a catch-up batch holds thousands of events.
-        let mut counts: std::collections::BTreeMap<(&str, &'static str), u64> =
-            std::collections::BTreeMap::new();
-        for r in replies {
-            match r {
-                Reply::Local(_, Ok(Ingested::Stored { event, .. })) => {
-                    *counts
-                        .entry((event.kind.as_str(), source_of_local(&event.kind)))
-                        .or_default() += 1;
-                }
-                Reply::Remote(_, Ok(events)) => {
-                    for e in events {
-                        *counts.entry((e.kind.as_str(), "peer")).or_default() += 1;
-                    }
-                }
-                _ => {}
-            }
-        }
-        for ((kind, source), n) in counts {
-            self.metrics.count_events(kind, source, n);
-        }
-    }
-
     fn local(&mut self, intent: Intent, dirty: &mut Dirty) -> Result<Ingested, StorageError> {
         let now = now_ms();
         let request_key = match &intent {
@@ -661,38 +494,5 @@ impl Writer {
         crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         Ok(dirty.new_events.clone())
-    }
-}
-
-fn fail(cmd: Command, err: impl Fn() -> StorageError) {
-    match cmd {
-        Command::Local { reply, .. } => {
-            let _ = reply.send(Err(err()));
-        }
-        Command::Remote { reply, .. } => {
-            let _ = reply.send(Err(err()));
-        }
-        Command::Import { reply, .. } => {
-            let _ = reply.send(Err(err()));
-        }
-    }
-}
-
-/// Adds `new` to `into`, replacing the rows of sessions already there (linear, not a search of
-/// `into` per row: a catch-up command changes hundreds of sessions).
-fn merge_sessions(into: &mut Vec<HistoryRow>, new: Vec<HistoryRow>) {
-    let mut at: std::collections::HashMap<String, usize> = into
-        .iter()
-        .enumerate()
-        .map(|(i, x)| (x.session_id.clone(), i))
-        .collect();
-    for s in new {
-        match at.get(&s.session_id) {
-            Some(&i) => into[i] = s,
-            None => {
-                at.insert(s.session_id.clone(), into.len());
-                into.push(s);
-            }
-        }
     }
 }

@@ -1,10 +1,11 @@
 //! The writer's per-command shortcuts keep the observable results: stream heads advanced once per
 //! command over gaps inside and across batches, and conflicts deleted when they go away, also
-//! after a restart (the writer skips the delete only while the table is known to be empty).
+//! after a restart (the writer skips the delete only while the table is known to be empty), and
+//! a local command that fails after it wrote fails alone.
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, Payload};
 use parkmesh_protocol::{CentralId, Event, EventKind, StreamId};
-use parkmesh_storage::Storage;
+use parkmesh_storage::{Intent, Storage};
 
 const T0: i64 = 1_790_000_000_000;
 const HOUR: i64 = 3_600_000;
@@ -99,4 +100,70 @@ async fn a_conflict_that_goes_away_after_a_restart_is_deleted() {
     .unwrap();
     assert!(s.conflicts().await.unwrap().is_empty());
     assert_eq!(s.in_parking().await.unwrap().len(), 2);
+}
+
+/// Local commands run without a savepoint each. One that fails after it wrote (here a trigger
+/// refuses its edge-request row, after its event and session are in) fails alone, whichever batch
+/// it lands in: the others are stored with contiguous seqs, and it leaves no event, session or
+/// seq behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_command_failing_after_it_wrote_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path()).await;
+    let ingest = |s: Storage, plate: String, key: String| async move {
+        s.ingest(Intent::Entry {
+            payload: entry(&plate, T0),
+            request_key: Some(key),
+        })
+        .await
+    };
+    ingest(s.clone(), "51A00000".into(), "K-first".into())
+        .await
+        .unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("central.db")).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER poison BEFORE INSERT ON edge_requests WHEN NEW.request_key = 'POISON'
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+    )
+    .unwrap();
+    const N: usize = 40;
+    let tasks: Vec<_> = (1..=N)
+        .map(|i| {
+            let key = if i == 20 {
+                "POISON".into()
+            } else {
+                format!("K{i}")
+            };
+            tokio::spawn(ingest(s.clone(), format!("51A{i:05}"), key))
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for (i, t) in (1..=N).zip(tasks) {
+        if t.await.unwrap().is_err() {
+            failed.push(i);
+        }
+    }
+    assert_eq!(failed, vec![20], "only the refused command fails");
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM events WHERE plate_key = '51A00020'"),
+        0
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM history WHERE plate_key = '51A00020'"),
+        0
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM history"), N as i64);
+    assert_eq!(count("SELECT COUNT(*) FROM edge_requests"), N as i64);
+    // Seqs 1..=N with no gap, and the stream head on the last.
+    assert_eq!(
+        count("SELECT COUNT(*) FROM events WHERE origin = 'central-a'"),
+        N as i64
+    );
+    assert_eq!(
+        count("SELECT MAX(seq) FROM events WHERE origin = 'central-a'"),
+        N as i64
+    );
+    let own = s.stream().clone();
+    assert_eq!(s.vector().await.unwrap().get(&own), N as u64);
 }
