@@ -4,9 +4,9 @@
 //! sessions after it as they were written.
 //!
 //! Only the writer changes the log and the projections, and every change of a group's tail goes
-//! through a fold of that group, which replaces its entry with what the fold wrote. A command
-//! rolled back to its savepoint forgets the entries it replaced, a failed `COMMIT` or a bulk
-//! import forgets all of them, and a group missing here is read from the database as before; so
+//! through a fold of that group, which replaces its entry with what the fold wrote. A failed
+//! command forgets the entries it replaced; a rolled-back batch (a failed `COMMIT`, or a command
+//! that failed after writing) or a bulk import forgets all of them, and a group missing here is read from the database as before; so
 //! an entry is always equal to what the database holds (the cache changes how much is read, not
 //! what a fold sees). The size is bounded: when full, everything is forgotten at once.
 
