@@ -149,8 +149,32 @@ impl EventId {
 }
 
 impl fmt::Display for EventId {
+    /// `origin:incarnation:seq`, assembled on the stack and written at once: ids are formatted
+    /// several times per stored event, and `to_string()` then allocates once instead of growing
+    /// its string piece by piece.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.origin, self.incarnation, self.seq)
+        let (mut inc, mut seq) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let parts = [
+            self.origin.as_str(),
+            ":",
+            inc.format(self.incarnation),
+            ":",
+            seq.format(self.seq),
+        ];
+        // Origins are at most 64 bytes and each number at most 20 digits.
+        let mut buf = [0u8; 128];
+        let mut len = 0;
+        for part in parts {
+            let Some(slot) = buf.get_mut(len..len + part.len()) else {
+                return parts.iter().try_for_each(|p| f.write_str(p));
+            };
+            slot.copy_from_slice(part.as_bytes());
+            len += part.len();
+        }
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(text) => f.write_str(text),
+            Err(_) => parts.iter().try_for_each(|p| f.write_str(p)),
+        }
     }
 }
 
@@ -283,6 +307,15 @@ mod tests {
         assert!(EventId::parse("central-1:42").is_err());
         assert!(EventId::parse("central-1").is_err());
         assert!(EventId::parse("../etc:1").is_err());
+        // The longest id there is: a 64-character origin and the largest numbers.
+        let long = EventId {
+            origin: CentralId::new("c".repeat(64)).unwrap(),
+            incarnation: u64::MAX,
+            seq: u64::MAX,
+        };
+        let text = format!("{}:{}:{}", "c".repeat(64), u64::MAX, u64::MAX);
+        assert_eq!(long.to_string(), text);
+        assert_eq!(EventId::parse(&text).unwrap(), long);
     }
 
     #[test]
