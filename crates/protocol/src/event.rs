@@ -161,20 +161,20 @@ impl fmt::Display for EventId {
             ":",
             seq.format(self.seq),
         ];
-        // Origins are at most 64 bytes and each number at most 20 digits.
+        // Origins are at most 64 bytes and each number at most 20 digits, so the id fits.
         let mut buf = [0u8; 128];
-        let mut len = 0;
-        for part in parts {
-            let Some(slot) = buf.get_mut(len..len + part.len()) else {
-                return parts.iter().try_for_each(|p| f.write_str(p));
-            };
-            slot.copy_from_slice(part.as_bytes());
-            len += part.len();
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if let Some(whole) = buf.get_mut(..len) {
+            let mut at = 0;
+            for part in parts {
+                whole[at..at + part.len()].copy_from_slice(part.as_bytes());
+                at += part.len();
+            }
+            if let Ok(text) = std::str::from_utf8(whole) {
+                return f.write_str(text);
+            }
         }
-        match std::str::from_utf8(&buf[..len]) {
-            Ok(text) => f.write_str(text),
-            Err(_) => parts.iter().try_for_each(|p| f.write_str(p)),
-        }
+        parts.iter().try_for_each(|p| f.write_str(p))
     }
 }
 

@@ -118,6 +118,13 @@ fn date(text: &str) -> jiff::civil::Date {
     text.parse().unwrap()
 }
 
+/// The network report over the weeks the generated sessions fall in.
+async fn network_report(s: &Storage) -> DailyReport {
+    s.daily_report(date("2025-12-01"), date("2026-02-28"))
+        .await
+        .unwrap()
+}
+
 fn entries(r: &DailyReport) -> u64 {
     r.rows.iter().map(|row| row.figures.entries).sum()
 }
@@ -165,12 +172,7 @@ async fn a_bulk_import_projects_what_the_normal_path_projects() {
     assert!(before.len() > 10, "{before:?}");
     // The network report's figures are built (empty) before the import, so the import's change
     // marks must bring them up to date.
-    let days = || async {
-        a.daily_report(date("2025-12-01"), date("2026-02-28"))
-            .await
-            .unwrap()
-    };
-    assert_eq!(entries(&days().await), 0);
+    assert_eq!(entries(&network_report(&a).await), 0);
     let report = a.import_parkai(input(7, "central-1"), None).await.unwrap();
     assert_eq!(
         indexes(dir.path()),
@@ -193,12 +195,9 @@ async fn a_bulk_import_projects_what_the_normal_path_projects() {
     let (b_dir, b) = replay("central-9", events.clone()).await;
     assert_eq!(projection(b_dir.path()), (bulk.clone(), conflicts));
     same_as_project(dir.path(), &events);
-    let imported = days().await;
+    let imported = network_report(&a).await;
     assert!(entries(&imported) > 200, "{imported:?}");
-    let replayed = b
-        .daily_report(date("2025-12-01"), date("2026-02-28"))
-        .await
-        .unwrap();
+    let replayed = network_report(&b).await;
     let theirs = |r: &DailyReport| -> Vec<DailyRow> {
         r.rows
             .iter()

@@ -256,7 +256,7 @@ impl Writer {
 }
 
 /// Answers `cmd` with an error.
-pub(super) fn fail(cmd: Command, err: impl Fn() -> StorageError) {
+fn fail(cmd: Command, err: impl Fn() -> StorageError) {
     match cmd {
         Command::Local { reply, .. } => {
             let _ = reply.send(Err(err()));
