@@ -13,11 +13,15 @@ use parkmesh_parking::payload::EntryPayload;
 use parkmesh_storage::{Intent, Storage, StorageOptions};
 use tokio::sync::Notify;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+/// Four distinct free loopback ports: each listener is held until all four are chosen, so the
+/// system cannot hand out the same port twice.
+fn free_ports() -> std::io::Result<[u16; 4]> {
+    let listeners = [(); 4].map(|()| std::net::TcpListener::bind("127.0.0.1:0"));
+    let mut ports = [0; 4];
+    for (port, listener) in ports.iter_mut().zip(listeners) {
+        *port = listener?.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 fn config(
@@ -55,8 +59,9 @@ async fn main() -> anyhow_free::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut a = RawCentral::new("site-a", "127.0.0.1");
     let mut b = RawCentral::new("site-b", "127.0.0.1");
-    (a.p2p_port, a.api_port) = (i64::from(free_port()), i64::from(free_port()));
-    (b.p2p_port, b.api_port) = (i64::from(free_port()), i64::from(free_port()));
+    let [a_p2p, a_api, b_p2p, b_api] = free_ports()?.map(i64::from);
+    (a.p2p_port, a.api_port) = (a_p2p, a_api);
+    (b.p2p_port, b.api_port) = (b_p2p, b_api);
     let site_a = central(config(&a, &b, &dir.path().join("a"))?).await?;
     let site_b = central(config(&b, &a, &dir.path().join("b"))?).await?;
 
