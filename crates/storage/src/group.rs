@@ -83,9 +83,13 @@ pub(crate) fn regroup(
         groups.insert(raw.to_owned());
         return Ok(false);
     }
-    let events = project::load_events(conn, "plate_key", raw)?;
+    let events = project::load_events(conn, project::PlateOf::Raw, raw)?;
+    let [a, b] = project::RAW_PLATE;
     let current: BTreeMap<String, Option<String>> = conn
-        .prepare_cached("SELECT id_text, group_key FROM events WHERE plate_key = ?1")?
+        .prepare_cached(&format!(
+            "SELECT id_text, group_key FROM events t WHERE {a}
+             UNION ALL SELECT id_text, group_key FROM events t WHERE {b}"
+        ))?
         .query_map([raw], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let mut moved = false;

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0007_report_days",
         include_str!("../../../migrations/0007_report_days.sql"),
     ),
+    (
+        8,
+        "0008_fewer_index_writes",
+        include_str!("../../../migrations/0008_fewer_index_writes.sql"),
+    ),
 ];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the

@@ -90,9 +90,12 @@ fn str_field<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
 /// Stores one event (ignoring it when already held) and applies the settings, zone and audit
 /// projections; the event goes to `dirty.new_events`, its seq to the stream heads to advance
 /// ([`crate::heads::advance_heads`]) and vehicle plates are marked dirty for [`refold`].
+/// `fresh`: the event was just made by this central's writer, so no other event can name it
+/// yet (its id was never sent anywhere).
 pub(crate) fn insert_event(
     conn: &Connection,
     event: Event,
+    fresh: bool,
     now: i64,
     dirty: &mut Dirty,
 ) -> Result<(), StorageError> {
@@ -134,7 +137,7 @@ pub(crate) fn insert_event(
     if let Some(plate) = plate_key {
         // An operator event held before the event it targets: the plate is folded in full (the
         // incremental fold takes only operator events aimed at events after the cut).
-        if crate::group::is_aimed(conn, &id_text)? {
+        if !fresh && crate::group::is_aimed(conn, &id_text)? {
             if crate::group::is_edited(conn, &id_text)? {
                 crate::group::note_edit(conn, &plate)?;
             }
@@ -325,27 +328,52 @@ pub(crate) const EVENT_COLUMNS: &str =
 const ADMIN_COLUMNS: &str =
     "a.origin, a.incarnation, a.seq, a.hlc_ms, a.hlc_counter, a.kind, a.schema, a.payload";
 
-/// The events whose `column` (`plate_key` or `group_key`) is `key`, plus the operator events
+/// How [`load_events`] selects a plate's vehicle events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PlateOf {
+    /// By group key (`events.group_key`): the events folded together.
+    Group,
+    /// By raw plate (`events.plate_key`): the events as the cameras read them.
+    Raw,
+}
+
+/// `WHERE` terms (on table alias `t`, key `?1`) selecting the events of a raw plate, as two
+/// alternatives for a `UNION ALL`: the raw plate index holds only the events whose group key
+/// differs from their raw plate (migration 0008), the group key index the others.
+pub(crate) const RAW_PLATE: [&str; 2] = [
+    "t.group_key = ?1 AND t.plate_key = ?1",
+    "t.plate_key = ?1 AND t.group_key IS NOT t.plate_key",
+];
+
+/// The vehicle events of plate `key` (see [`PlateOf`]), plus the operator events
 /// (`history.edit` / `history.delete`) targeting them. (A join rather than `IN (SELECT ..)`,
 /// which builds a temporary table per call; `id_text` is unique, so the join adds no
 /// duplicates.)
 pub(crate) fn load_events(
     conn: &Connection,
-    column: &'static str,
+    of: PlateOf,
     key: &str,
 ) -> Result<Vec<Event>, StorageError> {
-    conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE {column} = ?1
-         UNION ALL
-         SELECT {ADMIN_COLUMNS} FROM events v JOIN events a ON a.session_ref = v.id_text
-          WHERE v.{column} = ?1"
-    ))?
-    .query_map([key], event_from_row_w)?
-    .map(|p| {
-        p.map_err(StorageError::from)
-            .and_then(EventParts::into_event)
-    })
-    .collect()
+    let terms: &[&str] = match of {
+        PlateOf::Group => &["t.group_key = ?1"],
+        PlateOf::Raw => &RAW_PLATE,
+    };
+    let mut sql = Vec::with_capacity(2 * terms.len());
+    for term in terms {
+        sql.push(format!("SELECT {EVENT_COLUMNS} FROM events t WHERE {term}"));
+    }
+    for term in terms {
+        sql.push(format!(
+            "SELECT {ADMIN_COLUMNS} FROM events t JOIN events a ON a.session_ref = t.id_text WHERE {term}"
+        ));
+    }
+    conn.prepare_cached(&sql.join(" UNION ALL "))?
+        .query_map([key], event_from_row_w)?
+        .map(|p| {
+            p.map_err(StorageError::from)
+                .and_then(EventParts::into_event)
+        })
+        .collect()
 }
 
 /// The operator events (`history.edit` / `history.delete`) aimed at event `id_text`.
@@ -440,7 +468,7 @@ fn refold_group(
     group: &str,
     dirty: &mut Dirty,
 ) -> Result<Vec<String>, StorageError> {
-    let events = load_events(conn, "group_key", group)?;
+    let events = load_events(conn, PlateOf::Group, group)?;
     let (fold, cut) = parkmesh_parking::incremental::fold_with_cut(&events);
 
     dirty.tails.forget(group);

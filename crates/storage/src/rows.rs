@@ -9,6 +9,8 @@ use crate::StorageError;
 ///
 /// The serde derives are the storage's own snapshot encoding (the session as an edge request
 /// first saw it, kept in `edge_requests`); clients never see it: the api renders rows by hand.
+/// Empty optional fields are left out of it (an entry's snapshot has no exit yet), which
+/// shortens the row written per edge request; a missing field reads as `None`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryRow {
     /// Local row id (stable for the session on this central; differs between centrals).
@@ -18,44 +20,62 @@ pub struct HistoryRow {
     /// Plate the session is grouped under.
     pub plate_key: String,
     /// Global id of the entry event, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_event_id: Option<String>,
     /// Global id of the exit event, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_event_id: Option<String>,
     /// The entry's edge `event_id` when it had one, else the session id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// Central whose event opened the session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_central: Option<String>,
     /// Edge (camera) that produced the opening event, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edge_id: Option<String>,
     /// Normalised plate.
     pub plate_id: String,
     /// Plate as shown.
     pub plate_view: String,
     /// Entry instant (ms since epoch, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_ms: Option<i64>,
     /// Entry time as site-local text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_time: Option<String>,
     /// Entry camera id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_camera_id: Option<i64>,
     /// Entry camera name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_camera_name: Option<String>,
     /// Entry OCR confidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_confidence: Option<f64>,
     /// Entry source (`auto`, `manual`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_source: Option<String>,
     /// Exit instant (ms since epoch, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_ms: Option<i64>,
     /// Exit time as site-local text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_time: Option<String>,
     /// Exit camera id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_camera_id: Option<i64>,
     /// Exit camera name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_camera_name: Option<String>,
     /// Exit OCR confidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_confidence: Option<f64>,
     /// Exit source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_source: Option<String>,
     /// Duration text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
     /// Fee in VND.
     pub fee: i64,
@@ -66,16 +86,20 @@ pub struct HistoryRow {
     /// An exit that matched no entry.
     pub exception: bool,
     /// Subscription type that exempted the fee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exempt: Option<String>,
     /// Seen in the lot without an entry.
     pub is_anomaly: bool,
     /// Tombstoned by an operator.
     pub deleted: bool,
     /// Last in-lot location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_location: Option<String>,
     /// Last in-lot sighting instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_location_ms: Option<i64>,
     /// Last in-lot sighting as site-local text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_location_time: Option<String>,
     /// The entry reached a central well after its gate time (a replayed edge queue).
     pub entry_late: bool,
@@ -84,8 +108,10 @@ pub struct HistoryRow {
     /// A gate time was out of bounds and replaced by the recording central's clock.
     pub time_clamped: bool,
     /// Who made a manual entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entry_operator: Option<String>,
     /// Who made a manual exit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_operator: Option<String>,
     /// When this central first stored the row (site-local text).
     pub created_at: String,

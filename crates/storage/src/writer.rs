@@ -428,7 +428,7 @@ impl Writer {
             payload,
         };
         self.next_seq += 1;
-        project::insert_event(&self.conn, event.clone(), now, dirty)?;
+        project::insert_event(&self.conn, event.clone(), true, now, dirty)?;
         crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         let id_text = event.id.to_string();
@@ -489,7 +489,7 @@ impl Writer {
                 continue;
             }
             self.hlc.observe(event.hlc);
-            project::insert_event(&self.conn, event, now, dirty)?;
+            project::insert_event(&self.conn, event, false, now, dirty)?;
         }
         crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;

@@ -118,8 +118,8 @@ impl Writer {
             && self
                 .conn
                 .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM events WHERE plate_key = ?1)
-                         OR EXISTS (SELECT 1 FROM events WHERE group_key = ?1)",
+                    "SELECT EXISTS (SELECT 1 FROM events WHERE group_key = ?1)
+                         OR EXISTS (SELECT 1 FROM events t WHERE t.plate_key = ?1 AND t.group_key IS NOT t.plate_key)",
                 )?
                 .query_row([&batch.plate], |r| r.get::<_, bool>(0))?;
         {
@@ -204,7 +204,8 @@ impl Writer {
         let report = ImportReport::default();
         let mut known = Known::read(&self.conn)?;
         let had_vehicles: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE plate_key IS NOT NULL)",
+            // (Group and raw plate are set together.)
+            "SELECT EXISTS (SELECT 1 FROM events WHERE group_key IS NOT NULL)",
             [],
             |r| r.get(0),
         )?;
@@ -313,7 +314,7 @@ impl Writer {
             };
             w.next_seq += 1;
             report.events += 1;
-            project::insert_event(&w.conn, event, now, &mut dirty)?;
+            project::insert_event(&w.conn, event, true, now, &mut dirty)?;
         }
         dirty.stored.clear();
         dirty.new_events.clear();
