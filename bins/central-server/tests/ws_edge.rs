@@ -173,3 +173,35 @@ async fn camera_socket_sends_the_list_and_answers_ping() {
     let update = next_of_type(&mut ws, "cameras_update").await;
     assert_eq!(update["data"]["total"], 2);
 }
+
+/// A burst of entries at one gate reaches a sibling edge in full and in order: pushes queued
+/// while the sibling's socket is busy go out together, and none is left buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_pushes_reaches_a_sibling_edge_in_order() {
+    let c = common::start("central-1", json!({}));
+    let mut gate_in = connect(c.api_port, 1).await;
+    let mut watcher = connect(c.api_port, 2).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    const N: usize = 40;
+    // All sent before any answer is read, so the writer and the pushes run behind the socket.
+    for i in 0..N {
+        let entry = json!({"type": "ENTRY", "camera_id": 1, "camera_name": "In", "camera_type": "ENTRY",
+                           "timestamp": now, "event_id": format!("burst-{i}"),
+                           "data": {"plate_text": format!("51K{i:05}"), "confidence": 0.9, "source": "auto"}});
+        gate_in
+            .send(Message::text(entry.to_string()))
+            .await
+            .unwrap();
+    }
+    for _ in 0..N {
+        let result = next_of_type(&mut gate_in, "event_result").await;
+        assert_eq!(result["result"]["success"], true, "{result}");
+    }
+    for i in 0..N {
+        let push = next_of_type(&mut watcher, "ENTRY").await;
+        assert_eq!(push["event_id"], format!("burst-{i}"), "{push}");
+    }
+}

@@ -135,7 +135,15 @@ pub(crate) async fn edge(socket: WebSocket, state: AppState) {
                 }
                 push = pushes.recv() => {
                     let Some(push) = push else { break };
-                    if tx.send(Message::text(push)).await.is_err() {
+                    // Every push already queued goes out with this one, in one write: with
+                    // many edges connected, each entry is pushed to all of them.
+                    let mut sent = tx.feed(Message::text(push)).await;
+                    while sent.is_ok()
+                        && let Ok(more) = pushes.try_recv()
+                    {
+                        sent = tx.feed(Message::text(more)).await;
+                    }
+                    if sent.is_err() || tx.flush().await.is_err() {
                         break;
                     }
                 }

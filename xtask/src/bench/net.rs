@@ -36,11 +36,14 @@ impl Http {
         body: Option<&str>,
     ) -> anyhow::Result<(u16, Vec<u8>)> {
         let body = body.unwrap_or("");
-        write!(
-            self.writer,
+        // One write per request, as an HTTP client library sends it: `write!` on the socket
+        // would send each formatted piece as its own segment (`TCP_NODELAY`), and the central
+        // would wake for every one of them.
+        let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
-        )?;
+        );
+        self.writer.write_all(request.as_bytes())?;
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
         let status: u16 = line
