@@ -1,7 +1,9 @@
 //! Stream heads: per stream, the highest contiguous seq held (the version vector), moved once
-//! per writer command over the seqs that command stored rather than once per event.
+//! per writer command over the seqs that command stored rather than once per event; this
+//! central's own head once per batch of local commands.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 
 use parkmesh_protocol::{EventId, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -92,4 +94,21 @@ pub(crate) fn advance_heads(
         }
     }
     Ok(())
+}
+
+/// Moves this central's own head over `seqs`, the seqs a batch of commands stored in its stream
+/// (nothing when empty).
+pub(crate) fn advance_own(
+    conn: &Connection,
+    own: &StreamId,
+    seqs: Range<u64>,
+) -> Result<(), StorageError> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let mut dirty = Dirty {
+        stored: vec![(own.clone(), seqs.collect())],
+        ..Dirty::default()
+    };
+    advance_heads(conn, own, &mut dirty)
 }

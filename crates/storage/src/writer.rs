@@ -429,7 +429,8 @@ impl Writer {
         };
         self.next_seq += 1;
         project::insert_event(&self.conn, event.clone(), true, now, dirty)?;
-        crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
+        // The stream head moves once for the whole batch (`batch`).
+        dirty.stored.clear();
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {

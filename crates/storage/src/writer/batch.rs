@@ -182,7 +182,10 @@ impl Writer {
             replies.push(reply);
         }
         let started = std::time::Instant::now();
-        match self.exec("COMMIT") {
+        // This central's stream head moves once per batch, over the seqs its local commands
+        // stored: they are contiguous, since a failed command gives its seq back.
+        let own = crate::heads::advance_own(&self.conn, &self.stream, seq_at_start..self.next_seq);
+        match own.and_then(|()| Ok(self.exec("COMMIT")?)) {
             Ok(()) => {
                 self.count_committed(&replies, batch_len, started.elapsed().as_secs_f64(), pruned);
                 for r in replies {
