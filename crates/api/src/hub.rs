@@ -93,14 +93,31 @@ impl Hubs {
         });
     }
 
+    /// Whether an edge socket is registered.
+    fn has_edges(&self) -> bool {
+        !self
+            .edges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .is_empty()
+    }
+
+    /// Turns a commit into frames. A frame nobody is connected to receive is not rendered (a
+    /// socket that connects later gets only later frames anyway): a catch-up commits thousands
+    /// of sessions at a time, often with no frontend open.
     fn forward(&self, commit: &Commit, own: &str) {
-        for s in &commit.sessions {
-            let _ = self
-                .history
-                .send(Arc::from(render::history_update(s, own).to_string()));
+        let frontends = self.history.receiver_count() > 0;
+        if frontends {
+            for s in &commit.sessions {
+                let _ = self
+                    .history
+                    .send(Arc::from(render::history_update(s, own).to_string()));
+            }
         }
+        let edges = self.has_edges();
         for e in &commit.events {
-            if e.kind == EventKind::ZoneConfig {
+            if frontends && e.kind == EventKind::ZoneConfig {
                 let data = json!({
                     "event_type": "PARKING_LOT_CONFIG_UPDATE",
                     "camera_name": e.payload.get("location_name"),
@@ -109,6 +126,9 @@ impl Hubs {
                 let _ = self.history.send(Arc::from(
                     json!({ "type": "history_update", "data": data }).to_string(),
                 ));
+            }
+            if !edges {
+                continue;
             }
             let id = e.id.to_string();
             let frame = match e.kind {
