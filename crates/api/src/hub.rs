@@ -1,10 +1,11 @@
 //! Fan-out to sockets: `/ws/history` (frontends), `/ws/cameras` and `/ws/edge` (edges).
 //!
 //! One task listens to storage commits (local and replicated) and turns each into frames once,
-//! while a socket that would receive them is connected; every socket task only forwards text. Senders never block on a slow client: history and
-//! camera frames go through a bounded broadcast (a lagging client skips frames and the seed
-//! frontend refetches on the next one), edge pushes through a bounded per-edge queue (a full
-//! queue drops the push and logs it; the edge keeps its own DB and re-syncs on reconnect).
+//! while a socket that would receive them is connected; every socket task only forwards text.
+//! Senders never block on a slow client: history and camera frames go through a bounded
+//! broadcast (a lagging client skips frames and the seed frontend refetches on the next one),
+//! edge pushes through a bounded per-edge queue (a full queue drops the push and logs it; the
+//! edge keeps its own DB and re-syncs on reconnect).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
