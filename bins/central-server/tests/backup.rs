@@ -138,7 +138,14 @@ fn a_backup_under_load_restored_on_a_fresh_node_catches_up_and_loses_nothing() {
     let (code, _, err) = common::run_cli(&a.config_path, &["restore", file_arg]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("central-a looks running"), "{err}");
-    let old_vector = vector(a.api_port);
+    // What A holds before it loses its disk: read once its status agrees with the peers' (the
+    // status is a snapshot the mesh refreshes after each input, so it can trail the log by the
+    // last event for a moment; read too early, it would miss A's last events, and the restored A
+    // would then hold more than it names).
+    let old_vector = common::eventually("a's status current", || {
+        let (va, vb, vc) = (vector(a.api_port), vector(b.api_port), vector(c.api_port));
+        (va == vb && vb == vc).then_some(va)
+    });
     common::stop(&mut a);
     std::fs::remove_dir_all(a.dir.path().join("data")).unwrap();
     let text = common::run_cli(&a.config_path, &["restore", file_arg]);
