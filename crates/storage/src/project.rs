@@ -91,7 +91,8 @@ fn str_field<'a>(e: &'a Event, key: &str) -> Option<&'a str> {
 /// projections; the event goes to `dirty.new_events`, its seq to the stream heads to advance
 /// ([`crate::heads::advance_heads`]) and vehicle plates are marked dirty for [`refold`].
 /// `fresh`: the event was just made by this central's writer, so no other event can name it
-/// yet (its id was never sent anywhere).
+/// yet (its id was never sent anywhere), and the caller moves this central's stream head
+/// itself (once per batch, or the import's own update).
 pub(crate) fn insert_event(
     conn: &Connection,
     event: Event,
@@ -132,7 +133,9 @@ pub(crate) fn insert_event(
     if inserted == 0 {
         return Ok(());
     }
-    dirty.stored_seq(&event.id);
+    if !fresh {
+        dirty.stored_seq(&event.id);
+    }
     let event = &*push(&mut dirty.new_events, event);
     if let Some(plate) = plate_key {
         // An operator event held before the event it targets: the plate is folded in full (the

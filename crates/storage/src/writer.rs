@@ -428,9 +428,8 @@ impl Writer {
             payload,
         };
         self.next_seq += 1;
+        // Fresh: the stream head moves once for the whole batch (`batch`).
         project::insert_event(&self.conn, event.clone(), true, now, dirty)?;
-        // The stream head moves once for the whole batch (`batch`).
-        dirty.stored.clear();
         project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {

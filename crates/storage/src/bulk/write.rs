@@ -117,10 +117,11 @@ impl Writer {
         let had = had_vehicles
             && self
                 .conn
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT EXISTS (SELECT 1 FROM events WHERE group_key = ?1)
-                         OR EXISTS (SELECT 1 FROM events t WHERE t.plate_key = ?1 AND t.group_key IS NOT t.plate_key)",
-                )?
+                         OR EXISTS (SELECT 1 FROM events t WHERE {})",
+                    project::RAW_PLATE[1]
+                ))?
                 .query_row([&batch.plate], |r| r.get::<_, bool>(0))?;
         {
             let mut insert = self.conn.prepare_cached(
@@ -316,7 +317,6 @@ impl Writer {
             report.events += 1;
             project::insert_event(&w.conn, event, true, now, &mut dirty)?;
         }
-        dirty.stored.clear();
         dirty.new_events.clear();
         for cam in &input.cameras {
             let added = w
