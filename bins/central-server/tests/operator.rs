@@ -148,6 +148,38 @@ fn plate_correction_and_delete_are_audited() {
 }
 
 #[test]
+fn deleting_a_finished_session_leaves_no_row_behind() {
+    let c = start();
+    let t = now_secs();
+    let (status, e) = common::json(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        Some(&event("ENTRY", "30A7777", t - 120.0)),
+    );
+    assert_eq!(status, 200, "{e}");
+    let (status, x) = common::json(
+        c.api_port,
+        "POST",
+        "/api/edge/event",
+        Some(&event("EXIT", "30A7777", t - 60.0)),
+    );
+    assert_eq!(status, 200, "{x}");
+    let id = e["history_id"].as_i64().unwrap();
+    assert_eq!(x["history_id"].as_i64(), Some(id), "{x}");
+    let (status, v) = admin(
+        c.api_port,
+        "DELETE",
+        &format!("/api/parking/history/{id}"),
+        &json!({}),
+    );
+    assert_eq!(status, 200, "{v}");
+    // The exit stays in the deleted session instead of coming back as an exception row.
+    let (_, h) = common::json(c.api_port, "GET", "/api/parking/history", None);
+    assert_eq!(h["count"], 0, "{h}");
+}
+
+#[test]
 fn subscriptions_staff_and_fees_are_replicated_settings() {
     let c = start();
     let subs = json!({ "subscriptions": [

@@ -36,9 +36,11 @@
 //!   `history.delete` tombstones it (`deleted`). Both name a session by id; an edit or delete also
 //!   applies when it names the session's entry or exit event (an exception session that later
 //!   merged with its entry keeps the edits made while it was an exception). A deleted session is
-//!   kept for audit and never counts as open: later entries, sightings and exits without a ref
-//!   ignore it (such an exit becomes an exception). An exit that names the deleted session's
-//!   entry by `entry_ref` still closes it (it stays deleted) rather than adding an exception.
+//!   kept for audit and never counts as open: later entries and sightings ignore it, and so does
+//!   an exit without a ref made after the delete (such an exit becomes an exception). An exit
+//!   without a ref made before the delete ([`Event::cmp_order`]: the car left, then the operator
+//!   deleted the record) still closes it, as does an exit that names its entry by `entry_ref`;
+//!   the session stays deleted rather than leaving its exit as an exception.
 //!
 //! A session's id is the id of its entry event when it has one, otherwise the id of the event
 //! that opened it (the exception exit or the anomaly sighting).
@@ -342,8 +344,8 @@ struct Prepared<'a> {
     items: Vec<Item<'a>>,
     /// Edits, newest first.
     edits: Vec<(&'a Event, HistoryEditPayload)>,
-    /// Targets of deletes.
-    deletes: Vec<String>,
+    /// Deletes and their targets.
+    deletes: Vec<(&'a Event, String)>,
 }
 
 /// Decodes, dedups and sorts the vehicle events; collects edits and deletes.
@@ -368,7 +370,7 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
             }
             EventKind::HistoryDelete => {
                 if let Ok(p) = HistoryDeletePayload::from_event(e) {
-                    deletes.push(p.session);
+                    deletes.push((e, p.session));
                 }
                 None
             }
@@ -421,12 +423,23 @@ pub(crate) fn fold_traced(
         edits,
         deletes,
     } = prepare(events);
-    let deleted: BTreeSet<&str> = deletes.iter().map(String::as_str).collect();
-    let is_deleted = |e: &Event| deleted.contains(e.id.to_string().as_str());
+    // Per deleted session id, its first delete in event order.
+    let mut deleted: BTreeMap<&str, &Event> = BTreeMap::new();
+    for (d, target) in &deletes {
+        let first = deleted.entry(target.as_str()).or_insert(d);
+        if d.cmp_order(first).is_lt() {
+            *first = d;
+        }
+    }
+    let delete_of = |e: &Event| deleted.get(e.id.to_string().as_str()).copied();
 
     let mut out = PlateFold::default();
     // Index of the open session (IN, not deleted), if any.
     let mut open: Option<usize> = None;
+    // A session whose entry was deleted, while no later session opened: an exit without a ref
+    // made before the delete (in event order) still closes it — the car left before the
+    // operator deleted the record — instead of becoming an exception. (Never set with `open`.)
+    let mut closable: Option<(usize, &Event)> = None;
     // Exception exits waiting for the entry they reference: ref -> waiter.
     let mut waiting: BTreeMap<String, Waiter> = BTreeMap::new();
     let mut members: BTreeMap<String, usize> = BTreeMap::new();
@@ -435,7 +448,12 @@ pub(crate) fn fold_traced(
     let mut waiting_import: BTreeMap<String, Waiter> = BTreeMap::new();
     let mut trace = crate::incremental::Trace::new(&items);
     for (at, item) in items.iter().enumerate() {
-        if at > 0 && open.is_none() && waiting.is_empty() && waiting_import.is_empty() {
+        if at > 0
+            && open.is_none()
+            && closable.is_none()
+            && waiting.is_empty()
+            && waiting_import.is_empty()
+        {
             trace.settled(at, out.sessions.len());
         }
         let e = item.event;
@@ -486,7 +504,7 @@ pub(crate) fn fold_traced(
                     // Another copy of an imported session: the first one stands.
                     members.insert(id.clone(), idx);
                     out.sessions[idx].aliases.push(id);
-                    if is_deleted(e) && open == Some(idx) {
+                    if delete_of(e).is_some() && open == Some(idx) {
                         open = None;
                     }
                     continue;
@@ -514,7 +532,7 @@ pub(crate) fn fold_traced(
                         continue;
                     }
                 }
-                let deleted_now = is_deleted(e);
+                let deleted_by = delete_of(e);
                 let mut s = tagged(
                     new_session(id, &p.plate_id, &p.plate_view, &e.id.origin),
                     item.import.as_ref(),
@@ -524,8 +542,10 @@ pub(crate) fn fold_traced(
                 if let Some(k) = key {
                     by_key.insert(k.to_owned(), out.sessions.len() - 1);
                 }
-                members.insert(e.id.to_string(), out.sessions.len() - 1);
-                open = (!deleted_now).then_some(out.sessions.len() - 1);
+                let idx = out.sessions.len() - 1;
+                members.insert(e.id.to_string(), idx);
+                open = deleted_by.is_none().then_some(idx);
+                closable = deleted_by.map(|d| (idx, d));
             }
             Vehicle::Exit(x) => {
                 let p = &x.gate;
@@ -609,10 +629,20 @@ pub(crate) fn fold_traced(
                         members.insert(id, idx);
                         continue;
                     }
-                    None => open,
+                    None => open.or_else(|| {
+                        closable
+                            .filter(|&(idx, delete)| {
+                                out.sessions[idx].status == SessionStatus::In
+                                    && e.cmp_order(delete).is_lt()
+                            })
+                            .map(|(idx, _)| idx)
+                    }),
                 };
                 match target {
                     Some(idx) => {
+                        if closable.is_some_and(|(c, _)| c == idx) {
+                            closable = None;
+                        }
                         members.insert(id, idx);
                         close(
                             &mut out.sessions[idx],
@@ -662,14 +692,22 @@ pub(crate) fn fold_traced(
                     s.is_anomaly = true;
                     s.last_location = Some(p.location.clone());
                     s.last_location_ms = Some(p.at_ms);
-                    let deleted_now = is_deleted(e);
+                    let deleted_now = delete_of(e).is_some();
                     out.sessions.push(s);
                     open = (!deleted_now).then_some(out.sessions.len() - 1);
+                    if open.is_some() {
+                        closable = None;
+                    }
                 }
             },
         }
     }
-    if !items.is_empty() && open.is_none() && waiting.is_empty() && waiting_import.is_empty() {
+    if !items.is_empty()
+        && open.is_none()
+        && closable.is_none()
+        && waiting.is_empty()
+        && waiting_import.is_empty()
+    {
         trace.settled(items.len(), out.sessions.len());
     }
     for s in &mut out.sessions {
@@ -677,7 +715,7 @@ pub(crate) fn fold_traced(
             s.plate_id = edit.plate_id.clone();
             s.plate_view = edit.plate_view.clone();
         }
-        s.deleted = deletes.iter().any(|d| s.is_named_by(d));
+        s.deleted = deletes.iter().any(|(_, d)| s.is_named_by(d));
     }
     let cut = trace.cut(&items, &out);
     (out, members, cut)

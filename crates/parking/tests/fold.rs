@@ -258,6 +258,40 @@ fn newest_edit_wins_and_deletes_tombstone() {
 }
 
 #[test]
+fn deleting_a_closed_session_keeps_its_exit_in_it() {
+    // The car entered and left; then an operator at another central deleted the record.
+    let e = entry("a", 1, P, T0);
+    let x = exit("a", 2, P, T0 + 60 * MIN, None);
+    let del = delete("b", 1, T0 + 61 * MIN, &id("a", 1));
+    for events in [
+        vec![e.clone(), x.clone(), del.clone()],
+        vec![del.clone(), x.clone(), e.clone()],
+    ] {
+        let f = fold_plate(&events);
+        assert_eq!(f.sessions.len(), 1, "the exit is not left as an exception");
+        let s = &f.sessions[0];
+        assert!(s.deleted && !s.exception);
+        assert_eq!((s.status, s.fee), (SessionStatus::Out, 25_000));
+        assert_eq!(s.exit.as_ref().unwrap().event_id, id("a", 2));
+        assert!(f.conflicts.is_empty());
+        assert_eq!(f.open(), None);
+    }
+    // A second exit without a ref made after the delete has no session to close.
+    let late = exit("a", 3, P, T0 + 90 * MIN, None);
+    let f = fold_plate(&[e.clone(), x.clone(), del.clone(), late]);
+    assert_eq!(f.sessions.len(), 2);
+    assert!(f.sessions[1].exception);
+    // An entry between the deleted one and the exit opens its own session, which the exit closes.
+    let again = entry("a", 4, P, T0 + 30 * MIN);
+    let f = fold_plate(&[e, again, x, del]);
+    assert_eq!(f.sessions.len(), 2);
+    assert!(f.sessions[0].deleted && f.sessions[0].exit.is_none());
+    assert_eq!(f.sessions[1].id, id("a", 4));
+    assert_eq!(f.sessions[1].status, SessionStatus::Out);
+    assert!(f.conflicts.is_empty());
+}
+
+#[test]
 fn edits_made_on_an_exception_survive_the_merge_with_its_entry() {
     let x = exit("b", 1, P, T0 + 60 * MIN, Some("edge-a-1".into()));
     let fix = edit("b", 2, T0 + 61 * MIN, &id("b", 1), "30A54321");

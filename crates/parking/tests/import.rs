@@ -96,6 +96,26 @@ fn an_edit_or_delete_through_any_copy_applies_to_the_one_session() {
 }
 
 #[test]
+fn an_exit_does_not_reopen_a_deleted_imported_session_its_copy_closed() {
+    let mut all = copy("central-1", 1, T0 + 500, true);
+    all.push(delete(
+        "central-1",
+        9,
+        T0 + 5 * 60 * MIN,
+        &all[0].id.to_string(),
+    ));
+    // Made before the delete, but the imported exit closed the session already.
+    all.push(exit("central-2", 5, "30A12345", T0 + 2 * 60 * MIN, None));
+    let f = fold_plate(&all);
+    assert_eq!(f.sessions.len(), 2, "{f:?}");
+    let s = &f.sessions[0];
+    assert!(s.deleted);
+    assert_eq!((s.status, s.fee), (SessionStatus::Out, 40_000));
+    assert_eq!(s.exit.as_ref().unwrap().event_id, all[1].id.to_string());
+    assert!(f.sessions[1].exception);
+}
+
+#[test]
 fn an_imported_exit_before_its_entry_waits_for_it() {
     let mut e = copy("central-1", 1, T0, true);
     // Odd original times: exit recorded before the entry time.

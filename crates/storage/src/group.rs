@@ -20,8 +20,23 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::StorageError;
 use crate::project::{self, Dirty};
 
-/// `meta` key set by migration 0002: group keys of databases written before it are stale.
-const REGROUP_PENDING: &str = "regroup_pending";
+/// Re-folds that migrations leave for the writer's start-up: the `meta` key a migration sets,
+/// the operator event kind whose targets' raw plates are re-folded in full, and what is logged.
+/// - 0002: group keys of databases written before it are stale (plates that an edit targets).
+/// - 0009: the fold keeps an exit made before its session's delete in that session (plates that
+///   a delete targets).
+const PENDING_REFOLDS: [(&str, EventKind, &str); 2] = [
+    (
+        "regroup_pending",
+        EventKind::HistoryEdit,
+        "group keys recomputed for corrected plates",
+    ),
+    (
+        "refold_deleted_pending",
+        EventKind::HistoryDelete,
+        "plates with deleted sessions re-folded",
+    ),
+];
 
 /// Whether some `history.edit` targets an event of raw plate `raw` (`edited_plates`, kept by
 /// [`note_edit`]).
@@ -110,49 +125,51 @@ pub(crate) fn regroup(
     Ok(moved)
 }
 
-/// Finishes migration 0002 on a database written before it: recomputes the group keys of every
-/// raw plate that a `history.edit` targets and re-folds the groups involved, in one transaction.
-/// Does nothing once done (the marker is deleted).
+/// Finishes the migrations of [`PENDING_REFOLDS`] on a database written before them: re-folds
+/// in full, in one transaction per migration, the raw plates whose events an operator event of
+/// its kind targets (recomputing their group keys). Does nothing once done (the marker is
+/// deleted).
 pub(crate) fn finish_migration(
     conn: &Connection,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
 ) -> Result<(), StorageError> {
-    let pending: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [REGROUP_PENDING],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if pending.is_none() {
-        return Ok(());
-    }
-    conn.execute_batch("BEGIN IMMEDIATE")?;
-    let done = (|| {
-        let plates: BTreeSet<String> = conn
-            .prepare(
-                "SELECT DISTINCT v.plate_key FROM events a JOIN events v ON v.id_text = a.session_ref
-                  WHERE a.kind = ?1 AND v.plate_key IS NOT NULL",
-            )?
-            .query_map([EventKind::HistoryEdit.as_str()], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let count = plates.len();
-        let mut dirty = Dirty {
-            plates,
-            full: true,
-            ..Dirty::default()
-        };
-        project::refold(conn, own, tz, crate::now_ms(), &mut dirty)?;
-        conn.execute("DELETE FROM meta WHERE key = ?1", [REGROUP_PENDING])?;
-        tracing::info!(plates = count, "group keys recomputed for corrected plates");
-        Ok::<_, StorageError>(())
-    })();
-    match done {
-        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
+    for (marker, kind, done_msg) in PENDING_REFOLDS {
+        let pending: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [marker], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if pending.is_none() {
+            continue;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = (|| {
+            let plates: BTreeSet<String> = conn
+                .prepare(
+                    "SELECT DISTINCT v.plate_key FROM events a JOIN events v ON v.id_text = a.session_ref
+                      WHERE a.kind = ?1 AND v.plate_key IS NOT NULL",
+                )?
+                .query_map([kind.as_str()], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let count = plates.len();
+            let mut dirty = Dirty {
+                plates,
+                full: true,
+                ..Dirty::default()
+            };
+            project::refold(conn, own, tz, crate::now_ms(), &mut dirty)?;
+            conn.execute("DELETE FROM meta WHERE key = ?1", [marker])?;
+            tracing::info!(plates = count, "{done_msg}");
+            Ok::<_, StorageError>(())
+        })();
+        match done {
+            Ok(()) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
         }
     }
+    Ok(())
 }

@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0008_fewer_index_writes",
         include_str!("../../../migrations/0008_fewer_index_writes.sql"),
     ),
+    (
+        9,
+        "0009_refold_deleted",
+        include_str!("../../../migrations/0009_refold_deleted.sql"),
+    ),
 ];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the

@@ -218,17 +218,18 @@ async fn days_follow_each_sites_zone_and_incremental_equals_rebuild() {
         .await
         .unwrap();
     let changed = report(&reopened).await;
-    // Its exit is left without an entry: an exception, without fee, stay or occupancy.
+    // The car had left before the delete: the deleted session no longer counts, its exit
+    // included (it is not left behind as an exception).
     assert_eq!(
         figures(&changed, "hcm", "2026-10-25"),
-        (0, 1, 0, None, 0, 0)
+        (0, 0, 0, None, 0, 0)
     );
     let hcm = changed
         .rows
         .iter()
         .find(|x| x.site == "hcm" && x.date == date("2026-10-25"))
         .unwrap();
-    assert_eq!(hcm.figures.exception_sessions(), 1);
+    assert_eq!(hcm.figures.exception_sessions(), 0);
     assert_eq!(
         figures(&changed, "berlin", "2026-10-25"),
         figures(&warm, "berlin", "2026-10-25"),
@@ -256,8 +257,8 @@ async fn days_follow_each_sites_zone_and_incremental_equals_rebuild() {
         .unwrap();
     assert_eq!(
         (days, marks),
-        (3, 0),
-        "rows for berlin's 25th and 26th and hcm's 25th; no mark left over"
+        (2, 0),
+        "rows for berlin's 25th and 26th (hcm's 25th has no session left); no mark left over"
     );
 }
 

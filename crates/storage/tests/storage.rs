@@ -74,6 +74,7 @@ async fn migrations_are_idempotent() {
             "0006_fold_marks".to_owned(),
             "0007_report_days".to_owned(),
             "0008_fewer_index_writes".to_owned(),
+            "0009_refold_deleted".to_owned(),
         ]
     );
     assert!(parkmesh_storage::migrate(&db).await.unwrap().is_empty());
@@ -918,6 +919,85 @@ async fn reopening_a_pre_group_key_database_regroups_corrected_plates() {
     let pending: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM meta WHERE key = 'regroup_pending'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 0);
+}
+
+/// The exit of a session deleted after it closed stays in that session. A database written
+/// before migration 0009 kept it as an exception of its own; at start-up the writer re-folds
+/// the plates with deleted sessions.
+#[tokio::test]
+async fn reopening_a_pre_0009_database_refolds_plates_with_deleted_sessions() {
+    let e = remote(
+        "central-a",
+        1,
+        T0,
+        entry("51A12345", T0).to_value(),
+        EntryPayload::KIND,
+    );
+    let x = remote(
+        "central-a",
+        2,
+        T0 + HOUR,
+        exit("51A12345", T0 + HOUR).to_value(),
+        ExitPayload::KIND,
+    );
+    let del = remote(
+        "central-b",
+        1,
+        T0 + 2 * HOUR,
+        delete(&e),
+        HistoryDeletePayload::KIND,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("central.db");
+    let s = open(dir.path(), "central-c").await;
+    s.apply_remote(vec![e.clone(), x.clone()]).await.unwrap();
+    s.apply_remote(vec![del]).await.unwrap();
+    let h = s.history(&all()).await.unwrap();
+    assert!(h.is_empty(), "no exception row for the exit: {h:?}");
+    let r = s
+        .session_by_session_id(&e.id.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(r.deleted && !r.exception);
+    assert_eq!(r.exit_event_id, Some(x.id.to_string()));
+    assert_equals_projection(&s, &db).await;
+    let expected = snapshot(&db);
+    drop(s);
+    {
+        // Put back what the old rule wrote: the session still inside, its exit an exception.
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        conn.execute_batch(&format!(
+            "UPDATE history SET exit_event_id = NULL, exit_ms = NULL, status = 'IN', fee = 0
+              WHERE session_id = '{e}';
+             INSERT INTO history (session_id, plate_key, exit_event_id, plate_id, plate_view,
+                                  exit_ms, status, sync_status, exception, created_at, updated_at)
+             VALUES ('{x}', '51A12345', '{x}', '51A12345', '51A12345', {at}, 'OUT', 'SYNCED', 1,
+                     'then', 'then');
+             DELETE FROM fold_marks;
+             INSERT INTO meta (key, value) VALUES ('refold_deleted_pending', '1');",
+            e = e.id,
+            x = x.id,
+            at = T0 + HOUR,
+        ))
+        .unwrap();
+        assert_ne!(snapshot(&db), expected);
+    }
+    let s = open(dir.path(), "central-c").await;
+    assert_eq!(snapshot(&db), expected);
+    assert_equals_projection(&s, &db).await;
+    drop(s);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let pending: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM meta WHERE key = 'refold_deleted_pending'",
             [],
             |r| r.get(0),
         )
