@@ -76,6 +76,9 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<Vec<String>, Stor
         if done.is_some() {
             continue;
         }
+        // Index builds on a large database take seconds: say what the start-up is doing.
+        let started = std::time::Instant::now();
+        tracing::info!(migration = name, "applying migration");
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
             .await?;
@@ -86,7 +89,11 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<Vec<String>, Stor
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        tracing::info!(migration = name, "applied migration");
+        tracing::info!(
+            migration = name,
+            ms = started.elapsed().as_millis() as u64,
+            "applied migration"
+        );
         applied.push((*name).to_owned());
     }
     Ok(applied)
