@@ -910,18 +910,23 @@ async fn reopening_a_pre_group_key_database_regroups_corrected_plates() {
         .unwrap();
         assert_ne!(snapshot(&db), expected);
     }
-    let s = open(dir.path(), "central-c").await;
-    assert_eq!(snapshot(&db), expected);
+    reopen_finishes_the_refold(dir.path(), &expected, "regroup_pending").await;
+}
+
+/// Opens the database in `dir`, whose `meta` holds `marker`: the start-up re-fold must give
+/// `expected`, equal to the projection of the log, and delete the marker, so that a second
+/// start-up has nothing to do.
+async fn reopen_finishes_the_refold(dir: &std::path::Path, expected: &Snapshot, marker: &str) {
+    let db = dir.join("central.db");
+    let s = open(dir, "central-c").await;
+    assert_eq!(&snapshot(&db), expected);
     assert_equals_projection(&s, &db).await;
     drop(s);
-    // The marker is gone: a second start-up has nothing to do.
     let conn = rusqlite::Connection::open(&db).unwrap();
     let pending: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM meta WHERE key = 'regroup_pending'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row("SELECT COUNT(*) FROM meta WHERE key = ?1", [marker], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(pending, 0);
 }
@@ -990,19 +995,7 @@ async fn reopening_a_pre_0009_database_refolds_plates_with_deleted_sessions() {
         .unwrap();
         assert_ne!(snapshot(&db), expected);
     }
-    let s = open(dir.path(), "central-c").await;
-    assert_eq!(snapshot(&db), expected);
-    assert_equals_projection(&s, &db).await;
-    drop(s);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let pending: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM meta WHERE key = 'refold_deleted_pending'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(pending, 0);
+    reopen_finishes_the_refold(dir.path(), &expected, "refold_deleted_pending").await;
 }
 
 // ---- Incremental re-fold from the stored settled point -----------------------------------
