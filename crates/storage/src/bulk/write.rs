@@ -4,6 +4,7 @@
 //! stream head follow.
 
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 use std::sync::mpsc::sync_channel;
 
 use parkmesh_parking::payload::{Payload, ZoneConfigPayload};
@@ -15,6 +16,16 @@ use super::{ImportInput, ImportReport, Known, Progress, setting_is, setting_key,
 use crate::project::{self, Dirty};
 use crate::report;
 use crate::writer::Writer;
+
+/// Whether plate `?1` has vehicle events: under its group key, or moved away from its raw plate
+/// (formatted once, not for every plate of an import).
+static HAS_VEHICLES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE group_key = ?1)
+             OR EXISTS (SELECT 1 FROM events t WHERE {})",
+        project::RAW_PLATE[1]
+    )
+});
 use crate::{StorageError, now_ms};
 
 /// Plate batches the preparing thread may run ahead of the writer.
@@ -117,11 +128,7 @@ impl Writer {
         let had = had_vehicles
             && self
                 .conn
-                .prepare_cached(&format!(
-                    "SELECT EXISTS (SELECT 1 FROM events WHERE group_key = ?1)
-                         OR EXISTS (SELECT 1 FROM events t WHERE {})",
-                    project::RAW_PLATE[1]
-                ))?
+                .prepare_cached(&HAS_VEHICLES)?
                 .query_row([&batch.plate], |r| r.get::<_, bool>(0))?;
         {
             let mut insert = self.conn.prepare_cached(
