@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::cpu::Ticks;
 use super::net::{Central, Http, entry, wait_for, ws, ws_until};
 
 /// Milliseconds of a duration.
@@ -179,6 +180,8 @@ pub(crate) struct CatchUp {
     pub(crate) held_at_kill: u64,
     pub(crate) held_after_restart: u64,
     pub(crate) resume_secs: f64,
+    /// CPU ticks of the first catch-up (`other`: A, the sender).
+    pub(crate) cpu: Ticks,
 }
 
 /// P4: `b` offline while `n` events are written at `a`; time for `b` to hold all of them; then
@@ -190,7 +193,13 @@ pub(crate) fn p4(a: &mut Central, b: &mut Central, n: u64) -> anyhow::Result<Cat
     let fill_secs = t.elapsed().as_secs_f64();
     let total = a.held()?;
     b.start()?;
+    let ticks = || Some(Ticks::read(b.pid()?, a.pid()?));
+    let before = ticks().flatten();
     let full = wait_for("catch-up", limit, || b.held().unwrap_or(0) >= total)?;
+    let mut cpu = Ticks::default();
+    if let (Some(before), Some(after)) = (before, ticks().flatten()) {
+        after.add_since(&before, &mut cpu);
+    }
     // Resume: B goes away again, A writes another n, B comes back and is killed half-way.
     b.kill();
     fill(a, n, "C2")?;
@@ -213,6 +222,7 @@ pub(crate) fn p4(a: &mut Central, b: &mut Central, n: u64) -> anyhow::Result<Cat
         held_at_kill,
         held_after_restart,
         resume_secs: t.elapsed().as_secs_f64(),
+        cpu,
     })
 }
 

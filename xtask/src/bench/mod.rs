@@ -6,6 +6,7 @@
 //! (the performance targets of the project) are printed beside the measurements.
 
 mod cost;
+mod cpu;
 mod figures;
 mod import;
 mod net;
@@ -153,7 +154,12 @@ impl Bench {
         };
         if self.writer_cost_only {
             let tmp = tempfile::tempdir()?;
-            let section = cost::measure(&root, tmp.path())?;
+            let stamp = format!(
+                "at commit {} on {}",
+                sh("git", &["rev-parse", "--short", "HEAD"]),
+                sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+            );
+            let section = cost::measure(&root, tmp.path(), &stamp)?;
             sections::splice_file(&root.join("bench/RESULTS.md"), cost::HEADING, &section)?;
             println!("{section}\nwritten to bench/RESULTS.md");
             return Ok(());
@@ -297,6 +303,8 @@ impl Bench {
         // 32 and 64 edges show how far group commit scales once batches can fill up; the
         // client threads share the machine with the central. 32 edges also over `/ws/edge`.
         let (mut http32, mut ws32, mut p99_8) = (0f64, 0f64, 0f64);
+        // CPU time of the 32-edge steps (HTTP, `/ws/edge`) and the events it bought.
+        let mut cpu32 = [(cpu::Ticks::default(), 0u64); 2];
         for (edges, over_ws) in [
             (1usize, false),
             (2, false),
@@ -309,7 +317,18 @@ impl Bench {
             let (mut rates, mut q50, mut q99) = (vec![], vec![], vec![]);
             for run in 0..sizes.runs {
                 let tag = format!("{}{edges}{run}", if over_ws { "W" } else { "E" });
+                let before = c
+                    .pid()
+                    .and_then(|pid| cpu::Ticks::read(pid, std::process::id()));
                 let (rate, lat) = p3(&c, edges, sizes.p3_secs, &tag, over_ws)?;
+                let after = c
+                    .pid()
+                    .and_then(|pid| cpu::Ticks::read(pid, std::process::id()));
+                if let (32, Some(before), Some(after)) = (edges, before, after) {
+                    let (ticks, events) = &mut cpu32[usize::from(over_ws)];
+                    after.add_since(&before, ticks);
+                    *events += lat.len() as u64;
+                }
                 let (a, b) = p50_p99(lat);
                 rates.push(rate);
                 q50.push(a);
@@ -347,6 +366,7 @@ impl Bench {
             verdict(share(ws32) >= 10.0),
             verdict(p99_8 <= 10.0)
         )?;
+        writeln!(r, "{}\n", cpu::p3_note(&cpu32, limit))?;
         let loaded_rss = c.rss_kb().unwrap_or(0);
         std::thread::sleep(Duration::from_secs(3));
         let after_rss = c.rss_kb().unwrap_or(0);
@@ -444,6 +464,7 @@ impl Bench {
             100.0 * catch_up / limit,
             verdict(catch_up / limit >= 0.10)
         )?;
+        writeln!(r, "{}\n", cpu::p4_note(&cu.cpu, cu.events, limit))?;
         drop((a, b));
 
         save_partial(&root, &r);

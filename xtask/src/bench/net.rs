@@ -206,9 +206,14 @@ impl Central {
         }
     }
 
+    /// The process id while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        Some(self.child.as_ref()?.id())
+    }
+
     /// Resident set size in kB (Linux `/proc`).
     pub(crate) fn rss_kb(&self) -> Option<u64> {
-        let pid = self.child.as_ref()?.id();
+        let pid = self.pid()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
         status
             .lines()
