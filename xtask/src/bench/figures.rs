@@ -193,11 +193,11 @@ pub(crate) fn p4(a: &mut Central, b: &mut Central, n: u64) -> anyhow::Result<Cat
     let fill_secs = t.elapsed().as_secs_f64();
     let total = a.held()?;
     b.start()?;
-    let ticks = || Some(Ticks::read(b.pid()?, a.pid()?));
-    let before = ticks().flatten();
+    let ticks = || Ticks::read(b.pid()?, a.pid()?);
+    let before = ticks();
     let full = wait_for("catch-up", limit, || b.held().unwrap_or(0) >= total)?;
     let mut cpu = Ticks::default();
-    if let (Some(before), Some(after)) = (before, ticks().flatten()) {
+    if let (Some(before), Some(after)) = (before, ticks()) {
         after.add_since(&before, &mut cpu);
     }
     // Resume: B goes away again, A writes another n, B comes back and is killed half-way.
