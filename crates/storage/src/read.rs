@@ -445,8 +445,9 @@ mod tests {
     }
 
     /// The vehicles in the lot (every open session: no real limit) and the status `IN` filter
-    /// read the open sessions' own index, whatever the limit; the other lists do not. Walking every session in time order to find the few open ones took 4–6 s on a
-    /// database of 5 million sessions.
+    /// read the open sessions' own index, whatever the limit; the other lists do not. Walking
+    /// every session in time order to find the few open ones took 4–6 s on a database of 5
+    /// million sessions.
     #[tokio::test]
     async fn open_session_lists_read_their_own_index_whatever_the_limit() {
         let dir = tempfile::tempdir().unwrap();
