@@ -317,13 +317,10 @@ impl Bench {
             let (mut rates, mut q50, mut q99) = (vec![], vec![], vec![]);
             for run in 0..sizes.runs {
                 let tag = format!("{}{edges}{run}", if over_ws { "W" } else { "E" });
-                let before = c
-                    .pid()
-                    .and_then(|pid| cpu::Ticks::read(pid, std::process::id()));
+                let ticks = || cpu::Ticks::read(c.pid()?, std::process::id());
+                let before = ticks();
                 let (rate, lat) = p3(&c, edges, sizes.p3_secs, &tag, over_ws)?;
-                let after = c
-                    .pid()
-                    .and_then(|pid| cpu::Ticks::read(pid, std::process::id()));
+                let after = ticks();
                 if let (32, Some(before), Some(after)) = (edges, before, after) {
                     let (ticks, events) = &mut cpu32[usize::from(over_ws)];
                     after.add_since(&before, ticks);

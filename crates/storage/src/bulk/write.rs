@@ -16,6 +16,7 @@ use super::{ImportInput, ImportReport, Known, Progress, setting_is, setting_key,
 use crate::project::{self, Dirty};
 use crate::report;
 use crate::writer::Writer;
+use crate::{StorageError, now_ms};
 
 /// Whether plate `?1` has vehicle events: under its group key, or moved away from its raw plate
 /// (formatted once, not for every plate of an import).
@@ -26,7 +27,6 @@ static HAS_VEHICLES: LazyLock<String> = LazyLock::new(|| {
         project::RAW_PLATE[1]
     )
 });
-use crate::{StorageError, now_ms};
 
 /// Plate batches the preparing thread may run ahead of the writer.
 const AHEAD: usize = 256;
