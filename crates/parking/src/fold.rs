@@ -3,7 +3,8 @@
 //! # Order
 //!
 //! [`fold_plate`] is a pure function of the *set* of events: it drops duplicate ids, sorts by
-//! the total order `(at_ms, kind rank, hlc, origin, incarnation, seq)` and folds. (Two events
+//! the total order `(at_ms, kind rank, hlc, origin, incarnation, seq)` ([`crate::order`], the
+//! one place that order is written) and folds. (Two events
 //! with one id are the same event: the log guarantees it, so keeping either copy is the same.)
 //!
 //! - Business time `at_ms` (the gate's own timestamp, honoured and clamped by the central) comes
@@ -61,142 +62,15 @@ use parkmesh_protocol::{CentralId, Event, EventKind};
 
 use crate::fee::{Tariff, duration_text};
 use crate::import::ImportTag;
+use crate::order::{Item, Vehicle};
 use crate::payload::{
     EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
 };
-
-/// Conflict kind: two entries for one plate with no exit between them.
-pub const CONCURRENT_ENTRY: &str = "concurrent_entry";
-/// Conflict kind: an exit naming an entry whose session is already closed.
-pub const DUPLICATE_EXIT: &str = "duplicate_exit";
-
-/// Open or closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionStatus {
-    /// Inside the lot.
-    In,
-    /// Left (or superseded).
-    Out,
-}
-
-/// One side (entry or exit) of a session.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Side {
-    /// Event id text.
-    pub event_id: String,
-    /// Business time (ms).
-    pub at_ms: i64,
-    /// Camera id.
-    pub camera_id: Option<i64>,
-    /// Camera name.
-    pub camera_name: String,
-    /// OCR confidence.
-    pub confidence: f64,
-    /// Source (`auto`, `manual`, `parking_lot_auto` for an anomaly sighting).
-    pub source: String,
-    /// Central that recorded it.
-    pub origin: CentralId,
-    /// Edge id.
-    pub edge_id: Option<String>,
-    /// The edge's event id.
-    pub edge_event_id: Option<String>,
-    /// It reached a central well after its gate time (a replayed edge queue).
-    pub late: bool,
-    /// Its gate time was out of bounds and replaced by the recording central's clock.
-    pub clamped: bool,
-    /// Who made it, for a manual (operator) entry or exit.
-    pub operator: Option<String>,
-}
-
-/// One parking session.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Session {
-    /// Id: the entry's event id text, else the event that opened it.
-    pub id: String,
-    /// Plate (after operator edits).
-    pub plate_id: String,
-    /// Plate as shown (after operator edits).
-    pub plate_view: String,
-    /// Entry side (for an anomaly: the first sighting).
-    pub entry: Option<Side>,
-    /// Exit side.
-    pub exit: Option<Side>,
-    /// Open or closed.
-    pub status: SessionStatus,
-    /// Fee in VND.
-    pub fee: i64,
-    /// Duration text.
-    pub duration: Option<String>,
-    /// An exit that matched no entry.
-    pub exception: bool,
-    /// Opened by an in-lot sighting without an entry.
-    pub is_anomaly: bool,
-    /// Tombstoned by an operator.
-    pub deleted: bool,
-    /// Last in-lot location.
-    pub last_location: Option<String>,
-    /// Last in-lot sighting (ms).
-    pub last_location_ms: Option<i64>,
-    /// Central whose event opened the session (the entry's origin once the entry is known).
-    pub source_central: CentralId,
-    /// Subscription type that exempted the fee.
-    pub exempt: Option<String>,
-    /// Import key of a session brought over from an original ParkAI database.
-    pub import_key: Option<String>,
-    /// Ids of the other imported copies of this session (same import key), in fold order.
-    pub aliases: Vec<String>,
-}
-
-impl Session {
-    /// Whether the session counts as "inside": IN, not deleted.
-    pub fn is_open(&self) -> bool {
-        self.status == SessionStatus::In && !self.deleted
-    }
-
-    /// Whether this session keeps its plate from entering again (see [`blocks_entry`]).
-    pub fn blocks_entry(&self) -> bool {
-        blocks_entry(self.status, self.deleted, self.is_anomaly)
-    }
-
-    /// Whether `target` (a session id or event id text) names this session.
-    pub fn is_named_by(&self, target: &str) -> bool {
-        self.id == target
-            || self.entry.as_ref().is_some_and(|s| s.event_id == target)
-            || self.exit.as_ref().is_some_and(|s| s.event_id == target)
-            || self.aliases.iter().any(|a| a == target)
-    }
-}
-
-/// A conflict found by the fold.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Conflict {
-    /// Plate.
-    pub plate_id: String,
-    /// [`CONCURRENT_ENTRY`] or [`DUPLICATE_EXIT`].
-    pub kind: String,
-    /// Session that stands.
-    pub winner: String,
-    /// Events that lost, in fold order.
-    pub losers: Vec<String>,
-    /// Business time of the first loser.
-    pub at_ms: i64,
-}
-
-/// Sessions and conflicts of one plate.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PlateFold {
-    /// Sessions in fold order.
-    pub sessions: Vec<Session>,
-    /// Conflicts in fold order.
-    pub conflicts: Vec<Conflict>,
-}
-
-impl PlateFold {
-    /// The open session (IN, not deleted), if any.
-    pub fn open(&self) -> Option<&Session> {
-        self.sessions.iter().rev().find(|s| s.is_open())
-    }
-}
+pub use crate::session::{
+    CONCURRENT_ENTRY, Conflict, DUPLICATE_EXIT, PlateFold, Session, SessionStatus, Side,
+    blocks_entry,
+};
+use crate::settled::{SettledPoint, Trace};
 
 /// The raw plate a vehicle event belongs to (`plate_id` of its payload); `None` for other kinds.
 pub fn plate_key(event: &Event) -> Option<String> {
@@ -210,77 +84,12 @@ pub fn plate_key(event: &Event) -> Option<String> {
     }
 }
 
-/// The entry rule: a session with these facts keeps its plate from entering again when it is
-/// open (IN, not deleted) and was opened by a real entry. A session opened by an in-lot sighting
-/// without an entry (an anomaly) does not block: the entry supersedes it. The writer refuses an
-/// entry while any of the plate's sessions blocks it.
-pub fn blocks_entry(status: SessionStatus, deleted: bool, is_anomaly: bool) -> bool {
-    status == SessionStatus::In && !deleted && !is_anomaly
-}
-
-pub(crate) enum Vehicle {
-    Entry(EntryPayload),
-    Exit(ExitPayload),
-    Location(LocationPayload),
-}
-
-impl Vehicle {
-    /// The typed payload of a vehicle event; `None` for other kinds and malformed payloads.
-    pub(crate) fn decode(e: &Event) -> Option<Self> {
-        match e.kind {
-            EventKind::VehicleEntry => EntryPayload::from_event(e).ok().map(Self::Entry),
-            EventKind::VehicleExit => ExitPayload::from_event(e).ok().map(Self::Exit),
-            EventKind::VehicleLocation => LocationPayload::from_event(e).ok().map(Self::Location),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn at_ms(&self) -> i64 {
-        match self {
-            Self::Entry(p) => p.at_ms,
-            Self::Exit(p) => p.gate.at_ms,
-            Self::Location(p) => p.at_ms,
-        }
-    }
-
-    pub(crate) fn rank(&self) -> u8 {
-        match self {
-            Self::Entry(_) => 0,
-            Self::Location(_) => 1,
-            Self::Exit(_) => 2,
-        }
-    }
-}
-
-pub(crate) struct Item<'a> {
-    pub(crate) event: &'a Event,
-    pub(crate) what: Vehicle,
-    pub(crate) import: Option<ImportTag>,
-}
-
 /// An exception exit waiting for the entry it references.
 struct Waiter {
     session: usize,
     tariff: Tariff,
     exempt: Option<String>,
     fee: Option<i64>,
-}
-
-fn side(e: &Event, at_ms: i64, camera_id: Option<i64>, camera_name: &str) -> Side {
-    Side {
-        event_id: e.id.to_string(),
-        at_ms,
-        camera_id,
-        camera_name: camera_name.to_owned(),
-        confidence: 0.0,
-        source: String::new(),
-        origin: e.id.origin.clone(),
-        edge_id: None,
-        edge_event_id: None,
-        late: false,
-        clamped: false,
-        operator: None,
-    }
 }
 
 /// Closes `s` with `exit`; `recorded` is an imported exit's original fee, kept as it is.
@@ -302,28 +111,6 @@ fn close(
     s.exempt = exempt;
     s.exit = Some(exit);
     s.status = SessionStatus::Out;
-}
-
-fn new_session(id: String, plate_id: &str, plate_view: &str, origin: &CentralId) -> Session {
-    Session {
-        id,
-        plate_id: plate_id.to_owned(),
-        plate_view: plate_view.to_owned(),
-        entry: None,
-        exit: None,
-        status: SessionStatus::In,
-        fee: 0,
-        duration: None,
-        exception: false,
-        is_anomaly: false,
-        deleted: false,
-        last_location: None,
-        last_location_ms: None,
-        source_central: origin.clone(),
-        exempt: None,
-        import_key: None,
-        aliases: Vec::new(),
-    }
 }
 
 /// A session opened by `e` with its import tag applied: the key, and the original creator as
@@ -385,11 +172,7 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
             });
         }
     }
-    items.sort_by(|a, b| {
-        (a.what.at_ms(), a.what.rank())
-            .cmp(&(b.what.at_ms(), b.what.rank()))
-            .then_with(|| a.event.cmp_order(b.event))
-    });
+    items.sort_by(|a, b| a.position().cmp(&b.position()));
     // Newest edit first, so the first match per session wins.
     edits.sort_by(|a, b| b.0.cmp_order(a.0));
     Prepared {
@@ -414,309 +197,378 @@ pub(crate) fn fold_members(events: &[Event]) -> (PlateFold, BTreeMap<String, usi
     (fold, members)
 }
 
-/// [`fold_members`] plus the last settled point of the fold (see [`crate::incremental`]).
-pub(crate) fn fold_traced(
-    events: &[&Event],
-) -> (PlateFold, BTreeMap<String, usize>, crate::incremental::Cut) {
+/// [`fold_members`] plus the settled point of the fold (see [`crate::settled`]).
+pub(crate) fn fold_traced(events: &[&Event]) -> (PlateFold, BTreeMap<String, usize>, SettledPoint) {
     let Prepared {
         items,
         edits,
         deletes,
     } = prepare(events);
-    // Per deleted session id, its first delete in event order.
-    let mut deleted: BTreeMap<&str, &Event> = BTreeMap::new();
-    for (d, target) in &deletes {
-        let first = deleted.entry(target.as_str()).or_insert(d);
-        if d.cmp_order(first).is_lt() {
-            *first = d;
+    let mut walk = Walk::new(&items, &deletes);
+    for (at, item) in items.iter().enumerate() {
+        walk.step(at, item);
+    }
+    walk.note_if_settled(items.len());
+    walk.finish(&items, &edits, &deletes)
+}
+
+/// The state of one fold while it walks a plate's vehicle events in fold order. Each kind of
+/// event is one step; a step reads and changes only this state.
+struct Walk<'a> {
+    /// Sessions and conflicts so far.
+    out: PlateFold,
+    /// Per vehicle event id, the index of the session it became part of.
+    members: BTreeMap<String, usize>,
+    /// Index of the open session (IN, not deleted), if any.
+    open: Option<usize>,
+    /// A session whose entry was deleted, while no later session opened: an exit without a ref
+    /// made before the delete (in event order) still closes it — the car left before the
+    /// operator deleted the record — instead of becoming an exception. (Never set with `open`.)
+    closable: Option<(usize, &'a Event)>,
+    /// Exception exits waiting for the entry they reference: ref -> waiter.
+    waiting: BTreeMap<String, Waiter>,
+    /// Imported sessions by import key.
+    by_key: BTreeMap<String, usize>,
+    /// Imported exits waiting for their entry, by import key.
+    waiting_import: BTreeMap<String, Waiter>,
+    /// Per deleted session id, its first delete in event order.
+    deleted: BTreeMap<&'a str, &'a Event>,
+    /// Where the fold was settled, and which references crossed back.
+    trace: Trace,
+}
+
+impl<'a> Walk<'a> {
+    fn new(items: &[Item<'a>], deletes: &'a [(&'a Event, String)]) -> Self {
+        let mut deleted: BTreeMap<&str, &Event> = BTreeMap::new();
+        for (d, target) in deletes {
+            let first = deleted.entry(target.as_str()).or_insert(d);
+            if d.cmp_order(first).is_lt() {
+                *first = d;
+            }
+        }
+        Self {
+            out: PlateFold::default(),
+            members: BTreeMap::new(),
+            open: None,
+            closable: None,
+            waiting: BTreeMap::new(),
+            by_key: BTreeMap::new(),
+            waiting_import: BTreeMap::new(),
+            deleted,
+            trace: Trace::new(items),
         }
     }
-    let delete_of = |e: &Event| deleted.get(e.id.to_string().as_str()).copied();
 
-    let mut out = PlateFold::default();
-    // Index of the open session (IN, not deleted), if any.
-    let mut open: Option<usize> = None;
-    // A session whose entry was deleted, while no later session opened: an exit without a ref
-    // made before the delete (in event order) still closes it — the car left before the
-    // operator deleted the record — instead of becoming an exception. (Never set with `open`.)
-    let mut closable: Option<(usize, &Event)> = None;
-    // Exception exits waiting for the entry they reference: ref -> waiter.
-    let mut waiting: BTreeMap<String, Waiter> = BTreeMap::new();
-    let mut members: BTreeMap<String, usize> = BTreeMap::new();
-    // Imported sessions by import key, and imported exits waiting for their entry.
-    let mut by_key: BTreeMap<String, usize> = BTreeMap::new();
-    let mut waiting_import: BTreeMap<String, Waiter> = BTreeMap::new();
-    let mut trace = crate::incremental::Trace::new(&items);
-    for (at, item) in items.iter().enumerate() {
-        if at > 0
-            && open.is_none()
-            && closable.is_none()
-            && waiting.is_empty()
-            && waiting_import.is_empty()
-        {
-            trace.settled(at, out.sessions.len());
+    /// The settled-point predicate: nothing is open or closable and no exit waits.
+    fn is_settled(&self) -> bool {
+        self.open.is_none()
+            && self.closable.is_none()
+            && self.waiting.is_empty()
+            && self.waiting_import.is_empty()
+    }
+
+    /// Records the point after `at` items as settled when it is (never the point before all).
+    fn note_if_settled(&mut self, at: usize) {
+        if at > 0 && self.is_settled() {
+            self.trace.settled(at, self.out.sessions.len());
         }
+    }
+
+    /// The first delete of the session with id `id`, if it was deleted.
+    fn delete_of(&self, id: &str) -> Option<&'a Event> {
+        self.deleted.get(id).copied()
+    }
+
+    /// Folds item number `at`.
+    fn step(&mut self, at: usize, item: &Item<'a>) {
+        self.note_if_settled(at);
+        match &item.what {
+            Vehicle::Entry(p) => self.entry(item, p),
+            Vehicle::Exit(x) => match &item.import {
+                Some(tag) => self.imported_exit(item.event, tag, x),
+                None => self.exit(at, item.event, x),
+            },
+            Vehicle::Location(p) => self.sighting(item.event, p),
+        }
+    }
+
+    /// An entry: completes the exit waiting for it, or is an alias of its imported session, or
+    /// loses to the open session, or opens a session (superseding an open anomaly).
+    fn entry(&mut self, item: &Item<'a>, p: &EntryPayload) {
         let e = item.event;
         let id = e.id.to_string();
         let key = item.import.as_ref().map(|t| t.key.as_str());
-        match &item.what {
-            Vehicle::Entry(p) => {
-                let entry = Side {
-                    confidence: p.confidence,
-                    source: p.source.clone(),
-                    edge_id: p.edge_id.clone(),
-                    edge_event_id: p.edge_event_id.clone(),
-                    late: p.late,
-                    clamped: p.time_clamped,
-                    operator: p.operator.clone(),
-                    ..side(e, p.at_ms, p.camera_id, &p.camera_name)
-                };
-                let waiter = waiting
-                    .remove(&id)
-                    .or_else(|| p.edge_event_id.as_ref().and_then(|r| waiting.remove(r)))
-                    .or_else(|| key.and_then(|k| waiting_import.remove(k)));
-                if let Some(w) = waiter {
-                    // An exit that referenced this entry was folded first: complete it.
-                    waiting.retain(|_, o| o.session != w.session);
-                    waiting_import.retain(|_, o| o.session != w.session);
-                    let s = &mut out.sessions[w.session];
-                    members.insert(id.clone(), w.session);
-                    if let Some(exit) = s.exit.take() {
-                        s.id = id;
-                        s.entry = Some(entry);
-                        s.exception = false;
-                        s.source_central = e.id.origin.clone();
-                        if let Some(tag) = &item.import {
-                            if let Some(src) = tag.source.as_deref() {
-                                s.source_central =
-                                    CentralId::new(src).unwrap_or_else(|_| e.id.origin.clone());
-                            }
-                            if s.import_key.is_none() {
-                                s.import_key = Some(tag.key.clone());
-                                by_key.insert(tag.key.clone(), w.session);
-                            }
-                        }
-                        close(s, exit, &w.tariff, w.exempt, w.fee);
-                    }
-                    continue;
+        let waiter = self
+            .waiting
+            .remove(&id)
+            .or_else(|| {
+                p.edge_event_id
+                    .as_ref()
+                    .and_then(|r| self.waiting.remove(r))
+            })
+            .or_else(|| key.and_then(|k| self.waiting_import.remove(k)));
+        if let Some(w) = waiter {
+            self.complete(w, item, id, p);
+            return;
+        }
+        if let Some(&idx) = key.and_then(|k| self.by_key.get(k)) {
+            // Another copy of an imported session: the first one stands.
+            if self.delete_of(&id).is_some() && self.open == Some(idx) {
+                self.open = None;
+            }
+            self.members.insert(id.clone(), idx);
+            self.out.sessions[idx].aliases.push(id);
+            return;
+        }
+        if let Some(idx) = self.open {
+            if !self.out.sessions[idx].is_anomaly {
+                self.concurrent_entry(idx, id, p);
+                return;
+            }
+            self.out.sessions[idx].status = SessionStatus::Out;
+        }
+        let deleted_by = self.delete_of(&id);
+        let mut s = tagged(
+            Session::new(id.clone(), &p.plate_id, &p.plate_view, &e.id.origin),
+            item.import.as_ref(),
+        );
+        s.entry = Some(Side::gate(e, p));
+        let idx = self.push(id, s);
+        if let Some(k) = key {
+            self.by_key.insert(k.to_owned(), idx);
+        }
+        self.open = deleted_by.is_none().then_some(idx);
+        self.closable = deleted_by.map(|d| (idx, d));
+    }
+
+    /// The entry that waiter `w`'s exit referenced arrived (it sorted later): the exception
+    /// becomes a closed session with this entry.
+    fn complete(&mut self, w: Waiter, item: &Item<'a>, id: String, p: &EntryPayload) {
+        let e = item.event;
+        self.waiting.retain(|_, o| o.session != w.session);
+        self.waiting_import.retain(|_, o| o.session != w.session);
+        self.members.insert(id.clone(), w.session);
+        let s = &mut self.out.sessions[w.session];
+        if let Some(exit) = s.exit.take() {
+            s.id = id;
+            s.entry = Some(Side::gate(e, p));
+            s.exception = false;
+            s.source_central = e.id.origin.clone();
+            if let Some(tag) = &item.import {
+                if let Some(src) = tag.source.as_deref() {
+                    s.source_central = CentralId::new(src).unwrap_or_else(|_| e.id.origin.clone());
                 }
-                if let Some(&idx) = key.and_then(|k| by_key.get(k)) {
-                    // Another copy of an imported session: the first one stands.
-                    members.insert(id.clone(), idx);
-                    out.sessions[idx].aliases.push(id);
-                    if delete_of(e).is_some() && open == Some(idx) {
-                        open = None;
-                    }
-                    continue;
+                if s.import_key.is_none() {
+                    s.import_key = Some(tag.key.clone());
+                    self.by_key.insert(tag.key.clone(), w.session);
                 }
-                if let Some(idx) = open {
-                    let s = &mut out.sessions[idx];
-                    if s.is_anomaly {
-                        s.status = SessionStatus::Out;
-                    } else {
-                        let winner = s.id.clone();
-                        match out
-                            .conflicts
-                            .iter_mut()
-                            .find(|c| c.winner == winner && c.kind == CONCURRENT_ENTRY)
-                        {
-                            Some(c) => c.losers.push(id),
-                            None => out.conflicts.push(Conflict {
-                                plate_id: p.plate_id.clone(),
-                                kind: CONCURRENT_ENTRY.into(),
-                                winner,
-                                losers: vec![id],
-                                at_ms: p.at_ms,
-                            }),
-                        }
-                        continue;
+            }
+            close(s, exit, &w.tariff, w.exempt, w.fee);
+        }
+    }
+
+    /// An entry while session `open` is open: the open one stands, the entry is listed as a
+    /// loser of its `concurrent_entry` conflict.
+    fn concurrent_entry(&mut self, open: usize, id: String, p: &EntryPayload) {
+        let winner = self.out.sessions[open].id.clone();
+        match self
+            .out
+            .conflicts
+            .iter_mut()
+            .find(|c| c.winner == winner && c.kind == CONCURRENT_ENTRY)
+        {
+            Some(c) => c.losers.push(id),
+            None => self.out.conflicts.push(Conflict {
+                plate_id: p.plate_id.clone(),
+                kind: CONCURRENT_ENTRY.into(),
+                winner,
+                losers: vec![id],
+                at_ms: p.at_ms,
+            }),
+        }
+    }
+
+    /// An imported exit: the first one with its key closes the imported session, later copies
+    /// are aliases; with the session not known yet it waits as an exception.
+    fn imported_exit(&mut self, e: &'a Event, tag: &ImportTag, x: &ExitPayload) {
+        let id = e.id.to_string();
+        let exit = Side::gate(e, &x.gate);
+        match self.by_key.get(&tag.key) {
+            Some(&idx) => {
+                self.members.insert(id.clone(), idx);
+                let s = &mut self.out.sessions[idx];
+                if s.exit.is_none() && s.status == SessionStatus::In {
+                    close(s, exit, &x.tariff, x.exempt.clone(), tag.fee);
+                    if self.open == Some(idx) {
+                        self.open = None;
                     }
+                } else {
+                    s.aliases.push(id);
                 }
-                let deleted_by = delete_of(e);
-                let mut s = tagged(
-                    new_session(id, &p.plate_id, &p.plate_view, &e.id.origin),
-                    item.import.as_ref(),
+            }
+            None => {
+                // Its entry sorts later (odd original times) or is missing: an exception that
+                // the entry completes when folded.
+                let idx = self.exception(e, id, exit, x, Some(tag));
+                self.by_key.insert(tag.key.clone(), idx);
+                self.waiting_import.insert(
+                    tag.key.clone(),
+                    Waiter {
+                        session: idx,
+                        tariff: x.tariff,
+                        exempt: x.exempt.clone(),
+                        fee: tag.fee,
+                    },
                 );
-                s.entry = Some(entry);
-                out.sessions.push(s);
-                if let Some(k) = key {
-                    by_key.insert(k.to_owned(), out.sessions.len() - 1);
-                }
-                let idx = out.sessions.len() - 1;
-                members.insert(e.id.to_string(), idx);
-                open = deleted_by.is_none().then_some(idx);
-                closable = deleted_by.map(|d| (idx, d));
             }
-            Vehicle::Exit(x) => {
-                let p = &x.gate;
-                let exit = Side {
-                    confidence: p.confidence,
-                    source: p.source.clone(),
-                    edge_id: p.edge_id.clone(),
-                    edge_event_id: p.edge_event_id.clone(),
-                    late: p.late,
-                    clamped: p.time_clamped,
-                    operator: p.operator.clone(),
-                    ..side(e, p.at_ms, p.camera_id, &p.camera_name)
-                };
-                if let Some(k) = key {
-                    let fee = item.import.as_ref().and_then(|t| t.fee);
-                    match by_key.get(k) {
-                        Some(&idx) => {
-                            // The imported session is known: its first exit closes it, later
-                            // copies are aliases.
-                            members.insert(id.clone(), idx);
-                            let s = &mut out.sessions[idx];
-                            if s.exit.is_none() && s.status == SessionStatus::In {
-                                close(s, exit, &x.tariff, x.exempt.clone(), fee);
-                                if open == Some(idx) {
-                                    open = None;
-                                }
-                            } else {
-                                s.aliases.push(id);
-                            }
-                        }
-                        None => {
-                            // Its entry sorts later (odd original times) or is missing: an
-                            // exception that the entry completes when folded.
-                            let idx = out.sessions.len();
-                            members.insert(id.clone(), idx);
-                            let mut s = tagged(
-                                new_session(id, &p.plate_id, &p.plate_view, &e.id.origin),
-                                item.import.as_ref(),
-                            );
-                            s.exit = Some(exit);
-                            s.status = SessionStatus::Out;
-                            s.exception = true;
-                            s.exempt = x.exempt.clone();
-                            out.sessions.push(s);
-                            by_key.insert(k.to_owned(), idx);
-                            waiting_import.insert(
-                                k.to_owned(),
-                                Waiter {
-                                    session: idx,
-                                    tariff: x.tariff,
-                                    exempt: x.exempt.clone(),
-                                    fee,
-                                },
-                            );
-                        }
-                    }
-                    continue;
-                }
-                let by_ref = x.entry_ref.as_ref().and_then(|r| {
-                    out.sessions.iter().position(|s| {
-                        s.entry.as_ref().is_some_and(|en| {
-                            !s.is_anomaly
-                                && (&en.event_id == r || en.edge_event_id.as_ref() == Some(r))
-                        })
-                    })
+        }
+    }
+
+    /// An exit (item number `at`): closes the session its `entry_ref` names, else the open
+    /// (or closable) one; a closed named session makes it a `duplicate_exit`; with nothing to
+    /// close it is an exception, which waits for the entry it names.
+    fn exit(&mut self, at: usize, e: &'a Event, x: &ExitPayload) {
+        let id = e.id.to_string();
+        let p = &x.gate;
+        let by_ref = x.entry_ref.as_ref().and_then(|r| {
+            self.out.sessions.iter().position(|s| {
+                s.entry.as_ref().is_some_and(|en| {
+                    !s.is_anomaly && (&en.event_id == r || en.edge_event_id.as_ref() == Some(r))
+                })
+            })
+        });
+        if let Some(idx) = by_ref {
+            self.trace.refers(at, idx);
+        }
+        let target = match by_ref {
+            Some(idx) if self.out.sessions[idx].is_open() => Some(idx),
+            Some(idx) => {
+                // The named session is closed (or deleted): keep the exit as a conflict.
+                self.out.conflicts.push(Conflict {
+                    plate_id: p.plate_id.clone(),
+                    kind: DUPLICATE_EXIT.into(),
+                    winner: self.out.sessions[idx].id.clone(),
+                    losers: vec![id.clone()],
+                    at_ms: p.at_ms,
                 });
-                if let Some(idx) = by_ref {
-                    trace.refers(at, idx);
+                self.members.insert(id, idx);
+                return;
+            }
+            None => self.open.or_else(|| {
+                self.closable
+                    .filter(|&(idx, delete)| {
+                        self.out.sessions[idx].status == SessionStatus::In
+                            && e.cmp_order(delete).is_lt()
+                    })
+                    .map(|(idx, _)| idx)
+            }),
+        };
+        let exit = Side::gate(e, p);
+        match target {
+            Some(idx) => {
+                if self.closable.is_some_and(|(c, _)| c == idx) {
+                    self.closable = None;
                 }
-                let target = match by_ref {
-                    Some(idx) if out.sessions[idx].is_open() => Some(idx),
-                    Some(idx) => {
-                        // The named session is closed (or deleted): keep the exit as a conflict.
-                        out.conflicts.push(Conflict {
-                            plate_id: p.plate_id.clone(),
-                            kind: DUPLICATE_EXIT.into(),
-                            winner: out.sessions[idx].id.clone(),
-                            losers: vec![id.clone()],
-                            at_ms: p.at_ms,
-                        });
-                        members.insert(id, idx);
-                        continue;
-                    }
-                    None => open.or_else(|| {
-                        closable
-                            .filter(|&(idx, delete)| {
-                                out.sessions[idx].status == SessionStatus::In
-                                    && e.cmp_order(delete).is_lt()
-                            })
-                            .map(|(idx, _)| idx)
-                    }),
-                };
-                match target {
-                    Some(idx) => {
-                        if closable.is_some_and(|(c, _)| c == idx) {
-                            closable = None;
-                        }
-                        members.insert(id, idx);
-                        close(
-                            &mut out.sessions[idx],
-                            exit,
-                            &x.tariff,
-                            x.exempt.clone(),
-                            None,
-                        );
-                        if open == Some(idx) {
-                            open = None;
-                        }
-                    }
-                    None => {
-                        members.insert(id.clone(), out.sessions.len());
-                        let mut s = new_session(id, &p.plate_id, &p.plate_view, &e.id.origin);
-                        s.exit = Some(exit);
-                        s.status = SessionStatus::Out;
-                        s.exception = true;
-                        s.exempt = x.exempt.clone();
-                        out.sessions.push(s);
-                        if let Some(r) = &x.entry_ref {
-                            waiting.entry(r.clone()).or_insert(Waiter {
-                                session: out.sessions.len() - 1,
-                                tariff: x.tariff,
-                                exempt: x.exempt.clone(),
-                                fee: None,
-                            });
-                        }
-                    }
+                self.members.insert(id, idx);
+                close(
+                    &mut self.out.sessions[idx],
+                    exit,
+                    &x.tariff,
+                    x.exempt.clone(),
+                    None,
+                );
+                if self.open == Some(idx) {
+                    self.open = None;
                 }
             }
-            Vehicle::Location(p) => match open {
-                Some(idx) => {
-                    members.insert(id, idx);
-                    let s = &mut out.sessions[idx];
-                    s.last_location = Some(p.location.clone());
-                    s.last_location_ms = Some(p.at_ms);
-                }
-                None => {
-                    members.insert(id.clone(), out.sessions.len());
-                    let mut s = new_session(id, &p.plate_id, &p.plate_view, &e.id.origin);
-                    s.entry = Some(Side {
-                        source: "parking_lot_auto".into(),
-                        edge_event_id: p.edge_event_id.clone(),
-                        ..side(e, p.at_ms, p.camera_id, &p.camera_name)
+            None => {
+                let idx = self.exception(e, id, exit, x, None);
+                if let Some(r) = &x.entry_ref {
+                    self.waiting.entry(r.clone()).or_insert(Waiter {
+                        session: idx,
+                        tariff: x.tariff,
+                        exempt: x.exempt.clone(),
+                        fee: None,
                     });
-                    s.is_anomaly = true;
-                    s.last_location = Some(p.location.clone());
-                    s.last_location_ms = Some(p.at_ms);
-                    let deleted_now = delete_of(e).is_some();
-                    out.sessions.push(s);
-                    open = (!deleted_now).then_some(out.sessions.len() - 1);
-                    if open.is_some() {
-                        closable = None;
-                    }
                 }
-            },
+            }
         }
     }
-    if !items.is_empty()
-        && open.is_none()
-        && closable.is_none()
-        && waiting.is_empty()
-        && waiting_import.is_empty()
-    {
-        trace.settled(items.len(), out.sessions.len());
-    }
-    for s in &mut out.sessions {
-        if let Some((_, edit)) = edits.iter().find(|(_, p)| s.is_named_by(&p.session)) {
-            s.plate_id = edit.plate_id.clone();
-            s.plate_view = edit.plate_view.clone();
+
+    /// An in-lot sighting: updates the open session's location, or opens an anomaly.
+    fn sighting(&mut self, e: &'a Event, p: &LocationPayload) {
+        let id = e.id.to_string();
+        if let Some(idx) = self.open {
+            self.members.insert(id, idx);
+            let s = &mut self.out.sessions[idx];
+            s.last_location = Some(p.location.clone());
+            s.last_location_ms = Some(p.at_ms);
+            return;
         }
-        s.deleted = deletes.iter().any(|(_, d)| s.is_named_by(d));
+        let deleted_now = self.delete_of(&id).is_some();
+        let mut s = Session::new(id.clone(), &p.plate_id, &p.plate_view, &e.id.origin);
+        s.entry = Some(Side::sighting(e, p));
+        s.is_anomaly = true;
+        s.last_location = Some(p.location.clone());
+        s.last_location_ms = Some(p.at_ms);
+        let idx = self.push(id, s);
+        self.open = (!deleted_now).then_some(idx);
+        if self.open.is_some() {
+            self.closable = None;
+        }
     }
-    let cut = trace.cut(&items, &out);
-    (out, members, cut)
+
+    /// Adds an exception session: exit `exit` of event `e` (id `id`) that matched no entry.
+    fn exception(
+        &mut self,
+        e: &Event,
+        id: String,
+        exit: Side,
+        x: &ExitPayload,
+        tag: Option<&ImportTag>,
+    ) -> usize {
+        let p = &x.gate;
+        let mut s = tagged(
+            Session::new(id.clone(), &p.plate_id, &p.plate_view, &e.id.origin),
+            tag,
+        );
+        s.exit = Some(exit);
+        s.status = SessionStatus::Out;
+        s.exception = true;
+        s.exempt = x.exempt.clone();
+        self.push(id, s)
+    }
+
+    /// Appends session `s`, opened by event `id`, and returns its index.
+    fn push(&mut self, id: String, s: Session) -> usize {
+        let idx = self.out.sessions.len();
+        self.members.insert(id, idx);
+        self.out.sessions.push(s);
+        idx
+    }
+
+    /// Applies edits (newest first) and deletes to the sessions by the ids that name them, and
+    /// picks the settled point.
+    fn finish(
+        self,
+        items: &[Item<'_>],
+        edits: &[(&Event, HistoryEditPayload)],
+        deletes: &[(&Event, String)],
+    ) -> (PlateFold, BTreeMap<String, usize>, SettledPoint) {
+        let Self {
+            mut out,
+            members,
+            trace,
+            ..
+        } = self;
+        for s in &mut out.sessions {
+            if let Some((_, edit)) = edits.iter().find(|(_, p)| s.is_named_by(&p.session)) {
+                s.plate_id = edit.plate_id.clone();
+                s.plate_view = edit.plate_view.clone();
+            }
+            s.deleted = deletes.iter().any(|(_, d)| s.is_named_by(d));
+        }
+        let point = trace.settled_point(items, &out.sessions);
+        (out, members, point)
+    }
 }

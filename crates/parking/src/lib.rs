@@ -11,7 +11,12 @@
 //! - `subscription`: passes and [`subscription::exemption`].
 //! - `time`: site-local text and "today".
 //! - `payload`: typed payloads of the event kinds.
-//! - `fold`: [`fold::fold_plate`], sessions and conflicts of one plate.
+//! - `session`: what a fold produces (sessions, sides, conflicts), re-exported by `fold`.
+//! - `order`: the fold order, written once.
+//! - `fold`: [`fold::fold_plate`], sessions and conflicts of one plate; its state while it walks
+//!   a plate is a type with one step per event kind.
+//! - `settled`: the settled point a fold reports; `incremental`: folding from it
+//!   ([`incremental::fold_after`]).
 //! - `import`: the tag and key of sessions imported from an original ParkAI central.
 //! - `parkai`: rows of an original ParkAI database turned into importable sessions.
 //! - `report`: aggregation rules of the network reports (local days, stay percentile, peak
@@ -26,11 +31,14 @@ pub mod fee;
 pub mod fold;
 pub mod import;
 pub mod incremental;
+mod order;
 pub mod parkai;
 pub mod payload;
 pub mod plate;
 mod project;
 pub mod report;
+mod session;
+mod settled;
 pub mod subscription;
 pub mod time;
 

@@ -8,14 +8,34 @@ use crate::ParkingError;
 /// Longest plate text accepted before normalisation.
 pub const MAX_PLATE_INPUT: usize = 32;
 
-/// How strictly plates are validated.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How strictly plate reads are checked before they become events (`plate_policy` in the
+/// configuration). Under either policy a plate that fails the check is rejected with a reason
+/// naming it; nothing is flagged and stored instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum PlatePolicy {
-    /// 6 to 12 characters after normalisation (the seed central's rule, with an upper bound).
+    /// 6 to 12 letters and digits after normalisation (the seed central's rule, with an upper
+    /// bound); the default.
     #[default]
     Lenient,
     /// One of the Vietnamese patterns the seed edge checks.
     Strict,
+}
+
+impl PlatePolicy {
+    /// The configuration's spelling: `lenient` or `strict`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lenient => "lenient",
+            Self::Strict => "strict",
+        }
+    }
+
+    /// The policy spelled `s` (as [`PlatePolicy::as_str`] writes it), if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Lenient, Self::Strict]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
 }
 
 /// A normalised plate.

@@ -1,12 +1,12 @@
 //! The incremental fold against its oracle, the full fold.
 //!
-//! A simulated store keeps what storage keeps (sessions by id, conflicts, the [`Cut`]) and takes
-//! a random history in random chunks, the way the writer takes commands: duplicates are ignored,
-//! a chunk with an operator event or one that [`fold_after`] refuses is folded in full, any other
-//! chunk folds only the events after the cut. After every chunk the store must hold exactly the
-//! full fold of everything it has seen. Histories have late, duplicated and reordered events,
-//! edits, deletes, `entry_ref` exits (by event id and by edge id, with edge ids that repeat),
-//! concurrent entries, sightings and imported copies.
+//! A simulated store keeps what storage keeps (sessions by id, conflicts, the [`SettledPoint`])
+//! and takes a random history in random chunks, the way the writer takes commands: duplicates are
+//! ignored, a chunk with an operator event or one that [`fold_after`] refuses is folded in full,
+//! any other chunk folds only the events after the settled point. After every chunk the store
+//! must hold exactly the full fold of everything it has seen. Histories have late, duplicated and
+//! reordered events, edits, deletes, `entry_ref` exits (by event id and by edge id, with edge ids
+//! that repeat), concurrent entries, sightings and imported copies.
 //!
 //! Cases: 256 by default; `INCREMENTAL_CASES=N` runs more.
 
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use parkmesh_parking::fold::{Conflict, Session, fold_plate};
 use parkmesh_parking::import::ImportTag;
-use parkmesh_parking::incremental::{Cut, SortKey, fold_after, fold_with_cut};
+use parkmesh_parking::incremental::{SettledPoint, SortKey, fold_after, fold_with_settled_point};
 use parkmesh_protocol::{Event, EventKind};
 use proptest::prelude::*;
 
@@ -127,32 +127,32 @@ struct Store {
     ids: BTreeSet<String>,
     sessions: BTreeMap<String, Session>,
     conflicts: Vec<Conflict>,
-    cut: Cut,
+    point: SettledPoint,
     incremental: usize,
 }
 
 impl Store {
     fn new() -> Self {
-        let (_, cut) = fold_with_cut(&[]);
+        let (_, point) = fold_with_settled_point(&[]);
         Self {
             held: Vec::new(),
             ids: BTreeSet::new(),
             sessions: BTreeMap::new(),
             conflicts: Vec::new(),
-            cut,
+            point,
             incremental: 0,
         }
     }
 
     fn full(&mut self) {
-        let (fold, cut) = fold_with_cut(&self.held);
+        let (fold, point) = fold_with_settled_point(&self.held);
         self.sessions = fold
             .sessions
             .into_iter()
             .map(|s| (s.id.clone(), s))
             .collect();
         self.conflicts = fold.conflicts;
-        self.cut = cut;
+        self.point = point;
     }
 
     fn add(&mut self, chunk: &[Event]) {
@@ -165,16 +165,16 @@ impl Store {
             return;
         }
         self.held.extend(new.iter().cloned());
-        // What storage loads: the events after the cut and the operator events aimed at them
-        // or at the new ones.
+        // What storage loads: the events after the settled point and the operator events aimed at
+        // them or at the new ones.
         let aimed: BTreeSet<String> = self
-            .cut
+            .point
             .suffix
             .iter()
             .cloned()
             .chain(new.iter().map(|e| e.id.to_string()))
             .collect();
-        let suffix: BTreeSet<&String> = self.cut.suffix.iter().collect();
+        let suffix: BTreeSet<&String> = self.point.suffix.iter().collect();
         let loaded: Vec<Event> = self
             .held
             .iter()
@@ -188,7 +188,7 @@ impl Store {
             })
             .cloned()
             .collect();
-        let after: BTreeSet<&String> = self.cut.sessions.iter().collect();
+        let after: BTreeSet<&String> = self.point.sessions.iter().collect();
         let names_prefix = |r: &str| {
             self.sessions.values().any(|s| {
                 !after.contains(&s.id)
@@ -199,14 +199,14 @@ impl Store {
             })
         };
         let new_refs: Vec<&Event> = new.iter().collect();
-        match fold_after(&self.cut, &loaded, &new_refs, names_prefix) {
-            Some((fold, cut)) => {
+        match fold_after(&self.point, &loaded, &new_refs, names_prefix) {
+            Some((fold, point)) => {
                 self.sessions.retain(|id, _| !after.contains(id));
                 self.conflicts.retain(|c| !after.contains(&c.winner));
                 self.sessions
                     .extend(fold.sessions.into_iter().map(|s| (s.id.clone(), s)));
                 self.conflicts.extend(fold.conflicts);
-                self.cut = cut;
+                self.point = point;
                 self.incremental += 1;
             }
             None => self.full(),
@@ -282,18 +282,18 @@ fn a_plate_with_closed_sessions_folds_from_its_last_exit() {
             Some(format!("edge-a-{}", 2 * day + 1)),
         ));
     }
-    let (full, cut) = fold_with_cut(&events);
+    let (full, point) = fold_with_settled_point(&events);
     assert_eq!(full.sessions.len(), 3);
-    assert!(cut.suffix.is_empty() && cut.sessions.is_empty());
-    assert_eq!(cut.after, SortKey::of(&events[5]));
+    assert!(point.suffix.is_empty() && point.sessions.is_empty());
+    assert_eq!(point.after, SortKey::of(&events[5]));
 
     // The next visit folds alone.
     let visit = entry("a", 7, PLATE, T0 + 4 * 24 * 60 * MIN);
-    let (fold, cut) =
-        fold_after(&cut, &[], &[&visit], |_| false).expect("a later entry is covered");
+    let (fold, point) =
+        fold_after(&point, &[], &[&visit], |_| false).expect("a later entry is covered");
     assert_eq!(fold.sessions.len(), 1);
-    assert_eq!(cut.suffix, vec![visit.id.to_string()]);
-    assert_eq!(cut.sessions, vec![visit.id.to_string()]);
+    assert_eq!(point.suffix, vec![visit.id.to_string()]);
+    assert_eq!(point.sessions, vec![visit.id.to_string()]);
 }
 
 #[test]
@@ -302,13 +302,13 @@ fn late_operator_imported_and_backward_events_fall_back_to_the_full_fold() {
         entry("a", 1, PLATE, T0),
         exit("a", 2, PLATE, T0 + 60 * MIN, None),
     ];
-    let (_, cut) = fold_with_cut(&events);
+    let (_, point) = fold_with_settled_point(&events);
     let late = entry("b", 3, PLATE, T0 + 30 * MIN);
-    assert!(fold_after(&cut, &[], &[&late], |_| false).is_none());
+    assert!(fold_after(&point, &[], &[&late], |_| false).is_none());
     let deletion = delete("b", 3, T0 + 90 * MIN, &id("a", 1));
-    assert!(fold_after(&cut, &[], &[&deletion], |_| false).is_none());
+    assert!(fold_after(&point, &[], &[&deletion], |_| false).is_none());
     let imported = tag(entry("b", 3, PLATE, T0 + 90 * MIN), Some(1));
-    assert!(fold_after(&cut, &[], &[&imported], |_| false).is_none());
+    assert!(fold_after(&point, &[], &[&imported], |_| false).is_none());
     let backward = exit("b", 3, PLATE, T0 + 90 * MIN, Some("edge-a-1".into()));
-    assert!(fold_after(&cut, &[], &[&backward], |r| r == "edge-a-1").is_none());
+    assert!(fold_after(&point, &[], &[&backward], |r| r == "edge-a-1").is_none());
 }

@@ -1,7 +1,7 @@
 //! The incremental re-fold of one group key, from its stored settled point (`fold_marks`).
 //!
 //! After every fold of a group the writer stores the fold's cut
-//! (`parkmesh_parking::incremental::Cut`): the fold-order key of the last event before it, the
+//! (`parkmesh_parking::incremental::SettledPoint`): the fold-order key of the last event before it, the
 //! ids of the vehicle events after it and the ids of the sessions after it. The `history` and
 //! `conflicts` rows of the sessions before the cut are final for as long as new events sort after
 //! the cut, so a command whose new events all do re-folds only the events after the cut (loaded
@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use parkmesh_parking::incremental::{Cut, SortKey, covers, fold_after};
+use parkmesh_parking::incremental::{SettledPoint, SortKey, covers, fold_after};
 use parkmesh_protocol::{CentralId, Event, EventKind, Hlc, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -23,7 +23,7 @@ use crate::sessions::Stored;
 use crate::tails::Tail;
 
 /// The stored cut of `group`, if any.
-pub(crate) fn read(conn: &Connection, group: &str) -> Result<Option<Cut>, StorageError> {
+pub(crate) fn read(conn: &Connection, group: &str) -> Result<Option<SettledPoint>, StorageError> {
     type Raw = (
         Option<i64>,
         Option<i64>,
@@ -82,7 +82,7 @@ pub(crate) fn read(conn: &Connection, group: &str) -> Result<Option<Cut>, Storag
         }),
         _ => None,
     };
-    Ok(Some(Cut {
+    Ok(Some(SettledPoint {
         after,
         suffix: serde_json::from_str(&suffix)?,
         sessions: serde_json::from_str(&sessions)?,
@@ -91,7 +91,11 @@ pub(crate) fn read(conn: &Connection, group: &str) -> Result<Option<Cut>, Storag
 
 /// Stores `cut` as the mark of `group`. A cut before every event is not stored (the group's next
 /// fold is a full one, which then costs no more than the cut would save).
-pub(crate) fn write(conn: &Connection, group: &str, cut: &Cut) -> Result<(), StorageError> {
+pub(crate) fn write(
+    conn: &Connection,
+    group: &str,
+    cut: &SettledPoint,
+) -> Result<(), StorageError> {
     let Some(a) = cut.after.as_ref() else {
         return forget(conn, group);
     };
@@ -161,7 +165,7 @@ fn names_prefix(
 /// The events after the cut and the operator events aimed at them. (None is aimed at the new
 /// events: a stored event that an operator event already targets is folded in full, see
 /// `project::insert_event`.)
-fn load_after(conn: &Connection, cut: &Cut) -> Result<Vec<Event>, StorageError> {
+fn load_after(conn: &Connection, cut: &SettledPoint) -> Result<Vec<Event>, StorageError> {
     let mut out = Vec::with_capacity(cut.suffix.len());
     for id in &cut.suffix {
         match project::load_event(conn, id)? {
@@ -200,7 +204,7 @@ pub(crate) fn refold_after(
                 // Every group folded since migration 0006 has a mark (or no events before its
                 // cut), and a group with foldable events has sessions: a group with neither
                 // holds nothing to fold but the new events.
-                None if !has_rows(conn, group)? => Cut {
+                None if !has_rows(conn, group)? => SettledPoint {
                     after: None,
                     suffix: Vec::new(),
                     sessions: Vec::new(),

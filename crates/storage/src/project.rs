@@ -5,7 +5,7 @@
 //! marked dirty; before the command finishes its group keys are brought up to date (`group`:
 //! the plate after operator corrections) and every group key involved is folded again: from its
 //! last settled point when the new events allow it (`marks`), else all its events with
-//! `parkmesh_parking::incremental::fold_with_cut` (the full fold, a deterministic function of the
+//! `parkmesh_parking::incremental::fold_with_settled_point` (the full fold, a deterministic function of the
 //! event set, which also finds the next settled point). The resulting rows are compared with
 //! what is stored and only real changes are written (and reported to `/ws/history`
 //! subscribers). `history.plate_key` and `conflicts.plate_key` are group keys, so the result
@@ -472,7 +472,7 @@ fn refold_group(
     dirty: &mut Dirty,
 ) -> Result<Vec<String>, StorageError> {
     let events = load_events(conn, PlateOf::Group, group)?;
-    let (fold, cut) = parkmesh_parking::incremental::fold_with_cut(&events);
+    let (fold, cut) = parkmesh_parking::incremental::fold_with_settled_point(&events);
 
     dirty.tails.forget(group);
     let mut existing: BTreeSet<String> = conn

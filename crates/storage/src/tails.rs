@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use parkmesh_parking::incremental::Cut;
+use parkmesh_parking::incremental::SettledPoint;
 use parkmesh_protocol::{Event, EventKind};
 
 use crate::rows::HistoryRow;
@@ -26,7 +26,7 @@ const MAX_GROUPS: usize = 8_192;
 pub(crate) struct Tail {
     /// The stored cut (`fold_marks`; `after: None` when no mark is stored or the cut is before
     /// every event).
-    pub(crate) cut: Cut,
+    pub(crate) cut: SettledPoint,
     /// The events of `cut.suffix`, and the operator events aimed at them.
     pub(crate) held: Vec<Event>,
     /// The stored `history` rows of `cut.sessions`.
@@ -38,7 +38,7 @@ impl Tail {
     /// vehicle event of the suffix and every operator event aimed at one must be among them)
     /// and its rows from `rows` (the rows the fold wrote or found unchanged).
     pub(crate) fn after_fold(
-        cut: Cut,
+        cut: SettledPoint,
         events: Vec<Event>,
         new: &[&Event],
         mut rows: HashMap<String, HistoryRow>,
