@@ -17,38 +17,10 @@ use parkmesh_parking::payload::{
 use parkmesh_storage::{Ingested, Intent};
 use serde_json::{Map, Value, json};
 
+use crate::AppState;
 use crate::fields::{opt_f64, opt_i64, opt_str, req_i64, req_obj, req_str};
+use crate::render::{self, CameraInfo, EdgeType};
 use crate::reply::{ApiError, JsonReply, ok};
-use crate::{AppState, render};
-
-/// The kinds of edge event this central processes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EdgeType {
-    Entry,
-    Exit,
-    Location,
-}
-
-impl EdgeType {
-    fn parse(s: &str) -> Result<Self, ApiError> {
-        match s.to_ascii_uppercase().as_str() {
-            "ENTRY" | "DETECTION" => Ok(Self::Entry),
-            "EXIT" => Ok(Self::Exit),
-            "LOCATION_UPDATE" => Ok(Self::Location),
-            other => Err(ApiError::BadRequest(format!(
-                "unknown event type {other:?}; expected ENTRY, EXIT, DETECTION, LOCATION_UPDATE, UPDATE or DELETE"
-            ))),
-        }
-    }
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Entry => "ENTRY",
-            Self::Exit => "EXIT",
-            Self::Location => "LOCATION_UPDATE",
-        }
-    }
-}
 
 /// The business time of an edge event and how it was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,14 +70,6 @@ pub(crate) fn gate_time(
             late: -ahead > max_skew_ms as f64,
         }
     }
-}
-
-/// Camera facts of an envelope, echoed in answers and pushes.
-#[derive(Debug, Clone)]
-pub(crate) struct CameraInfo {
-    pub(crate) id: i64,
-    pub(crate) name: String,
-    pub(crate) camera_type: String,
 }
 
 /// A validated edge event, ready for storage.

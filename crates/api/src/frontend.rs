@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 
 use parkmesh_parking::payload::Tariff;
-use parkmesh_protocol::EventKind;
-use parkmesh_storage::{HistoryQuery, Intent};
+use parkmesh_storage::HistoryQuery;
 use serde_json::{Value, json};
 
 use crate::reply::{ApiError, JsonReply, ok, parse_object};
@@ -129,11 +128,8 @@ pub(crate) async fn history(
 
 /// `GET /api/parking/fees`.
 pub(crate) async fn get_fees(state: AppState) -> Result<JsonReply, ApiError> {
-    let (tariff, source) = match state.storage().setting("fees").await? {
-        Some((v, _)) => (
-            serde_json::from_value::<Tariff>(v).unwrap_or_default(),
-            "database",
-        ),
+    let (tariff, source) = match crate::tariff::stored(&state).await? {
+        Some(tariff) => (tariff, "database"),
         None => (Tariff::default(), "default"),
     };
     Ok(ok(json!({
@@ -148,24 +144,8 @@ pub(crate) async fn get_fees(state: AppState) -> Result<JsonReply, ApiError> {
 pub(crate) async fn put_fees(state: AppState, body: bytes::Bytes) -> Result<JsonReply, ApiError> {
     let map = parse_object(&body)?;
     let fees = crate::fields::req_obj(&map, "", "fees")?;
-    let current = match state.storage().setting("fees").await? {
-        Some((v, _)) => serde_json::from_value::<Tariff>(v).unwrap_or_default(),
-        None => Tariff::default(),
-    };
-    let tariff = Tariff {
-        fee_base: crate::fields::opt_f64(fees, "fees", "fee_base")?.unwrap_or(current.fee_base),
-        fee_per_hour: crate::fields::opt_i64(fees, "fees", "fee_per_hour")?
-            .unwrap_or(current.fee_per_hour),
-    };
-    tariff
-        .validate()
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let payload = serde_json::to_value(tariff).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    state
-        .append(Intent::Event {
-            kind: EventKind::FeesSet,
-            payload,
-        })
-        .await?;
+    let current = crate::tariff::in_force(&state).await?;
+    let tariff = crate::tariff::merge(&current, fees, "fees")?;
+    crate::tariff::set(&state, &tariff).await?;
     Ok(ok(json!({ "success": true, "message": "Fees updated" })))
 }

@@ -17,7 +17,8 @@
 //! - `p2p`: `/api/p2p/*`; `client`: the small HTTP client for peer membership calls.
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
 //! - `server`: the accept loop (plain or TLS) and graceful shutdown.
-//! - `render`: the seed's JSON shapes.
+//! - `render`: the seed's JSON shapes, and the edge event type and camera they speak of.
+//! - `tariff`: the fee table: the stored `"fees"` setting read, merged and validated once.
 //! - `metrics`: `GET /metrics` (Prometheus text) and the figures this crate counts.
 //! - `status_page`: the operator's status page `GET /mesh`, its JSON and live stream.
 
@@ -40,6 +41,7 @@ mod reports;
 mod server;
 mod site;
 mod status_page;
+mod tariff;
 mod ws;
 
 use std::collections::HashMap;
@@ -82,10 +84,7 @@ impl ApiSettings {
         let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Self {
             tz: tz.clone(),
-            plate_policy: match config.plate_policy() {
-                parkmesh_config::PlatePolicy::Strict => PlatePolicy::Strict,
-                parkmesh_config::PlatePolicy::Lenient => PlatePolicy::Lenient,
-            },
+            plate_policy: config.plate_policy(),
             max_skew_ms: ms(config.max_clock_skew()),
             max_age_ms: ms(config.max_event_age()),
         }

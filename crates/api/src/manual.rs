@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use warp::Filter;
 use warp::filters::BoxedFilter;
 
-use crate::edge::{CameraInfo, EdgeType};
 use crate::fields::{opt_i64, opt_str, req_str};
+use crate::render::{CameraInfo, EdgeType};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
 use crate::{AppState, admin_as, body, operator_name, render, with_state};
 

@@ -1,10 +1,49 @@
-//! The seed's JSON shapes, built by hand from storage rows (only this crate knows them).
+//! The seed's JSON shapes, built by hand from storage rows (only this crate knows them), and the
+//! edge facts an answer speaks of (the event type and the camera).
 
 use parkmesh_protocol::Event;
 use parkmesh_storage::{HistoryRow, Stats};
 use serde_json::{Value, json};
 
-use crate::edge::{CameraInfo, EdgeType};
+use crate::reply::ApiError;
+
+/// The kinds of edge event this central processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EdgeType {
+    Entry,
+    Exit,
+    Location,
+}
+
+impl EdgeType {
+    /// The type named by an envelope's `type` field.
+    pub(crate) fn parse(s: &str) -> Result<Self, ApiError> {
+        match s.to_ascii_uppercase().as_str() {
+            "ENTRY" | "DETECTION" => Ok(Self::Entry),
+            "EXIT" => Ok(Self::Exit),
+            "LOCATION_UPDATE" => Ok(Self::Location),
+            other => Err(ApiError::BadRequest(format!(
+                "unknown event type {other:?}; expected ENTRY, EXIT, DETECTION, LOCATION_UPDATE, UPDATE or DELETE"
+            ))),
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Entry => "ENTRY",
+            Self::Exit => "EXIT",
+            Self::Location => "LOCATION_UPDATE",
+        }
+    }
+}
+
+/// Camera facts of an envelope, echoed in answers and pushes.
+#[derive(Debug, Clone)]
+pub(crate) struct CameraInfo {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) camera_type: String,
+}
 
 /// A history row with the seed's field names (plus parkmesh's `session_id`, `exception`,
 /// `exempt`, the late-arrival flags `entry_late`, `exit_late`, `time_clamped`, and

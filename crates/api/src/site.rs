@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
-use parkmesh_parking::payload::{Payload, Tariff, ZoneConfigPayload};
+use parkmesh_parking::payload::{Payload, ZoneConfigPayload};
 use parkmesh_protocol::EventKind;
 use parkmesh_storage::Intent;
 use serde_json::{Map, Value, json};
@@ -17,7 +17,7 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 
 use crate::client::Target;
-use crate::fields::{opt_f64, opt_i64, opt_str, req_obj};
+use crate::fields::{opt_i64, opt_str, req_obj};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
 use crate::{AppState, admin, body, with_state};
 
@@ -179,10 +179,7 @@ async fn store_cameras(state: &AppState, cams: &BTreeMap<i64, Camera>) -> Result
 /// `GET /api/config`: the seed's sections with `backend_type: "central"`; no secrets.
 async fn get_config(state: AppState) -> Result<JsonReply, ApiError> {
     let cfg = state.manager.config();
-    let tariff = match state.storage().setting("fees").await? {
-        Some((v, _)) => serde_json::from_value::<Tariff>(v).unwrap_or_default(),
-        None => Tariff::default(),
-    };
+    let tariff = crate::tariff::in_force(&state).await?;
     Ok(ok(json!({
         "success": true,
         "config": {
@@ -208,25 +205,10 @@ async fn post_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, A
     let map = parse_object(&body)?;
     let mut changed = Vec::new();
     if let Some(Value::Object(parking)) = map.get("parking") {
-        let current = match state.storage().setting("fees").await? {
-            Some((v, _)) => serde_json::from_value::<Tariff>(v).unwrap_or_default(),
-            None => Tariff::default(),
-        };
-        let tariff = Tariff {
-            fee_base: opt_f64(parking, "parking", "fee_base")?.unwrap_or(current.fee_base),
-            fee_per_hour: opt_i64(parking, "parking", "fee_per_hour")?
-                .unwrap_or(current.fee_per_hour),
-        };
-        tariff
-            .validate()
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let current = crate::tariff::in_force(&state).await?;
+        let tariff = crate::tariff::merge(&current, parking, "parking")?;
         if tariff != current {
-            state
-                .append(Intent::Event {
-                    kind: EventKind::FeesSet,
-                    payload: tariff.to_value(),
-                })
-                .await?;
+            crate::tariff::set(&state, &tariff).await?;
             changed.push("parking");
         }
     }
