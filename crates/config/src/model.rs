@@ -1,7 +1,8 @@
 //! Stage two: the validated [`Config`], its parts ([`Central`], [`PlatePolicy`]) and accessors.
 //!
-//! The checks that build a `Config` live in `validate`; a `Config` can only come out of them, so
-//! every value held here has passed validation.
+//! The checks that build a `Config` live in `validate` (with `Config`'s constructors); a `Config`
+//! can only come out of them, so every value held here has passed validation. This module does
+//! not know `validate`.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -9,17 +10,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
+pub use parkmesh_parking::plate::PlatePolicy;
 use parkmesh_protocol::CentralId;
 use serde_json::Value;
 
 use crate::DB_FILE_NAME;
-use crate::error::{ConfigError, Diagnostic};
+use crate::error::Diagnostic;
 use crate::host::Host;
 use crate::network::Network;
-use crate::raw::{RawCentral, RawConfig, RawTls, Report};
-use crate::validate::{finish, from_value, validate};
-/// Origin label for documents that did not come from a file.
-const DOC_ORIGIN: &str = "config";
+use crate::raw::{RawCentral, RawConfig, RawTls};
 
 /// A validated config plus the warnings (unknown keys, weak secrets) found on the way.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,27 +81,6 @@ impl Central {
     }
 }
 
-/// How strictly plate reads from edges are checked before they become events; the `parking` crate
-/// defines the rules. `Lenient` (the default) keeps the seed's behaviour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum PlatePolicy {
-    /// Accept what the seed accepted; normalise, and flag doubtful plates instead of rejecting them.
-    #[default]
-    Lenient,
-    /// Reject plates that fail validation.
-    Strict,
-}
-
-impl PlatePolicy {
-    /// The config-file spelling: `lenient` or `strict`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PlatePolicy::Lenient => "lenient",
-            PlatePolicy::Strict => "strict",
-        }
-    }
-}
-
 /// A secret as given by the file and by the environment; the environment wins, the file value is
 /// what gets saved. `Debug` never shows the value.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -128,47 +106,6 @@ impl fmt::Debug for Secret {
 }
 
 impl Config {
-    /// Validates a raw config; `env` looks up [`crate::ENV_CLUSTER_SECRET`] and [`crate::ENV_ADMIN_TOKEN`]
-    /// (pass [`crate::process_env`] for the real environment, [`crate::no_env`] for none).
-    pub fn from_raw(
-        raw: RawConfig,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Loaded, ConfigError> {
-        let mut report = Report::default();
-        let config = validate(&raw, &env, &mut report);
-        finish(config, report, DOC_ORIGIN)
-    }
-
-    /// Decodes and validates a whole JSON document in the file's shape; absent fields take their
-    /// defaults. Used for files and for bodies that carry a complete config.
-    pub fn from_json_value(
-        value: &Value,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Loaded, ConfigError> {
-        from_value(value, &env, DOC_ORIGIN)
-    }
-
-    /// Applies a `PUT /api/p2p/config` body: each top-level key present in `body` replaces the
-    /// current value (a `null` removes an optional one), absent keys keep theirs. A client that sends
-    /// back what [`Config::public_json`] gave it therefore keeps the secrets, which that JSON omits.
-    /// The result is validated as a whole; `self` is not changed.
-    pub fn apply_update(
-        &self,
-        body: &Value,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Loaded, ConfigError> {
-        let Value::Object(changes) = body else {
-            return from_value(body, &env, DOC_ORIGIN);
-        };
-        let mut doc = self.to_raw().to_json();
-        if let Value::Object(current) = &mut doc {
-            for (key, value) in changes {
-                current.insert(key.clone(), value.clone());
-            }
-        }
-        from_value(&doc, &env, DOC_ORIGIN)
-    }
-
     /// The config as the file would hold it: file values of the secrets (never ones from the
     /// environment) and `data_dir` as written (not the command-line override).
     pub fn to_raw(&self) -> RawConfig {

@@ -18,6 +18,8 @@ use crate::network::Network;
 use crate::raw::{RawCentral, RawConfig, Report, join};
 use crate::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
 
+/// Origin label for documents that did not come from a file.
+const DOC_ORIGIN: &str = "config";
 /// Secrets shorter than this draw a warning.
 const MIN_SECRET_LEN: usize = 16;
 /// Largest accepted `max_clock_skew_secs`: one day; a larger bound would accept nonsense clocks.
@@ -28,6 +30,50 @@ const MAX_EVENT_AGE_LIMIT: i64 = 30 * 86_400;
 const MAX_ADMIN_NETWORKS: usize = 64;
 /// Largest accepted `edge_request_retention_secs`: one year.
 const MAX_EDGE_REQUEST_RETENTION: u64 = 365 * 24 * 3600;
+
+/// The ways to build a [`Config`]: each validates, so a `Config` only comes out of here.
+impl Config {
+    /// Validates a raw config; `env` looks up [`crate::ENV_CLUSTER_SECRET`] and [`crate::ENV_ADMIN_TOKEN`]
+    /// (pass [`crate::process_env`] for the real environment, [`crate::no_env`] for none).
+    pub fn from_raw(
+        raw: RawConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigError> {
+        let mut report = Report::default();
+        let config = validate(&raw, &env, &mut report);
+        finish(config, report, DOC_ORIGIN)
+    }
+
+    /// Decodes and validates a whole JSON document in the file's shape; absent fields take their
+    /// defaults. Used for files and for bodies that carry a complete config.
+    pub fn from_json_value(
+        value: &Value,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigError> {
+        from_value(value, &env, DOC_ORIGIN)
+    }
+
+    /// Applies a `PUT /api/p2p/config` body: each top-level key present in `body` replaces the
+    /// current value (a `null` removes an optional one), absent keys keep theirs. A client that sends
+    /// back what [`Config::public_json`] gave it therefore keeps the secrets, which that JSON omits.
+    /// The result is validated as a whole; `self` is not changed.
+    pub fn apply_update(
+        &self,
+        body: &Value,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Loaded, ConfigError> {
+        let Value::Object(changes) = body else {
+            return from_value(body, &env, DOC_ORIGIN);
+        };
+        let mut doc = self.to_raw().to_json();
+        if let Value::Object(current) = &mut doc {
+            for (key, value) in changes {
+                current.insert(key.clone(), value.clone());
+            }
+        }
+        from_value(&doc, &env, DOC_ORIGIN)
+    }
+}
 
 pub(crate) fn from_value(
     value: &Value,
@@ -200,17 +246,16 @@ pub(crate) fn validate(
         );
     }
 
-    let plate_policy = match raw.plate_policy.as_str() {
-        "lenient" => Some(PlatePolicy::Lenient),
-        "strict" => Some(PlatePolicy::Strict),
-        other => {
-            report.problem(
-                "plate_policy",
-                format!("unknown policy {other:?} — use \"lenient\" or \"strict\""),
-            );
-            None
-        }
-    };
+    let plate_policy = PlatePolicy::parse(&raw.plate_policy);
+    if plate_policy.is_none() {
+        report.problem(
+            "plate_policy",
+            format!(
+                "unknown policy {:?} — use \"lenient\" or \"strict\"",
+                raw.plate_policy
+            ),
+        );
+    }
 
     let skew = match u64::try_from(raw.max_clock_skew_secs) {
         Ok(secs) if (1..=MAX_CLOCK_SKEW_LIMIT).contains(&raw.max_clock_skew_secs) => Some(secs),
