@@ -157,7 +157,7 @@ impl Demo {
         println!("\nlook at:");
         for (site, port) in SITES {
             println!(
-                "  central-{site}: http://127.0.0.1:{port}/api/p2p/status  /api/parking/history  /api/p2p/conflicts"
+                "  central-{site}: http://127.0.0.1:{port}/mesh  /reports  /api/p2p/status  /api/parking/history  /api/p2p/conflicts"
             );
         }
         if self.exit {

@@ -2,10 +2,11 @@
 //!
 //! An existing parking backend embeds this crate (with `parkmesh-storage`) to get replication
 //! without the HTTP API: it opens the storage, starts the manager with a validated
-//! configuration, appends its local events with [`P2PManager::append`] (or through the storage),
-//! registers callbacks for events from peers, and reads the mesh status. Configuration changes
-//! are saved atomically and applied live: peers are added, removed or re-addressed without a
-//! restart and without losing anything queued (the log is the queue).
+//! configuration, appends its local events with [`P2PManager::append`] (the one door for writes;
+//! the embedder reads through the storage), registers callbacks for events from peers, and reads
+//! the mesh status. Configuration changes are saved atomically and applied live: peers are added,
+//! removed or re-addressed without a restart and without losing anything queued (the log is the
+//! queue).
 //!
 //! # Layout
 //! - this file: [`P2PManager`] (start/stop, append, config, status, probes, callbacks).

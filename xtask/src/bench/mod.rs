@@ -498,6 +498,9 @@ impl Bench {
             writeln!(r, "\n{}", p10.trim_end())?;
         }
         writeln!(r, "\n- load at the end: {}", sh("cat", &["/proc/loadavg"]))?;
+        if let Some(history) = sections::find(&old, sections::HISTORY) {
+            writeln!(r, "\n{}", history.trim_end())?;
+        }
         std::fs::create_dir_all(root.join("bench"))?;
         std::fs::write(&out, &r)?;
         println!("{r}\nwritten to {}", out.display());

@@ -1,6 +1,9 @@
 //! Sections of `bench/RESULTS.md`: a figure measured alone (`--metrics-only`, `--only-import`,
 //! `--reports-only`) replaces its own `## ` section and keeps every other one.
 
+/// Heading of the hand-kept section of earlier measurements, which a full run keeps as it is.
+pub(crate) const HISTORY: &str = "## Writer cost and throughput, as they were measured";
+
 /// The section of `results` whose heading starts with `heading`: from the heading up to where
 /// the next `## ` heading starts (or the end), as a byte range.
 fn range(results: &str, heading: &str) -> Option<std::ops::Range<usize>> {
