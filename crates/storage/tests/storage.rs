@@ -75,6 +75,7 @@ async fn migrations_are_idempotent() {
             "0007_report_days".to_owned(),
             "0008_fewer_index_writes".to_owned(),
             "0009_refold_deleted".to_owned(),
+            "0010_settled_points".to_owned(),
         ]
     );
     assert!(parkmesh_storage::migrate(&db).await.unwrap().is_empty());
@@ -986,7 +987,7 @@ async fn reopening_a_pre_0009_database_refolds_plates_with_deleted_sessions() {
                                   exit_ms, status, sync_status, exception, created_at, updated_at)
              VALUES ('{x}', '51A12345', '{x}', '51A12345', '51A12345', {at}, 'OUT', 'SYNCED', 1,
                      'then', 'then');
-             DELETE FROM fold_marks;
+             DELETE FROM settled_points;
              INSERT INTO meta (key, value) VALUES ('refold_deleted_pending', '1');",
             e = e.id,
             x = x.id,
@@ -1006,7 +1007,7 @@ async fn reopening_a_pre_0009_database_refolds_plates_with_deleted_sessions() {
 /// projection of the log after every few batches, whichever fold (incremental or full) ran.
 #[tokio::test]
 async fn incremental_refolds_equal_the_projection_of_the_log() {
-    // Several histories: the writer remembers the tails of the groups it folded across commands,
+    // Several histories: the writer remembers the unsettled parts of the groups it folded across commands,
     // and every one must give what a rebuild gives.
     for seed in [
         0x9e37_79b9_7f4a_7c15u64,
@@ -1125,7 +1126,7 @@ async fn incremental_case(mut seed: u64) {
             assert_equals_projection(&s, &db).await;
         }
     }
-    // An exit that arrives before its entry waits as an exception after the cut; the entry
+    // An exit that arrives before its entry waits as an exception after the settled point; the entry
     // then completes it, and the exception's row goes.
     let plate = "30A00003";
     let visit = |seq: u64, at: i64, edge: &str| {
@@ -1155,11 +1156,11 @@ async fn incremental_case(mut seed: u64) {
     s.apply_remote(vec![e2]).await.unwrap();
     assert_equals_projection(&s, &db).await;
 
-    // The incremental path ran: some plate has a cut after its first event.
+    // The incremental path ran: some plate has a settled point after its first event.
     let conn = rusqlite::Connection::open(&db).unwrap();
     let cuts: i64 = conn
         .query_row(
-            "SELECT COUNT(*) FROM fold_marks WHERE at_ms IS NOT NULL",
+            "SELECT COUNT(*) FROM settled_points WHERE at_ms IS NOT NULL",
             [],
             |r| r.get(0),
         )

@@ -1,9 +1,9 @@
 //! The writer's memory of the groups it folded recently: per group key, exactly what the
-//! incremental re-fold (`marks`) would otherwise read back from the database — the group's cut,
-//! the events after it with the operator events aimed at them, and the `history` rows of the
-//! sessions after it as they were written.
+//! incremental re-fold (`refold`) would otherwise read back from the database — the group's
+//! settled point, the events after it with the operator events aimed at them, and the `history`
+//! rows of the sessions after it as they were written (the group's unsettled part).
 //!
-//! Only the writer changes the log and the projections, and every change of a group's tail goes
+//! Only the writer changes the log and the projections, and every change of a group's unsettled part goes
 //! through a fold of that group, which replaces its entry with what the fold wrote. A failed
 //! command forgets the entries it replaced; a rolled-back batch (a failed `COMMIT`, or a command
 //! that failed after writing) or a bulk import forgets all of them, and a group missing here is read from the database as before; so
@@ -12,40 +12,40 @@
 
 use std::collections::HashMap;
 
-use parkmesh_parking::incremental::Cut;
 use parkmesh_protocol::{Event, EventKind};
 
 use crate::rows::HistoryRow;
+use crate::settled::SettledPoint;
 
 /// Most groups remembered: a settled group costs a few hundred bytes, one with an open session a
 /// few kilobytes (its entry event and row), so at most some 30 MB.
 const MAX_GROUPS: usize = 8_192;
 
-/// What the database holds after one group's cut.
+/// What the database holds after one group's settled point.
 #[derive(Debug, Clone)]
-pub(crate) struct Tail {
-    /// The stored cut (`fold_marks`; `after: None` when no mark is stored or the cut is before
-    /// every event).
-    pub(crate) cut: Cut,
-    /// The events of `cut.suffix`, and the operator events aimed at them.
+pub(crate) struct Unsettled {
+    /// The stored settled point (`settled_points`; `after: None` when none is stored or it is
+    /// before every event).
+    pub(crate) settled: SettledPoint,
+    /// The events of `settled.suffix`, and the operator events aimed at them.
     pub(crate) held: Vec<Event>,
-    /// The stored `history` rows of `cut.sessions`.
+    /// The stored `history` rows of `settled.sessions`.
     pub(crate) rows: HashMap<String, HistoryRow>,
 }
 
-impl Tail {
-    /// The tail after a fold that stored `cut`: its events picked from `events` and `new` (every
+impl Unsettled {
+    /// The unsettled part after a fold that stored `settled`: its events picked from `events` and `new` (every
     /// vehicle event of the suffix and every operator event aimed at one must be among them)
     /// and its rows from `rows` (the rows the fold wrote or found unchanged).
     pub(crate) fn after_fold(
-        cut: Cut,
+        settled: SettledPoint,
         events: Vec<Event>,
         new: &[&Event],
         mut rows: HashMap<String, HistoryRow>,
     ) -> Self {
         let suffix: std::collections::HashSet<&str> =
-            cut.suffix.iter().map(String::as_str).collect();
-        let mut held = Vec::with_capacity(cut.suffix.len());
+            settled.suffix.iter().map(String::as_str).collect();
+        let mut held = Vec::with_capacity(settled.suffix.len());
         let mut id = String::new();
         let mut keep = |e: &Event| match e.kind {
             EventKind::HistoryEdit | EventKind::HistoryDelete => e
@@ -70,22 +70,26 @@ impl Tail {
                 held.push((*e).clone());
             }
         }
-        rows.retain(|k, _| cut.sessions.iter().any(|s| s == k));
-        Self { cut, held, rows }
+        rows.retain(|k, _| settled.sessions.iter().any(|s| s == k));
+        Self {
+            settled,
+            held,
+            rows,
+        }
     }
 }
 
-/// The remembered tails, and the groups the current command replaced (forgotten if it rolls
+/// The remembered unsettled parts, and the groups the current command replaced (forgotten if it rolls
 /// back).
 #[derive(Debug, Default)]
-pub(crate) struct Tails {
-    map: HashMap<String, Tail>,
+pub(crate) struct UnsettledCache {
+    map: HashMap<String, Unsettled>,
     touched: Vec<String>,
 }
 
-impl Tails {
-    /// Takes the tail of `group` out (the fold puts the new one back).
-    pub(crate) fn take(&mut self, group: &str) -> Option<Tail> {
+impl UnsettledCache {
+    /// Takes the unsettled part of `group` out (the fold puts the new one back).
+    pub(crate) fn take(&mut self, group: &str) -> Option<Unsettled> {
         let t = self.map.remove(group);
         if t.is_some() {
             self.touched.push(group.to_owned());
@@ -93,18 +97,18 @@ impl Tails {
         t
     }
 
-    /// Forgets the tail of `group` (its rows changed outside a fold of it).
+    /// Forgets the unsettled part of `group` (its rows changed outside a fold of it).
     pub(crate) fn forget(&mut self, group: &str) {
         self.map.remove(group);
     }
 
-    /// Remembers the tail of `group` as the current command left it.
-    pub(crate) fn put(&mut self, group: &str, tail: Tail) {
+    /// Remembers the unsettled part of `group` as the current command left it.
+    pub(crate) fn put(&mut self, group: &str, unsettled: Unsettled) {
         if self.map.len() >= MAX_GROUPS {
             self.map.clear();
         }
         self.touched.push(group.to_owned());
-        self.map.insert(group.to_owned(), tail);
+        self.map.insert(group.to_owned(), unsettled);
     }
 
     /// A command starts: nothing touched yet.
