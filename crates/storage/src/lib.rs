@@ -78,7 +78,7 @@ pub use crate::read::{HistoryQuery, SiteCounts};
 pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite, SITE_TIMEZONE_KIND};
 pub use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, Stats, ZoneRow};
 pub use crate::stats::{DEFAULT_REQUEST_RETENTION_MS, Labels, StorageMetrics};
-pub use crate::writer::{Ingested, Intent};
+pub use crate::writer::{Commit, Ingested, Intent};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {
@@ -97,15 +97,6 @@ pub struct StorageOptions {
     pub origin: CentralId,
     /// Site time zone, for the seed's local-time text columns.
     pub tz: jiff::tz::TimeZone,
-}
-
-/// What one committed write transaction changed; broadcast to subscribers after commit.
-#[derive(Debug, Clone)]
-pub struct Commit {
-    /// Events newly stored by this commit (local or from peers), in log order.
-    pub events: Vec<Event>,
-    /// Sessions whose projection changed.
-    pub sessions: Vec<HistoryRow>,
 }
 
 /// Handle to a central's storage. Cheap to clone; all clones share one writer task.
@@ -167,7 +158,7 @@ impl Storage {
         let conn_opts = connect_options(&opts.db_path);
         let mut conn = SqliteConnection::connect_with(&conn_opts).await?;
         migrate::run(&mut conn).await?;
-        let stream = writer::load_identity(&mut conn, &opts).await?;
+        let stream = writer::load_identity(&mut conn, &opts.db_path, &opts.origin).await?;
         conn.close().await?;
         // Lazy: readers connect on first use, so a process that only writes (the import) holds
         // no reader connection and the writer may change the journal mode (`bulk::write`).

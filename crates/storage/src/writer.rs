@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Payload, Tariff};
 use parkmesh_parking::subscription::Subscription;
-use parkmesh_protocol::{Event, EventId, EventKind, Hlc, HlcClock, StreamId};
+use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, HlcClock, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -24,7 +24,7 @@ use crate::stats::{Pruner, StorageMetrics};
 use crate::unsettled::UnsettledCache;
 use crate::work::WorkingSet;
 use crate::write_conn::WriteConn;
-use crate::{Commit, StorageOptions, append, events, refold, sessions, settings};
+use crate::{append, events, refold, sessions, settings};
 
 mod batch;
 
@@ -102,6 +102,15 @@ pub enum Ingested {
     Done,
 }
 
+/// What one committed write transaction changed; broadcast to subscribers after commit.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// Events newly stored by this commit (local or from peers), in log order.
+    pub events: Vec<Event>,
+    /// Sessions whose projection changed.
+    pub sessions: Vec<HistoryRow>,
+}
+
 pub(crate) enum Command {
     Local {
         intent: Box<Intent>,
@@ -122,16 +131,17 @@ pub(crate) enum Command {
 /// Reads or creates the identity of the database (origin and incarnation).
 pub(crate) async fn load_identity(
     conn: &mut SqliteConnection,
-    opts: &StorageOptions,
+    db_path: &std::path::Path,
+    own: &CentralId,
 ) -> Result<StreamId, StorageError> {
     let origin: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'origin'")
         .fetch_optional(&mut *conn)
         .await?;
     match origin {
-        Some(found) if found != opts.origin.as_str() => Err(StorageError::WrongOrigin {
-            path: opts.db_path.display().to_string(),
+        Some(found) if found != own.as_str() => Err(StorageError::WrongOrigin {
+            path: db_path.display().to_string(),
             found,
-            expected: opts.origin.to_string(),
+            expected: own.to_string(),
         }),
         Some(_) => {
             let inc: String =
@@ -150,7 +160,7 @@ pub(crate) async fn load_identity(
                 incarnation = restart_incarnation(conn, incarnation).await?;
             }
             Ok(StreamId {
-                origin: opts.origin.clone(),
+                origin: own.clone(),
                 incarnation,
             })
         }
@@ -159,13 +169,13 @@ pub(crate) async fn load_identity(
             // collide with events peers still hold from an earlier life of this central.
             let incarnation = crate::now_ms().max(1) as u64;
             sqlx::query("INSERT INTO meta (key, value) VALUES ('origin', ?), ('incarnation', ?)")
-                .bind(opts.origin.as_str())
+                .bind(own.as_str())
                 .bind(incarnation.to_string())
                 .execute(&mut *conn)
                 .await?;
-            tracing::info!(origin = %opts.origin, incarnation, "new database: new incarnation");
+            tracing::info!(origin = %own, incarnation, "new database: new incarnation");
             Ok(StreamId {
-                origin: opts.origin.clone(),
+                origin: own.clone(),
                 incarnation,
             })
         }

@@ -18,8 +18,7 @@ use std::sync::Arc;
 use parkmesh_protocol::{Event, EventKind};
 use tokio::sync::oneshot;
 
-use super::{Command, Ingested, Intent, Writer};
-use crate::Commit;
+use super::{Command, Commit, Ingested, Intent, Writer};
 use crate::error::StorageError;
 use crate::rows::HistoryRow;
 use crate::stats::source_of_local;
