@@ -4,9 +4,10 @@
 use parkmesh_protocol::{CentralId, Event, StreamId, VersionVector};
 use sqlx::Row;
 
+use crate::Storage;
+use crate::error::StorageError;
 use crate::events::{EVENT_COLUMNS, event_from_row};
 use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, Stats, ZoneRow, history_row};
-use crate::{Storage, StorageError};
 
 /// Entries and exits of one site (by the central whose gate saw them) in a time range.
 #[derive(Debug, Clone, PartialEq, Eq)]

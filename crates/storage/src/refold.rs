@@ -137,9 +137,9 @@ fn has_rows(conn: &Connection, group: &str) -> Result<bool, StorageError> {
         .query_row([group], |r| r.get(0))?)
 }
 
-/// Whether a session of `group` before the settled point (not in `after`) has a real entry with event id
-/// or edge event id `r`. (A session with an entry has the entry's id; `history.event_id` is the
-/// entry's edge event id when it has one.)
+/// Whether a session of `group` before the settled point (not in `after`) has a real entry with
+/// event id or edge event id `r`. (A session with an entry has the entry's id; `history.event_id`
+/// is the entry's edge event id when it has one.)
 fn names_prefix(
     conn: &Connection,
     group: &str,
@@ -165,8 +165,8 @@ fn names_prefix(
     Ok(false)
 }
 
-/// The events after the settled point and the operator events aimed at them. (None is aimed at the new
-/// events: a stored event that an operator event already targets is folded in full, see
+/// The events after the settled point and the operator events aimed at them. (None is aimed at the
+/// new events: a stored event that an operator event already targets is folded in full, see
 /// `insert_event`.)
 fn load_after(conn: &Connection, settled: &SettledPoint) -> Result<Vec<Event>, StorageError> {
     let mut out = Vec::with_capacity(settled.suffix.len());
@@ -186,8 +186,8 @@ fn load_after(conn: &Connection, settled: &SettledPoint) -> Result<Vec<Event>, S
     Ok(out)
 }
 
-/// Re-folds `group` from its settled point when the command's new events allow it; returns the ids of
-/// the rows it held before that its fold no longer has, or `None` when the caller must fold the
+/// Re-folds `group` from its settled point when the command's new events allow it; returns the ids
+/// of the rows it held before that its fold no longer has, or `None` when the caller must fold the
 /// group in full (no settled point, or new events the incremental fold does not cover).
 pub(crate) fn refold_after(
     conn: &Connection,

@@ -22,7 +22,8 @@ static OPEN_SESSIONS: LazyLock<String> =
 static SESSION_OF_EVENT: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1"));
 
-/// The newest session of a plate that blocks a new entry (see `parkmesh_parking::blocks_entry`), if any.
+/// The newest session of a plate that blocks a new entry (see `parkmesh_parking::blocks_entry`), if
+/// any.
 pub(crate) fn open_session(
     conn: &Connection,
     plate: &str,

@@ -1,14 +1,15 @@
 //! The writer's memory of the groups it folded recently: per group key, exactly what the
-//! incremental re-fold (`refold`) would otherwise read back from the database — the group's
-//! settled point, the events after it with the operator events aimed at them, and the `history`
-//! rows of the sessions after it as they were written (the group's unsettled part).
+//! incremental re-fold (`refold`) would otherwise read back from the database — the group's settled
+//! point, the events after it with the operator events aimed at them, and the `history` rows of the
+//! sessions after it as they were written (the group's unsettled part).
 //!
-//! Only the writer changes the log and the projections, and every change of a group's unsettled part goes
-//! through a fold of that group, which replaces its entry with what the fold wrote. A failed
-//! command forgets the entries it replaced; a rolled-back batch (a failed `COMMIT`, or a command
-//! that failed after writing) or a bulk import forgets all of them, and a group missing here is read from the database as before; so
-//! an entry is always equal to what the database holds (the cache changes how much is read, not
-//! what a fold sees). The size is bounded: when full, everything is forgotten at once.
+//! Only the writer changes the log and the projections, and every change of a group's unsettled
+//! part goes through a fold of that group, which replaces its entry with what the fold wrote. A
+//! failed command forgets the entries it replaced; a rolled-back batch (a failed `COMMIT`, or a
+//! command that failed after writing) or a bulk import forgets all of them, and a group missing
+//! here is read from the database as before; so an entry is always equal to what the database holds
+//! (the cache changes how much is read, not what a fold sees). The size is bounded: when full,
+//! everything is forgotten at once.
 
 use std::collections::HashMap;
 
@@ -34,9 +35,9 @@ pub(crate) struct Unsettled {
 }
 
 impl Unsettled {
-    /// The unsettled part after a fold that stored `settled`: its events picked from `events` and `new` (every
-    /// vehicle event of the suffix and every operator event aimed at one must be among them)
-    /// and its rows from `rows` (the rows the fold wrote or found unchanged).
+    /// The unsettled part after a fold that stored `settled`: its events picked from `events` and
+    /// `new` (every vehicle event of the suffix and every operator event aimed at one must be among
+    /// them) and its rows from `rows` (the rows the fold wrote or found unchanged).
     pub(crate) fn after_fold(
         settled: SettledPoint,
         events: Vec<Event>,
@@ -79,8 +80,8 @@ impl Unsettled {
     }
 }
 
-/// The remembered unsettled parts, and the groups the current command replaced (forgotten if it rolls
-/// back).
+/// The remembered unsettled parts, and the groups the current command replaced (forgotten if it
+/// rolls back).
 #[derive(Debug, Default)]
 pub(crate) struct UnsettledCache {
     map: HashMap<String, Unsettled>,

@@ -20,8 +20,8 @@ use common::{entry, open};
 /// projection of the log after every few batches, whichever fold (incremental or full) ran.
 #[tokio::test]
 async fn incremental_refolds_equal_the_projection_of_the_log() {
-    // Several histories: the writer remembers the unsettled parts of the groups it folded across commands,
-    // and every one must give what a rebuild gives.
+    // Several histories: the writer remembers the unsettled parts of the groups it folded across
+    // commands, and every one must give what a rebuild gives.
     for seed in [
         0x9e37_79b9_7f4a_7c15u64,
         0x2545_f491_4f6c_dd1d,
@@ -139,8 +139,8 @@ async fn incremental_case(mut seed: u64) {
             assert_equals_projection(&s, &db).await;
         }
     }
-    // An exit that arrives before its entry waits as an exception after the settled point; the entry
-    // then completes it, and the exception's row goes.
+    // An exit that arrives before its entry waits as an exception after the settled point; the
+    // entry then completes it, and the exception's row goes.
     let plate = "30A00003";
     let visit = |seq: u64, at: i64, edge: &str| {
         let p = EntryPayload {

@@ -1,17 +1,17 @@
-//! Group commit: the commands of one batch in one `BEGIN IMMEDIATE` transaction, their replies
-//! sent only after `COMMIT` returned.
+//! Group commit: the commands of one batch in one `BEGIN IMMEDIATE` transaction, their replies sent
+//! only after `COMMIT` returned.
 //!
 //! A failing command must leave nothing behind and must not fail the others. A batch that holds
-//! replicated events gives each command its own savepoint (a catch-up command carries hundreds
-//! of events, which share it). A batch of local commands only (edge events, operator
-//! changes, heartbeats: the hot path) runs without them, since a savepoint copies every page its command
+//! replicated events gives each command its own savepoint (a catch-up command carries hundreds of
+//! events, which share it). A batch of local commands only (edge events, operator changes,
+//! heartbeats: the hot path) runs without them, since a savepoint copies every page its command
 //! touches into its journal first (~89 000 instructions a local event, callgrind): a command
-//! refused before it writes (a plate already inside, a repeated request) needs none, because
-//! SQLite undoes a failed statement by itself. Should a command fail after it wrote (an SQL
-//! error half-way), or SQLite end the transaction on an error, the transaction is rolled back
-//! and the batch runs again from copies of its intents, this time with a savepoint per command,
-//! so the failing command fails alone. Nothing is observable before `COMMIT`, so the rerun is
-//! invisible to the callers.
+//! refused before it writes (a plate already inside, a repeated request) needs none, because SQLite
+//! undoes a failed statement by itself. Should a command fail after it wrote (an SQL error
+//! half-way), or SQLite end the transaction on an error, the transaction is rolled back and the
+//! batch runs again from copies of its intents, this time with a savepoint per command, so the
+//! failing command fails alone. Nothing is observable before `COMMIT`, so the rerun is invisible to
+//! the callers.
 
 use std::sync::Arc;
 
