@@ -9,34 +9,17 @@
 //! own function, writes the keys that changed and reports every group key involved (old and
 //! new) for re-folding. A raw plate that no `history.edit` targets keeps `group_key =
 //! plate_key`; the check for that is one indexed existence query, so the common case pays no
-//! extra fold.
+//! extra fold. Called by the fold (`refold`) and the event step (`append`); it reads events
+//! (`events`) and writes keys, and calls nothing above.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use parkmesh_parking::fold::plate_key;
-use parkmesh_protocol::{EventKind, StreamId};
-use rusqlite::{Connection, OptionalExtension, params};
+use parkmesh_protocol::EventKind;
+use rusqlite::{Connection, params};
 
-use crate::StorageError;
-use crate::project::{self, Dirty};
-
-/// Re-folds that migrations leave for the writer's start-up: the `meta` key a migration sets,
-/// the operator event kind whose targets' raw plates are re-folded in full, and what is logged.
-/// - 0002: group keys of databases written before it are stale (plates that an edit targets).
-/// - 0009: the fold keeps an exit made before its session's delete in that session (plates that
-///   a delete targets).
-const PENDING_REFOLDS: [(&str, EventKind, &str); 2] = [
-    (
-        "regroup_pending",
-        EventKind::HistoryEdit,
-        "group keys recomputed for corrected plates",
-    ),
-    (
-        "refold_deleted_pending",
-        EventKind::HistoryDelete,
-        "plates with deleted sessions re-folded",
-    ),
-];
+use crate::error::StorageError;
+use crate::events::{PlateOf, RAW_PLATE, load_events};
 
 /// Whether some `history.edit` targets an event of raw plate `raw` (`edited_plates`, kept by
 /// [`note_edit`]).
@@ -98,8 +81,8 @@ pub(crate) fn regroup(
         groups.insert(raw.to_owned());
         return Ok(false);
     }
-    let events = project::load_events(conn, project::PlateOf::Raw, raw)?;
-    let [a, b] = project::RAW_PLATE;
+    let events = load_events(conn, PlateOf::Raw, raw)?;
+    let [a, b] = RAW_PLATE;
     let current: BTreeMap<String, Option<String>> = conn
         .prepare_cached(&format!(
             "SELECT id_text, group_key FROM events t WHERE {a}
@@ -123,53 +106,4 @@ pub(crate) fn regroup(
         }
     }
     Ok(moved)
-}
-
-/// Finishes the migrations of [`PENDING_REFOLDS`] on a database written before them: re-folds
-/// in full, in one transaction per migration, the raw plates whose events an operator event of
-/// its kind targets (recomputing their group keys). Does nothing once done (the marker is
-/// deleted).
-pub(crate) fn finish_migration(
-    conn: &Connection,
-    own: &StreamId,
-    tz: &jiff::tz::TimeZone,
-) -> Result<(), StorageError> {
-    for (marker, kind, done_msg) in PENDING_REFOLDS {
-        let pending: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [marker], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if pending.is_none() {
-            continue;
-        }
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let done = (|| {
-            let plates: BTreeSet<String> = conn
-                .prepare(
-                    "SELECT DISTINCT v.plate_key FROM events a JOIN events v ON v.id_text = a.session_ref
-                      WHERE a.kind = ?1 AND v.plate_key IS NOT NULL",
-                )?
-                .query_map([kind.as_str()], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let count = plates.len();
-            let mut dirty = Dirty {
-                plates,
-                full: true,
-                ..Dirty::default()
-            };
-            project::refold(conn, own, tz, crate::now_ms(), &mut dirty)?;
-            conn.execute("DELETE FROM meta WHERE key = ?1", [marker])?;
-            tracing::info!(plates = count, "{done_msg}");
-            Ok::<_, StorageError>(())
-        })();
-        match done {
-            Ok(()) => conn.execute_batch("COMMIT")?,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
 }

@@ -5,30 +5,11 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use parkmesh_protocol::{EventId, StreamId};
+use parkmesh_protocol::StreamId;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::StorageError;
-use crate::project::Dirty;
-
-impl Dirty {
-    /// Notes that `id` was stored by this command, for [`advance_heads`].
-    pub(crate) fn stored_seq(&mut self, id: &EventId) {
-        let at = self
-            .stored
-            .iter()
-            .position(|(s, _)| s.origin == id.origin && s.incarnation == id.incarnation);
-        let seqs = match at {
-            Some(i) => &mut self.stored[i].1,
-            None => {
-                self.stored.push((id.stream(), BTreeSet::new()));
-                let last = self.stored.len() - 1;
-                &mut self.stored[last].1
-            }
-        };
-        seqs.insert(id.seq);
-    }
-}
+use crate::error::StorageError;
+use crate::work::WorkingSet;
 
 /// This central's own stream is written only by this writer, in consecutive seqs (events of it
 /// coming back from peers are skipped), so nothing beyond the last seq stored is held: when the
@@ -62,7 +43,7 @@ fn own_head(
 pub(crate) fn advance_heads(
     conn: &Connection,
     own: &StreamId,
-    dirty: &mut Dirty,
+    dirty: &mut WorkingSet,
 ) -> Result<(), StorageError> {
     for (stream, seqs) in std::mem::take(&mut dirty.stored) {
         let (origin, inc) = (stream.origin.as_str(), stream.incarnation as i64);
@@ -106,9 +87,9 @@ pub(crate) fn advance_own(
     if seqs.is_empty() {
         return Ok(());
     }
-    let mut dirty = Dirty {
+    let mut dirty = WorkingSet {
         stored: vec![(own.clone(), seqs.collect())],
-        ..Dirty::default()
+        ..WorkingSet::default()
     };
     advance_heads(conn, own, &mut dirty)
 }

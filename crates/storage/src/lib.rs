@@ -5,20 +5,32 @@
 //! `parkmesh-parking`, in the same transaction as the events that change them.
 //!
 //! # Layout
-//! - `migrate`: embedded schema migrations (`migrations/` at the workspace root).
+//! The write path runs one way, each step calling only the steps below it:
 //! - `writer`: the single writer thread (rusqlite) with group commit; every mutation goes
-//!   through it.
-//! - `project`: re-folds one plate's sessions and applies settings/zone/audit projections.
-//! - `group`: group keys, the plate each vehicle event is folded under after operator
-//!   corrections.
+//!   through it. A command becomes events here (the parking rules for a local intent).
+//! - `append`: an event becomes a row of the log, with the projections that follow the event
+//!   itself (`settings`, zones, the audit of operator changes).
+//! - `refold`: the affected groups' events are folded by the pure fold of `parkmesh-parking`,
+//!   from their settled point (`settled`) when the new events allow it.
+//! - `sessions`: the fold's result becomes `history` and `conflicts` rows (only real changes).
+//!
+//! Below them, modules that call none of the above: `work` (the command's working set),
+//! `write_conn` (the writer's connection and stream state, lent to the import), `events` (event
+//! rows and loads), `group` (group keys: the plate each vehicle event is folded under after
+//! operator corrections), `settled` (per group, the settled point: the point up to which its
+//! sessions are settled), `unsettled` (the writer's memory of what follows each group's settled
+//! point), `settings`, `heads` (stream heads, the version vector), `rows` (plain row types handed
+//! to the API and manager) and `error`.
+//!
+//! Beside the write path:
+//! - `migrate`: embedded schema migrations (`migrations/` at the workspace root) and, in
+//!   `migrate::data`, the start-up data migrations some of them leave for the writer.
 //! - `bulk`: the bulk import of an original ParkAI database's sessions (one command, one
 //!   transaction, plates folded in memory).
 //! - `parkai`: reading an original ParkAI database (read-only, refusing one in use).
-//! - `heads`: stream heads (the version vector), advanced once per command.
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
 //! - `report`: network reports per site and local day, figures kept in `report_days` and kept
 //!   current by change marks that the writer (and triggers, for deletes) set.
-//! - `rows`: plain row types handed to the API and manager.
 //! - `backup`: consistent copies of a live database, and restoring one safely.
 //! - `stats`: operational figures ([`StorageMetrics`]) and the retention of remembered edge
 //!   requests.
@@ -26,21 +38,26 @@
 //! Reads go through a small sqlx connection pool and never wait for the writer (SQLite WAL);
 //! migrations also run through sqlx. Both drivers link the same bundled SQLite.
 
+mod append;
 mod backup;
 mod bulk;
 mod error;
+mod events;
 mod group;
 mod heads;
-mod marks;
 mod migrate;
 mod parkai;
-mod project;
 mod read;
+mod refold;
 mod report;
 mod rows;
 mod sessions;
+mod settings;
+mod settled;
 mod stats;
-mod tails;
+mod unsettled;
+mod work;
+mod write_conn;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -52,18 +69,16 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc};
 
+pub use crate::append::CAMERAS_KIND;
 pub use crate::backup::{DbSummary, Restored, backup, inspect, restore};
 pub use crate::bulk::{ImportInput, ImportReport, Progress, preview as preview_import};
 pub use crate::error::StorageError;
 pub use crate::parkai::{OriginalDb, read_original};
-pub use crate::project::CAMERAS_KIND;
 pub use crate::read::{HistoryQuery, SiteCounts};
 pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite, SITE_TIMEZONE_KIND};
-pub use crate::rows::{
-    CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow,
-};
+pub use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, Stats, ZoneRow};
 pub use crate::stats::{DEFAULT_REQUEST_RETENTION_MS, Labels, StorageMetrics};
-pub use crate::writer::{Ingested, Intent};
+pub use crate::writer::{Commit, Ingested, Intent};
 
 /// Milliseconds since the Unix epoch, from the system clock.
 pub fn now_ms() -> i64 {
@@ -82,15 +97,6 @@ pub struct StorageOptions {
     pub origin: CentralId,
     /// Site time zone, for the seed's local-time text columns.
     pub tz: jiff::tz::TimeZone,
-}
-
-/// What one committed write transaction changed; broadcast to subscribers after commit.
-#[derive(Debug, Clone)]
-pub struct Commit {
-    /// Events newly stored by this commit (local or from peers), in log order.
-    pub events: Vec<Event>,
-    /// Sessions whose projection changed.
-    pub sessions: Vec<HistoryRow>,
 }
 
 /// Handle to a central's storage. Cheap to clone; all clones share one writer task.
@@ -152,7 +158,7 @@ impl Storage {
         let conn_opts = connect_options(&opts.db_path);
         let mut conn = SqliteConnection::connect_with(&conn_opts).await?;
         migrate::run(&mut conn).await?;
-        let stream = writer::load_identity(&mut conn, &opts).await?;
+        let stream = writer::load_identity(&mut conn, &opts.db_path, &opts.origin).await?;
         conn.close().await?;
         // Lazy: readers connect on first use, so a process that only writes (the import) holds
         // no reader connection and the writer may change the journal mode (`bulk::write`).

@@ -15,7 +15,7 @@ use parkmesh_parking::parkai::{OriginalCamera, OriginalChange, OriginalLot, Orig
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// Everything read from an original database.
 #[derive(Debug, Clone, Default)]

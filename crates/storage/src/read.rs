@@ -4,11 +4,10 @@
 use parkmesh_protocol::{CentralId, Event, StreamId, VersionVector};
 use sqlx::Row;
 
-use crate::project::{EVENT_COLUMNS, event_from_row};
-use crate::rows::{
-    CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow, history_row,
-};
-use crate::{Storage, StorageError};
+use crate::Storage;
+use crate::error::StorageError;
+use crate::events::{EVENT_COLUMNS, event_from_row};
+use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, Stats, ZoneRow, history_row};
 
 /// Entries and exits of one site (by the central whose gate saw them) in a time range.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,23 +357,6 @@ impl Storage {
             .await?)
     }
 
-    /// What each peer acknowledged holding, per stream.
-    pub async fn peer_cursors(&self) -> Result<Vec<PeerCursorRow>, StorageError> {
-        let rows = sqlx::query("SELECT * FROM peer_cursors ORDER BY peer_id, origin, incarnation")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PeerCursorRow {
-                    peer_id: r.try_get("peer_id")?,
-                    origin: r.try_get("origin")?,
-                    incarnation: r.try_get("incarnation")?,
-                    acked_seq: r.try_get("acked_seq")?,
-                    updated_at_ms: r.try_get("updated_at_ms")?,
-                })
-            })
-            .collect()
-    }
     /// The `limit` events stored last here (local or replicated), newest first.
     pub async fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StorageError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -27,7 +27,8 @@ use jiff::tz::TimeZone;
 use parkmesh_parking::report::{self as rules, DayAcc, DaySummary, ExitFacts};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::{Storage, StorageError};
+use crate::Storage;
+use crate::error::StorageError;
 
 mod store;
 mod update;

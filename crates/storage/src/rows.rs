@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// One parking session (the seed's `history` row, plus parkmesh's own columns).
 ///
@@ -297,17 +297,7 @@ pub struct CameraRow {
     pub updated_at_ms: i64,
 }
 
-/// What a peer acknowledged holding of one stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PeerCursorRow {
-    /// Peer id.
-    pub peer_id: String,
-    /// Stream origin.
-    pub origin: String,
-    /// Stream incarnation.
-    pub incarnation: i64,
-    /// Highest seq acknowledged.
-    pub acked_seq: i64,
-    /// When (ms).
-    pub updated_at_ms: i64,
+/// `SELECT` of the `history` columns [`history_row_w`] reads, followed by `rest`.
+pub(crate) fn select_history(rest: &str) -> String {
+    format!("SELECT {HISTORY_COLUMNS} FROM history {rest}")
 }

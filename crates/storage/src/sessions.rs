@@ -1,6 +1,9 @@
 //! Writing folded sessions: a session becomes a `history` row (`to_row`), inserted when new and
 //! otherwise updated in the columns that changed; a group's conflicts are written as rows of
-//! `conflicts`. Used by the re-folds (`project`, `marks`) and the bulk import (`bulk`).
+//! `conflicts`. The last step of the write path: used by the fold (`refold`) and the bulk
+//! import (`bulk`); it calls only the row types (`rows`) and the reports' change marks
+//! (`report`). Also the writer's two reads of sessions (the open session of a plate, the session
+//! of an event).
 
 use std::sync::LazyLock;
 
@@ -8,12 +11,52 @@ use parkmesh_parking::fold::{Session, SessionStatus};
 use parkmesh_protocol::StreamId;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::StorageError;
-use crate::project::{Dirty, select_history};
-use crate::rows::{HistoryRow, history_diff, history_row_w};
+use crate::error::StorageError;
+use crate::rows::{HistoryRow, history_diff, history_row_w, select_history};
+use crate::work::WorkingSet;
 
 static HISTORY_BY_SESSION: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1"));
+static OPEN_SESSIONS: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE plate_key = ?1 AND status = 'IN'"));
+static SESSION_OF_EVENT: LazyLock<String> =
+    LazyLock::new(|| select_history("WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1"));
+
+/// The newest session of a plate that blocks a new entry (see `parkmesh_parking::blocks_entry`), if
+/// any.
+pub(crate) fn open_session(
+    conn: &Connection,
+    plate: &str,
+) -> Result<Option<HistoryRow>, StorageError> {
+    // The newest by entry time (NULL oldest, as SQLite orders it). Picked here rather than with
+    // `ORDER BY entry_ms DESC LIMIT 1`, which sets up a sorter for the (almost always zero or
+    // one) rows of the index search.
+    let mut newest: Option<HistoryRow> = None;
+    for row in conn
+        .prepare_cached(&OPEN_SESSIONS)?
+        .query_map([plate], history_row_w)?
+    {
+        let row = row?;
+        if !parkmesh_parking::blocks_entry(SessionStatus::In, row.deleted, row.is_anomaly) {
+            continue;
+        }
+        if newest.as_ref().is_none_or(|n| row.entry_ms > n.entry_ms) {
+            newest = Some(row);
+        }
+    }
+    Ok(newest)
+}
+
+/// The session an event opened or closed, if any.
+pub(crate) fn session_of_event(
+    conn: &Connection,
+    id_text: &str,
+) -> Result<Option<HistoryRow>, StorageError> {
+    Ok(conn
+        .prepare_cached(&SESSION_OF_EVENT)?
+        .query_row([id_text], history_row_w)
+        .optional()?)
+}
 
 /// What the caller knows of a session's stored row. (A short-lived argument: the row is moved
 /// in, not boxed.)
@@ -23,7 +66,7 @@ pub(crate) enum Stored {
     No,
     /// (Probably) stored under the group: read it.
     Probably,
-    /// Stored exactly so (the writer's memory of the group, `tails`).
+    /// Stored exactly so (the writer's memory of the group, `unsettled`).
     Known(HistoryRow),
 }
 
@@ -38,7 +81,7 @@ pub(crate) fn write_session(
     group: &str,
     session: &Session,
     stored: Stored,
-    dirty: &mut Dirty,
+    dirty: &mut WorkingSet,
 ) -> Result<HistoryRow, StorageError> {
     let mut row = to_row(session, group, own, tz, now_text);
     // A session not stored under this group is tried as an insert first; one that exists
@@ -64,7 +107,7 @@ pub(crate) fn write_session(
                     ))
                 })?;
                 // Its old group's remembered rows no longer hold it.
-                dirty.tails.forget(&old.plate_key);
+                dirty.unsettled.forget(&old.plate_key);
                 old
             }
         },
@@ -87,7 +130,7 @@ pub(crate) fn insert_conflicts(
     conn: &Connection,
     group: &str,
     conflicts: &[parkmesh_parking::fold::Conflict],
-    dirty: &mut Dirty,
+    dirty: &mut WorkingSet,
 ) -> Result<(), StorageError> {
     if !conflicts.is_empty() {
         dirty.no_conflicts = false;

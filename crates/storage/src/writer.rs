@@ -12,16 +12,19 @@ use std::sync::Arc;
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Payload, Tariff};
 use parkmesh_parking::subscription::Subscription;
-use parkmesh_protocol::{Event, EventId, EventKind, Hlc, HlcClock, StreamId, VersionVector};
+use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, HlcClock, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqliteConnection;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::bulk::{ImportInput, ImportReport, Progress};
-use crate::project::{self, Dirty};
+use crate::error::StorageError;
 use crate::rows::HistoryRow;
 use crate::stats::{Pruner, StorageMetrics};
-use crate::{Commit, StorageError, StorageOptions, now_ms};
+use crate::unsettled::UnsettledCache;
+use crate::work::WorkingSet;
+use crate::write_conn::WriteConn;
+use crate::{append, events, refold, sessions, settings};
 
 mod batch;
 
@@ -74,13 +77,6 @@ pub enum Intent {
         /// Counter reported by the edge.
         events_failed: i64,
     },
-    /// A peer acknowledged holding `vector`.
-    PeerAck {
-        /// Peer id.
-        peer: String,
-        /// What it holds.
-        vector: VersionVector,
-    },
 }
 
 /// The outcome of a local mutation, as typed data; the caller renders it.
@@ -102,8 +98,17 @@ pub enum Ingested {
         /// The session as the first request saw it.
         session: Option<Box<HistoryRow>>,
     },
-    /// A local-table write (heartbeat, peer ack) done.
+    /// A local-table write (heartbeat) done.
     Done,
+}
+
+/// What one committed write transaction changed; broadcast to subscribers after commit.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// Events newly stored by this commit (local or from peers), in log order.
+    pub events: Vec<Event>,
+    /// Sessions whose projection changed.
+    pub sessions: Vec<HistoryRow>,
 }
 
 pub(crate) enum Command {
@@ -126,16 +131,17 @@ pub(crate) enum Command {
 /// Reads or creates the identity of the database (origin and incarnation).
 pub(crate) async fn load_identity(
     conn: &mut SqliteConnection,
-    opts: &StorageOptions,
+    db_path: &std::path::Path,
+    own: &CentralId,
 ) -> Result<StreamId, StorageError> {
     let origin: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'origin'")
         .fetch_optional(&mut *conn)
         .await?;
     match origin {
-        Some(found) if found != opts.origin.as_str() => Err(StorageError::WrongOrigin {
-            path: opts.db_path.display().to_string(),
+        Some(found) if found != own.as_str() => Err(StorageError::WrongOrigin {
+            path: db_path.display().to_string(),
             found,
-            expected: opts.origin.to_string(),
+            expected: own.to_string(),
         }),
         Some(_) => {
             let inc: String =
@@ -154,22 +160,22 @@ pub(crate) async fn load_identity(
                 incarnation = restart_incarnation(conn, incarnation).await?;
             }
             Ok(StreamId {
-                origin: opts.origin.clone(),
+                origin: own.clone(),
                 incarnation,
             })
         }
         None => {
             // A new database is a new incarnation: its stream starts at seq 1 and can never
             // collide with events peers still hold from an earlier life of this central.
-            let incarnation = now_ms().max(1) as u64;
+            let incarnation = crate::now_ms().max(1) as u64;
             sqlx::query("INSERT INTO meta (key, value) VALUES ('origin', ?), ('incarnation', ?)")
-                .bind(opts.origin.as_str())
+                .bind(own.as_str())
                 .bind(incarnation.to_string())
                 .execute(&mut *conn)
                 .await?;
-            tracing::info!(origin = %opts.origin, incarnation, "new database: new incarnation");
+            tracing::info!(origin = %own, incarnation, "new database: new incarnation");
             Ok(StreamId {
-                origin: opts.origin.clone(),
+                origin: own.clone(),
                 incarnation,
             })
         }
@@ -181,7 +187,7 @@ pub(crate) async fn load_identity(
 /// the peers. Replaces the incarnation and removes the mark in one transaction.
 async fn restart_incarnation(conn: &mut SqliteConnection, old: u64) -> Result<u64, StorageError> {
     use sqlx::Connection as _;
-    let incarnation = (now_ms().max(1) as u64).max(old + 1);
+    let incarnation = (crate::now_ms().max(1) as u64).max(old + 1);
     let mut tx = conn.begin().await?;
     sqlx::query("UPDATE meta SET value = ? WHERE key = 'incarnation'")
         .bind(incarnation.to_string())
@@ -201,24 +207,16 @@ async fn restart_incarnation(conn: &mut SqliteConnection, old: u64) -> Result<u6
 }
 
 pub(crate) struct Writer {
-    pub(crate) conn: Connection,
-    pub(crate) stream: StreamId,
-    pub(crate) tz: jiff::tz::TimeZone,
-    pub(crate) next_seq: u64,
-    /// Stamps this central's events; starts after the newest HLC in the log and observes every
-    /// replicated one.
-    pub(crate) hlc: HlcClock,
+    /// The connection and this central's stream (shared with the bulk import).
+    pub(crate) db: WriteConn,
     commits: broadcast::Sender<Arc<Commit>>,
-    /// The `conflicts` table is known to be empty (see `Dirty::no_conflicts`); only the writer
-    /// inserts conflicts, and once one is stored (even if rolled back) this stays false.
-    pub(crate) no_conflicts: bool,
     metrics: StorageMetrics,
     pruner: Pruner,
     /// Edge request rows inserted by the batch in progress.
     requests_added: i64,
-    /// What the database holds after the cut of recently folded groups (`tails`), lent to
-    /// each command in its `Dirty`.
-    tails: crate::tails::Tails,
+    /// What the database holds after the settled point of recently folded groups
+    /// (`unsettled`), lent to each command in its working set.
+    unsettled: UnsettledCache,
     /// The fee table and subscription list in force as last read (`None`: read them again).
     /// Emptied when a command stores a fee or subscription event or rolls back, when a commit
     /// fails, and by the import.
@@ -242,7 +240,7 @@ pub(crate) fn spawn(
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     // Room for every fixed statement plus the few column sets of history updates.
     conn.set_prepared_statement_cache_capacity(128);
-    crate::group::finish_migration(&conn, &stream, &tz)?;
+    crate::migrate::data::finish_pending(&conn, &stream, &tz)?;
     let head: Option<i64> = conn
         .query_row(
             "SELECT head_seq FROM streams WHERE origin = ?1 AND incarnation = ?2",
@@ -272,17 +270,19 @@ pub(crate) fn spawn(
     metrics.set_edge_requests(requests);
     let (tx, rx) = mpsc::channel(4096);
     let writer = Writer {
-        conn,
-        stream,
-        tz,
-        next_seq: head.unwrap_or(0) as u64 + 1,
-        hlc,
+        db: WriteConn {
+            conn,
+            stream,
+            tz,
+            next_seq: head.unwrap_or(0) as u64 + 1,
+            hlc,
+            no_conflicts,
+        },
         commits,
-        no_conflicts,
         metrics,
         pruner: Pruner::new(),
         requests_added: 0,
-        tails: crate::tails::Tails::default(),
+        unsettled: UnsettledCache::default(),
         settings: None,
     };
     std::thread::Builder::new()
@@ -318,9 +318,9 @@ impl Writer {
             }) = import
             {
                 // The import writes rows and marks without the fold's bookkeeping.
-                self.tails.clear();
+                self.unsettled.clear();
                 self.settings = None;
-                let _ = reply.send(self.import(*input, progress));
+                let _ = reply.send(self.db.import(*input, progress));
             }
         }
         tracing::debug!("storage writer stopped");
@@ -329,11 +329,11 @@ impl Writer {
     /// Runs one statement without rows through the statement cache (`execute_batch` prepares
     /// its text every time).
     fn exec(&self, sql: &str) -> rusqlite::Result<()> {
-        self.conn.prepare_cached(sql)?.execute([]).map(|_| ())
+        self.db.conn.prepare_cached(sql)?.execute([]).map(|_| ())
     }
 
-    fn local(&mut self, intent: Intent, dirty: &mut Dirty) -> Result<Ingested, StorageError> {
-        let now = now_ms();
+    fn local(&mut self, intent: Intent, dirty: &mut WorkingSet) -> Result<Ingested, StorageError> {
+        let now = crate::now_ms();
         let request_key = match &intent {
             Intent::Entry { request_key, .. }
             | Intent::Exit { request_key, .. }
@@ -347,7 +347,7 @@ impl Writer {
         }
         let (kind, payload) = match intent {
             Intent::Entry { payload, .. } => {
-                if let Some(open) = project::open_session(&self.conn, &payload.plate_id)? {
+                if let Some(open) = sessions::open_session(&self.db.conn, &payload.plate_id)? {
                     return Err(StorageError::AlreadyInside {
                         plate_id: payload.plate_id,
                         entry_time: open.entry_time.unwrap_or_default(),
@@ -359,8 +359,8 @@ impl Writer {
             Intent::Exit { mut payload, .. } => {
                 if self.settings.is_none() {
                     self.settings = Some((
-                        project::tariff(&self.conn)?,
-                        project::subscriptions(&self.conn)?,
+                        settings::tariff(&self.db.conn)?,
+                        settings::subscriptions(&self.db.conn)?,
                     ));
                 }
                 let Some((tariff, subs)) = &self.settings else {
@@ -371,7 +371,7 @@ impl Writer {
                     subs,
                     &payload.gate.plate_id,
                     payload.gate.at_ms,
-                    &self.tz,
+                    &self.db.tz,
                 );
                 (ExitPayload::KIND, serde_json::to_value(&payload)?)
             }
@@ -386,7 +386,7 @@ impl Writer {
                 events_sent,
                 events_failed,
             } => {
-                self.conn
+                self.db.conn
                     .prepare_cached(
                         "INSERT INTO cameras (id, name, type, status, last_heartbeat_ms, events_sent, events_failed,
                                               created_at_ms, updated_at_ms)
@@ -397,53 +397,35 @@ impl Writer {
                     .execute(params![camera_id, name, camera_type, now, events_sent, events_failed])?;
                 return Ok(Ingested::Done);
             }
-            Intent::PeerAck { peer, vector } => {
-                let mut stmt = self.conn.prepare_cached(
-                    "INSERT INTO peer_cursors (peer_id, origin, incarnation, acked_seq, updated_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT(peer_id, origin, incarnation) DO UPDATE SET
-                        acked_seq = MAX(acked_seq, ?4), updated_at_ms = ?5",
-                )?;
-                for (stream, seq) in &vector.0 {
-                    stmt.execute(params![
-                        peer,
-                        stream.origin.as_str(),
-                        stream.incarnation as i64,
-                        *seq as i64,
-                        now
-                    ])?;
-                }
-                return Ok(Ingested::Done);
-            }
         };
         let event = Event {
             id: EventId {
-                origin: self.stream.origin.clone(),
-                incarnation: self.stream.incarnation,
-                seq: self.next_seq,
+                origin: self.db.stream.origin.clone(),
+                incarnation: self.db.stream.incarnation,
+                seq: self.db.next_seq,
             },
-            hlc: self.hlc.now(now.max(0) as u64),
+            hlc: self.db.hlc.now(now.max(0) as u64),
             schema: 1,
             kind,
             payload,
         };
-        self.next_seq += 1;
+        self.db.next_seq += 1;
         // Fresh: the stream head moves once for the whole batch (`batch`).
-        project::insert_event(&self.conn, event.clone(), true, now, dirty)?;
-        project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
+        append::insert_event(&self.db.conn, event.clone(), true, now, dirty)?;
+        refold::refold(&self.db.conn, &self.db.stream, &self.db.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {
             s.session_id == id_text || s.exit_event_id.as_deref() == Some(id_text.as_str())
         });
         let session = match session {
             Some(s) => Some(Box::new(s.clone())),
-            None => project::session_of_event(&self.conn, &id_text)?.map(Box::new),
+            None => sessions::session_of_event(&self.db.conn, &id_text)?.map(Box::new),
         };
         if let Some(key) = request_key {
             // The outcome as domain data, in the same transaction as the event: the `answer`
             // column holds the session snapshot (JSON of `HistoryRow`, or `null`).
-            let snapshot = project::json_text(&session, 2048)?;
-            self.conn
+            let snapshot = events::json_text(&session, 2048)?;
+            self.db.conn
                 .prepare_cached("INSERT INTO edge_requests (request_key, event_id, answer, created_at_ms) VALUES (?1, ?2, ?3, ?4)")?
                 .execute(params![key, id_text, snapshot, now])?;
             self.requests_added += 1;
@@ -454,6 +436,7 @@ impl Writer {
     /// The outcome an earlier request with idempotency key `key` got, if there was one.
     fn first_outcome(&self, key: &str) -> Result<Option<Ingested>, StorageError> {
         let first: Option<(String, String)> = self
+            .db
             .conn
             .prepare_cached("SELECT event_id, answer FROM edge_requests WHERE request_key = ?1")?
             .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -461,7 +444,7 @@ impl Writer {
         let Some((event_id, snapshot)) = first else {
             return Ok(None);
         };
-        let event = project::load_event(&self.conn, &event_id)?.ok_or_else(|| {
+        let event = events::load_event(&self.db.conn, &event_id)?.ok_or_else(|| {
             StorageError::Corrupt(format!(
                 "edge_requests names event {event_id}, which is not in the log"
             ))
@@ -470,7 +453,7 @@ impl Writer {
         // the session as it is now.
         let session = match serde_json::from_str::<Option<Box<HistoryRow>>>(&snapshot) {
             Ok(session) => session,
-            Err(_) => project::session_of_event(&self.conn, &event_id)?.map(Box::new),
+            Err(_) => sessions::session_of_event(&self.db.conn, &event_id)?.map(Box::new),
         };
         Ok(Some(Ingested::Duplicate { event, session }))
     }
@@ -478,21 +461,21 @@ impl Writer {
     fn remote(
         &mut self,
         events: Vec<Event>,
-        dirty: &mut Dirty,
+        dirty: &mut WorkingSet,
     ) -> Result<Vec<Event>, StorageError> {
-        let now = now_ms();
+        let now = crate::now_ms();
         for event in events {
-            if event.id.origin == self.stream.origin
-                && event.id.incarnation == self.stream.incarnation
+            if event.id.origin == self.db.stream.origin
+                && event.id.incarnation == self.db.stream.incarnation
             {
                 // Our own events coming back through a relay: already held.
                 continue;
             }
-            self.hlc.observe(event.hlc);
-            project::insert_event(&self.conn, event, false, now, dirty)?;
+            self.db.hlc.observe(event.hlc);
+            append::insert_event(&self.db.conn, event, false, now, dirty)?;
         }
-        crate::heads::advance_heads(&self.conn, &self.stream, dirty)?;
-        project::refold(&self.conn, &self.stream, &self.tz, now, dirty)?;
+        crate::heads::advance_heads(&self.db.conn, &self.db.stream, dirty)?;
+        refold::refold(&self.db.conn, &self.db.stream, &self.db.tz, now, dirty)?;
         Ok(dirty.new_events.clone())
     }
 }

@@ -13,6 +13,7 @@ mod net;
 mod reports;
 mod scrape;
 mod sections;
+mod size;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -45,6 +46,13 @@ pub(crate) struct Bench {
     /// Run only P11 (the 90-day network report) and replace its section of bench/RESULTS.md.
     #[arg(long)]
     reports_only: bool,
+    /// Sessions of the P12 size figure (default: 100 000, or 10 000 with --quick).
+    #[arg(long)]
+    size_sessions: Option<u64>,
+    /// Run only P12 (bytes per settled session at two centrals, from `dbstat`) and replace its
+    /// section of bench/RESULTS.md.
+    #[arg(long)]
+    size_only: bool,
     /// Measure only P10 (writer instructions per event, with valgrind's callgrind) and replace
     /// its section of bench/RESULTS.md; a full run keeps the section it finds.
     #[arg(long)]
@@ -185,6 +193,27 @@ impl Bench {
             let m = reports::measure(&bin, &root, report_sessions)?;
             let section = reports::section(&m);
             sections::splice_file(&root.join("bench/RESULTS.md"), reports::HEADING, &section)?;
+            println!("{section}\nwritten to bench/RESULTS.md");
+            return Ok(());
+        }
+        if self.size_only {
+            let sessions = self
+                .size_sessions
+                .unwrap_or(if self.quick { 10_000 } else { 100_000 });
+            println!("P12 bytes per settled session, {sessions} sessions");
+            let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+            let files = size::measure(&bin, tmp.path(), sessions)?;
+            let stamp = format!(
+                "- command: `cargo xtask bench --size-only{}`; commit {}; {}; load average before: {}",
+                self.size_sessions
+                    .map(|n| format!(" --size-sessions {n}"))
+                    .unwrap_or_default(),
+                sh("git", &["rev-parse", "--short", "HEAD"]),
+                sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+                load.trim()
+            );
+            let section = size::section(sessions, &files, &stamp);
+            sections::splice_file(&root.join("bench/RESULTS.md"), size::HEADING, &section)?;
             println!("{section}\nwritten to bench/RESULTS.md");
             return Ok(());
         }
@@ -491,6 +520,15 @@ impl Bench {
         println!("P11 network report over {report_sessions} sessions");
         let m = reports::measure(&bin, &root, report_sessions)?;
         writeln!(r, "\n{}", reports::section(&m))?;
+        save_partial(&root, &r);
+
+        let size_sessions = self
+            .size_sessions
+            .unwrap_or(if self.quick { 10_000 } else { 100_000 });
+        println!("P12 bytes per settled session, {size_sessions} sessions");
+        let files = size::measure(&bin, tmp.path(), size_sessions)?;
+        let stamp = format!("- part of the run above ({size_sessions} sessions)");
+        writeln!(r, "\n{}", size::section(size_sessions, &files, &stamp))?;
 
         let out = root.join("bench/RESULTS.md");
         let old = std::fs::read_to_string(&out).unwrap_or_default();

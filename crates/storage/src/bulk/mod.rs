@@ -8,7 +8,7 @@
 //! their rows inserted. That shortcut is only taken for plates the result cannot depend on
 //! anything else for: a plate that already had events in the database, or whose sessions get a
 //! plate correction (which moves sessions between plates), is instead re-folded at the end
-//! through the normal `project::refold`, in the same transaction. So the projection is exactly
+//! through the normal `refold::refold`, in the same transaction. So the projection is exactly
 //! what the normal path would hold for the same events. The JSON, clock and fold work runs on
 //! a thread of its own that hands the writer one finished batch per plate (`prepare`), so it
 //! overlaps SQLite's inserts, and the secondary indexes the walk does not read are dropped while
@@ -27,8 +27,7 @@ use parkmesh_parking::payload::ZoneConfigPayload;
 use parkmesh_protocol::EventKind;
 use rusqlite::{Connection, OpenFlags, params};
 
-use crate::StorageError;
-use crate::project;
+use crate::error::StorageError;
 
 mod prepare;
 mod write;
@@ -241,7 +240,7 @@ fn setting_is(
     key: &str,
     value: &serde_json::Value,
 ) -> Result<bool, StorageError> {
-    Ok(project::setting(conn, key)?
+    Ok(crate::settings::setting(conn, key)?
         .and_then(|v| serde_json::from_str::<serde_json::Value>(&v).ok())
         .is_some_and(|v| v == *value))
 }

@@ -20,7 +20,7 @@ use parkmesh_parking::payload::{
 use parkmesh_protocol::{Event, EventId, EventKind, Hlc, HlcClock, StreamId};
 
 use super::{Progress, Sink};
-use crate::StorageError;
+use crate::error::StorageError;
 use crate::rows::HistoryRow;
 
 /// One event as the writer inserts it.

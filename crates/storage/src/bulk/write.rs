@@ -13,10 +13,12 @@ use rusqlite::{OptionalExtension, params};
 
 use super::prepare::{PlateBatch, Prepare};
 use super::{ImportInput, ImportReport, Known, Progress, setting_is, setting_key, walk, zone_is};
-use crate::project::{self, Dirty};
+use crate::error::StorageError;
+use crate::events::RAW_PLATE;
 use crate::report;
-use crate::writer::Writer;
-use crate::{StorageError, now_ms};
+use crate::work::WorkingSet;
+use crate::write_conn::WriteConn;
+use crate::{append, refold};
 
 /// Whether plate `?1` has vehicle events: under its group key, or moved away from its raw plate
 /// (formatted once, not for every plate of an import).
@@ -24,14 +26,14 @@ static HAS_VEHICLES: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT EXISTS (SELECT 1 FROM events WHERE group_key = ?1)
              OR EXISTS (SELECT 1 FROM events t WHERE {})",
-        project::RAW_PLATE[1]
+        RAW_PLATE[1]
     )
 });
 
 /// Plate batches the preparing thread may run ahead of the writer.
 const AHEAD: usize = 256;
 
-impl Writer {
+impl WriteConn {
     /// Runs a bulk import in its own transaction; on any error nothing is written.
     pub(crate) fn import(
         &mut self,
@@ -208,7 +210,7 @@ impl Writer {
         input: ImportInput,
         progress: Option<Progress>,
     ) -> Result<ImportReport, StorageError> {
-        let now = now_ms();
+        let now = crate::now_ms();
         let report = ImportReport::default();
         let mut known = Known::read(&self.conn)?;
         let had_vehicles: bool = self.conn.query_row(
@@ -282,14 +284,14 @@ impl Writer {
         report.events = prepared.events;
         let w = self;
         // Zones and settings through the normal projection (few events).
-        let mut dirty = Dirty {
+        let mut dirty = WorkingSet {
             plates,
             no_conflicts: w.no_conflicts,
             full: true,
-            ..Dirty::default()
+            ..WorkingSet::default()
         };
-        // The plates folded above have rows but no fold marks: their next fold is a full one.
-        w.conn.execute("DELETE FROM fold_marks", [])?;
+        // The plates folded above have rows but no settled points: their next fold is a full one.
+        w.conn.execute("DELETE FROM settled_points", [])?;
         crate::group::note_all_edits(&w.conn)?;
         let mut others: Vec<(EventKind, serde_json::Value)> = Vec::new();
         for z in input.zones {
@@ -322,7 +324,7 @@ impl Writer {
             };
             w.next_seq += 1;
             report.events += 1;
-            project::insert_event(&w.conn, event, true, now, &mut dirty)?;
+            append::insert_event(&w.conn, event, true, now, &mut dirty)?;
         }
         dirty.new_events.clear();
         for cam in &input.cameras {
@@ -342,7 +344,7 @@ impl Writer {
         }
         // Sessions whose result depends on more than their own new events.
         tracing::info!(plates = dirty.plates.len(), "import: re-folding plates");
-        project::refold(&w.conn, &w.stream, &w.tz, now, &mut dirty)?;
+        refold::refold(&w.conn, &w.stream, &w.tz, now, &mut dirty)?;
         w.no_conflicts &= dirty.no_conflicts;
         if w.next_seq > first_seq {
             w.conn

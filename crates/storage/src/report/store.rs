@@ -10,7 +10,7 @@ use parkmesh_parking::report::DaySummary;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Key;
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// The `report_state` row.
 #[derive(Debug, Clone, PartialEq, Eq)]

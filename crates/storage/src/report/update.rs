@@ -10,7 +10,7 @@ use parkmesh_parking::report as rules;
 use rusqlite::Connection;
 
 use super::{Buckets, DAY_MS, Key, Zones, announced_zones, scan, store};
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// More marked days than this (an import, a long catch-up) are brought up to date by a full
 /// recompute, which scans without holding the write lock, instead of a recompute of the marked

@@ -1,28 +1,28 @@
-//! Group commit: the commands of one batch in one `BEGIN IMMEDIATE` transaction, their replies
-//! sent only after `COMMIT` returned.
+//! Group commit: the commands of one batch in one `BEGIN IMMEDIATE` transaction, their replies sent
+//! only after `COMMIT` returned.
 //!
 //! A failing command must leave nothing behind and must not fail the others. A batch that holds
-//! replicated events gives each command its own savepoint (a catch-up command carries hundreds
-//! of events, which share it). A batch of local commands only (edge events, heartbeats, peer
-//! acks: the hot path) runs without them, since a savepoint copies every page its command
+//! replicated events gives each command its own savepoint (a catch-up command carries hundreds of
+//! events, which share it). A batch of local commands only (edge events, operator changes,
+//! heartbeats: the hot path) runs without them, since a savepoint copies every page its command
 //! touches into its journal first (~89 000 instructions a local event, callgrind): a command
-//! refused before it writes (a plate already inside, a repeated request) needs none, because
-//! SQLite undoes a failed statement by itself. Should a command fail after it wrote (an SQL
-//! error half-way), or SQLite end the transaction on an error, the transaction is rolled back
-//! and the batch runs again from copies of its intents, this time with a savepoint per command,
-//! so the failing command fails alone. Nothing is observable before `COMMIT`, so the rerun is
-//! invisible to the callers.
+//! refused before it writes (a plate already inside, a repeated request) needs none, because SQLite
+//! undoes a failed statement by itself. Should a command fail after it wrote (an SQL error
+//! half-way), or SQLite end the transaction on an error, the transaction is rolled back and the
+//! batch runs again from copies of its intents, this time with a savepoint per command, so the
+//! failing command fails alone. Nothing is observable before `COMMIT`, so the rerun is invisible to
+//! the callers.
 
 use std::sync::Arc;
 
 use parkmesh_protocol::{Event, EventKind};
 use tokio::sync::oneshot;
 
-use super::{Command, Ingested, Intent, Writer};
-use crate::project::Dirty;
+use super::{Command, Commit, Ingested, Intent, Writer};
+use crate::error::StorageError;
 use crate::rows::HistoryRow;
 use crate::stats::source_of_local;
-use crate::{Commit, StorageError, now_ms};
+use crate::work::WorkingSet;
 
 enum Reply {
     Local(
@@ -56,7 +56,7 @@ impl Writer {
     /// Unguarded, returns the batch to run again (guarded) when a command failed after writing;
     /// the transaction is then rolled back and no reply sent.
     fn run_commands(&mut self, batch: Vec<Command>, guarded: bool) -> Option<Vec<Command>> {
-        let seq_at_start = self.next_seq;
+        let seq_at_start = self.db.next_seq;
         let batch_len = batch.len();
         let mut replies = Vec::with_capacity(batch_len);
         let mut commit = Commit {
@@ -86,7 +86,10 @@ impl Writer {
                 .collect()
         };
         self.requests_added = 0;
-        let pruned = match self.pruner.maybe_prune(&self.conn, &self.metrics, now_ms()) {
+        let pruned = match self
+            .pruner
+            .maybe_prune(&self.db.conn, &self.metrics, crate::now_ms())
+        {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "pruning old edge requests failed");
@@ -95,8 +98,8 @@ impl Writer {
         };
         let mut commands = batch.into_iter();
         while let Some(cmd) = commands.next() {
-            let seq_before = self.next_seq;
-            let changes_before = self.conn.total_changes();
+            let seq_before = self.db.next_seq;
+            let changes_before = self.db.conn.total_changes();
             if guarded && let Err(e) = self.exec("SAVEPOINT cmd") {
                 let msg = e.to_string();
                 fail(cmd, || {
@@ -104,11 +107,11 @@ impl Writer {
                 });
                 continue;
             }
-            self.tails.begin_command();
-            let mut dirty = Dirty {
-                no_conflicts: self.no_conflicts,
-                tails: std::mem::take(&mut self.tails),
-                ..Dirty::default()
+            self.unsettled.begin_command();
+            let mut dirty = WorkingSet {
+                no_conflicts: self.db.no_conflicts,
+                unsettled: std::mem::take(&mut self.unsettled),
+                ..WorkingSet::default()
             };
             let (reply, ok) = match cmd {
                 Command::Local { intent, reply } => {
@@ -125,15 +128,15 @@ impl Writer {
                     // `run` never batches an import.
                     let _ = reply.send(Err(StorageError::Corrupt("import batched".into())));
                     if guarded {
-                        let _ = self.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd");
+                        let _ = self.db.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd");
                     }
-                    self.tails = std::mem::take(&mut dirty.tails);
+                    self.unsettled = std::mem::take(&mut dirty.unsettled);
                     continue;
                 }
             };
-            self.tails = std::mem::take(&mut dirty.tails);
+            self.unsettled = std::mem::take(&mut dirty.unsettled);
             if !ok {
-                self.tails.rolled_back();
+                self.unsettled.rolled_back();
             }
             if !ok
                 || dirty
@@ -145,9 +148,9 @@ impl Writer {
             }
             if !ok
                 && !guarded
-                && (self.conn.total_changes() != changes_before || self.conn.is_autocommit())
+                && (self.db.conn.total_changes() != changes_before || self.db.conn.is_autocommit())
             {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.db.conn.execute_batch("ROLLBACK");
                 self.forget_batch(seq_at_start);
                 let mut again: Vec<Command> = Vec::with_capacity(batch_len);
                 let senders = replies.into_iter().chain(std::iter::once(reply));
@@ -166,25 +169,29 @@ impl Writer {
                 let end = if ok {
                     self.exec("RELEASE cmd")
                 } else {
-                    self.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd")
+                    self.db.conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd")
                 };
                 if let Err(e) = end {
                     tracing::error!(error = %e, "savepoint handling failed");
                 }
             }
-            self.no_conflicts &= dirty.no_conflicts;
+            self.db.no_conflicts &= dirty.no_conflicts;
             if ok {
                 commit.events.append(&mut dirty.new_events);
                 merge_sessions(&mut commit.sessions, dirty.changed_sessions);
             } else {
-                self.next_seq = seq_before;
+                self.db.next_seq = seq_before;
             }
             replies.push(reply);
         }
         let started = std::time::Instant::now();
         // This central's stream head moves once per batch, over the seqs its local commands
         // stored: they are contiguous, since a failed command gives its seq back.
-        let own = crate::heads::advance_own(&self.conn, &self.stream, seq_at_start..self.next_seq);
+        let own = crate::heads::advance_own(
+            &self.db.conn,
+            &self.db.stream,
+            seq_at_start..self.db.next_seq,
+        );
         match own.and_then(|()| Ok(self.exec("COMMIT")?)) {
             Ok(()) => {
                 self.count_committed(&replies, batch_len, started.elapsed().as_secs_f64(), pruned);
@@ -204,7 +211,7 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!(error = %e, "commit failed; batch rolled back");
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.db.conn.execute_batch("ROLLBACK");
                 self.forget_batch(seq_at_start);
                 let msg = e.to_string();
                 for r in replies {
@@ -225,9 +232,9 @@ impl Writer {
 
     /// Forgets what the writer remembers of a batch that was rolled back.
     fn forget_batch(&mut self, seq_at_start: u64) {
-        self.tails.clear();
+        self.unsettled.clear();
         self.settings = None;
-        self.next_seq = seq_at_start;
+        self.db.next_seq = seq_at_start;
     }
     /// Updates the metrics after a committed batch.
     fn count_committed(&self, replies: &[Reply], batch_len: usize, secs: f64, pruned: u64) {

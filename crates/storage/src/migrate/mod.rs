@@ -1,58 +1,66 @@
 //! Embedded, ordered, version-recording schema migrations (one transaction each).
 //!
 //! The SQL lives in the workspace's `migrations/` folder and is compiled into the binary, so the
-//! server, `cargo xtask migrate` and the tests all apply exactly the same schema.
+//! server, `cargo xtask migrate` and the tests all apply exactly the same schema. The data steps
+//! that some of them leave for the writer's start-up are in [`data`].
 
 use sqlx::{Connection, SqliteConnection};
 
-use crate::StorageError;
+use crate::error::StorageError;
+
+pub(crate) mod data;
 
 /// Every migration, in order: (version, name, SQL).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "0001_init",
-        include_str!("../../../migrations/0001_init.sql"),
+        include_str!("../../../../migrations/0001_init.sql"),
     ),
     (
         2,
         "0002_group_key",
-        include_str!("../../../migrations/0002_group_key.sql"),
+        include_str!("../../../../migrations/0002_group_key.sql"),
     ),
     (
         3,
         "0003_late_and_operator",
-        include_str!("../../../migrations/0003_late_and_operator.sql"),
+        include_str!("../../../../migrations/0003_late_and_operator.sql"),
     ),
     (
         4,
         "0004_edge_requests_retention",
-        include_str!("../../../migrations/0004_edge_requests_retention.sql"),
+        include_str!("../../../../migrations/0004_edge_requests_retention.sql"),
     ),
     (
         5,
         "0005_reports",
-        include_str!("../../../migrations/0005_reports.sql"),
+        include_str!("../../../../migrations/0005_reports.sql"),
     ),
     (
         6,
         "0006_fold_marks",
-        include_str!("../../../migrations/0006_fold_marks.sql"),
+        include_str!("../../../../migrations/0006_fold_marks.sql"),
     ),
     (
         7,
         "0007_report_days",
-        include_str!("../../../migrations/0007_report_days.sql"),
+        include_str!("../../../../migrations/0007_report_days.sql"),
     ),
     (
         8,
         "0008_fewer_index_writes",
-        include_str!("../../../migrations/0008_fewer_index_writes.sql"),
+        include_str!("../../../../migrations/0008_fewer_index_writes.sql"),
     ),
     (
         9,
         "0009_refold_deleted",
-        include_str!("../../../migrations/0009_refold_deleted.sql"),
+        include_str!("../../../../migrations/0009_refold_deleted.sql"),
+    ),
+    (
+        10,
+        "0010_settled_points",
+        include_str!("../../../../migrations/0010_settled_points.sql"),
     ),
 ];
 

@@ -1,0 +1,165 @@
+//! The event log's rows: how an event is stored and read back (either driver), and the loads
+//! of a group's or a raw plate's events that the fold and the group keys read.
+//!
+//! A leaf of the write path: it reads and encodes, and calls no other module of the crate.
+
+use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc};
+use rusqlite::{Connection, OptionalExtension};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::error::StorageError;
+
+/// `value` as JSON text, written into a buffer of `capacity` bytes to start with (about the
+/// size expected: growing a small buffer step by step cost more than writing the text).
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(
+    value: &T,
+    capacity: usize,
+) -> Result<String, StorageError> {
+    let mut buf = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buf, value)?;
+    String::from_utf8(buf).map_err(|e| StorageError::Corrupt(format!("JSON text: {e}")))
+}
+
+/// One event's stored columns, as read by either driver.
+pub(crate) struct EventParts {
+    pub(crate) origin: String,
+    pub(crate) incarnation: i64,
+    pub(crate) seq: i64,
+    pub(crate) hlc_ms: i64,
+    pub(crate) hlc_counter: i64,
+    pub(crate) kind: String,
+    pub(crate) schema: i64,
+    pub(crate) payload: String,
+}
+
+impl EventParts {
+    pub(crate) fn into_event(self) -> Result<Event, StorageError> {
+        let payload = serde_json::from_str(&self.payload).map_err(|e| {
+            StorageError::Corrupt(format!(
+                "event {}/{}/{}: the stored payload is not valid JSON ({e})",
+                self.origin, self.incarnation, self.seq
+            ))
+        })?;
+        Ok(Event {
+            id: EventId {
+                origin: CentralId::new(self.origin)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                incarnation: self.incarnation as u64,
+                seq: self.seq as u64,
+            },
+            hlc: Hlc {
+                wall_ms: self.hlc_ms as u64,
+                counter: self.hlc_counter as u32,
+            },
+            kind: EventKind::from(self.kind),
+            payload,
+            schema: self.schema as u16,
+        })
+    }
+}
+
+/// An event from a read-pool (sqlx) row selected with [`EVENT_COLUMNS`].
+pub(crate) fn event_from_row(r: &SqliteRow) -> Result<Event, StorageError> {
+    EventParts {
+        origin: r.try_get(0)?,
+        incarnation: r.try_get(1)?,
+        seq: r.try_get(2)?,
+        hlc_ms: r.try_get(3)?,
+        hlc_counter: r.try_get(4)?,
+        kind: r.try_get(5)?,
+        schema: r.try_get(6)?,
+        payload: r.try_get(7)?,
+    }
+    .into_event()
+}
+
+fn event_from_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventParts> {
+    Ok(EventParts {
+        origin: r.get(0)?,
+        incarnation: r.get(1)?,
+        seq: r.get(2)?,
+        hlc_ms: r.get(3)?,
+        hlc_counter: r.get(4)?,
+        kind: r.get(5)?,
+        schema: r.get(6)?,
+        payload: r.get(7)?,
+    })
+}
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload";
+const ADMIN_COLUMNS: &str =
+    "a.origin, a.incarnation, a.seq, a.hlc_ms, a.hlc_counter, a.kind, a.schema, a.payload";
+
+/// How [`load_events`] selects a plate's vehicle events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PlateOf {
+    /// By group key (`events.group_key`): the events folded together.
+    Group,
+    /// By raw plate (`events.plate_key`): the events as the cameras read them.
+    Raw,
+}
+
+/// `WHERE` terms (on table alias `t`, key `?1`) selecting the events of a raw plate, as two
+/// alternatives for a `UNION ALL`: the raw plate index holds only the events whose group key
+/// differs from their raw plate (migration 0008), the group key index the others.
+pub(crate) const RAW_PLATE: [&str; 2] = [
+    "t.group_key = ?1 AND t.plate_key = ?1",
+    "t.plate_key = ?1 AND t.group_key IS NOT t.plate_key",
+];
+
+/// The vehicle events of plate `key` (see [`PlateOf`]), plus the operator events
+/// (`history.edit` / `history.delete`) targeting them. (A join rather than `IN (SELECT ..)`,
+/// which builds a temporary table per call; `id_text` is unique, so the join adds no
+/// duplicates.)
+pub(crate) fn load_events(
+    conn: &Connection,
+    of: PlateOf,
+    key: &str,
+) -> Result<Vec<Event>, StorageError> {
+    let terms: &[&str] = match of {
+        PlateOf::Group => &["t.group_key = ?1"],
+        PlateOf::Raw => &RAW_PLATE,
+    };
+    let mut sql = Vec::with_capacity(2 * terms.len());
+    for term in terms {
+        sql.push(format!("SELECT {EVENT_COLUMNS} FROM events t WHERE {term}"));
+    }
+    for term in terms {
+        sql.push(format!(
+            "SELECT {ADMIN_COLUMNS} FROM events t JOIN events a ON a.session_ref = t.id_text WHERE {term}"
+        ));
+    }
+    conn.prepare_cached(&sql.join(" UNION ALL "))?
+        .query_map([key], event_from_row_w)?
+        .map(|p| {
+            p.map_err(StorageError::from)
+                .and_then(EventParts::into_event)
+        })
+        .collect()
+}
+
+/// The operator events (`history.edit` / `history.delete`) aimed at event `id_text`.
+pub(crate) fn load_aimed(conn: &Connection, id_text: &str) -> Result<Vec<Event>, StorageError> {
+    conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE session_ref = ?1"
+    ))?
+    .query_map([id_text], event_from_row_w)?
+    .map(|p| {
+        p.map_err(StorageError::from)
+            .and_then(EventParts::into_event)
+    })
+    .collect()
+}
+
+/// The event whose id text is `id_text`, if the log holds it.
+pub(crate) fn load_event(conn: &Connection, id_text: &str) -> Result<Option<Event>, StorageError> {
+    conn.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE id_text = ?1"
+    ))?
+    .query_row([id_text], event_from_row_w)
+    .optional()?
+    .map(EventParts::into_event)
+    .transpose()
+}
