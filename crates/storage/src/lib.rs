@@ -56,9 +56,8 @@ pub use crate::backup::{DbSummary, Restored, backup, inspect, restore};
 pub use crate::bulk::{ImportInput, ImportReport, Progress, preview as preview_import};
 pub use crate::error::StorageError;
 pub use crate::parkai::{OriginalDb, read_original};
-pub use crate::project::CAMERAS_KIND;
 pub use crate::read::{HistoryQuery, SiteCounts};
-pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite, SITE_TIMEZONE_KIND};
+pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite};
 pub use crate::rows::{
     CameraRow, ChangeRow, ConflictRow, HistoryRow, PeerCursorRow, Stats, ZoneRow,
 };

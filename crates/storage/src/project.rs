@@ -40,10 +40,6 @@ static OPEN_SESSIONS: LazyLock<String> =
 static SESSION_OF_EVENT: LazyLock<String> =
     LazyLock::new(|| select_history("WHERE session_id = ?1 OR exit_event_id = ?1 LIMIT 1"));
 
-/// Event kind of the replicated edge-camera configuration (`POST /api/config`,
-/// `POST /api/edge/sync-config`); its newest payload is the `edge_cameras` setting.
-pub const CAMERAS_KIND: &str = "config.cameras";
-
 /// What the current command touched.
 #[derive(Debug, Default)]
 pub(crate) struct Dirty {
@@ -169,7 +165,7 @@ pub(crate) fn insert_event(
         EventKind::SubscriptionsSet => set_setting(conn, "subscriptions", event)?,
         EventKind::StaffSet => set_setting(conn, "staff", event)?,
         EventKind::ZoneConfig => set_zone(conn, event)?,
-        EventKind::Other(k) if k == CAMERAS_KIND => set_setting(conn, "edge_cameras", event)?,
+        EventKind::CamerasConfig => set_setting(conn, "edge_cameras", event)?,
         _ => {}
     }
     Ok(())
