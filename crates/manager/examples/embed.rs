@@ -78,7 +78,7 @@ async fn main() -> anyhow_free::Result<()> {
     });
 
     // The backend's own gate logic decided to let 30A12345 in at site A.
-    let now = parkmesh_storage::now_ms();
+    let now = parkmesh_clock::now_ms();
     let entry = EntryPayload::read("30A12345", now)
         .with_view("30A-123.45")
         .with_camera(1, "Gate A1", "ENTRY")

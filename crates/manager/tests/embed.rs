@@ -90,7 +90,7 @@ async fn callbacks_fire_once_with_the_peers_entry_and_exit() {
     site_b.on_vehicle_entry_confirmed(recorder(&confirmed));
     site_b.on_vehicle_exit(recorder(&exits));
 
-    let t0 = parkmesh_storage::now_ms() - 2 * 3_600_000;
+    let t0 = parkmesh_clock::now_ms() - 2 * 3_600_000;
     let entry = stored(
         site_a
             .append(Intent::Entry {
