@@ -7,8 +7,7 @@ use anyhow::Context;
 use parkmesh_api::AppState;
 use parkmesh_config::Config;
 use parkmesh_manager::P2PManager;
-use parkmesh_protocol::EventKind;
-use parkmesh_storage::{Intent, SITE_TIMEZONE_KIND, Storage, StorageOptions};
+use parkmesh_storage::{Storage, StorageOptions};
 
 use crate::{Paths, fail};
 
@@ -53,9 +52,7 @@ async fn run(paths: &Paths, config: Config) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("cannot open the database {}", config.db_path().display()))?;
     let api_addr = config.api_listen_addr();
-    let zone = config.timezone_name().to_owned();
     let manager = P2PManager::start(config, Some(paths.config.clone()), storage).await?;
-    announce_timezone(&manager, &zone).await?;
     let listener = bind_nodelay(api_addr)
         .with_context(|| format!("cannot listen for the API on {api_addr}"))?;
     let tls = manager.api_tls().map(|t| t.server.clone());
@@ -69,25 +66,6 @@ async fn run(paths: &Paths, config: Config) -> anyhow::Result<()> {
     .await;
     manager.stop().await;
     tracing::info!("stopped");
-    Ok(())
-}
-
-/// Tells the mesh this site's time zone (the network reports count each site's days in it):
-/// appends a `site.timezone` event when this central's stream has not announced `zone` yet.
-async fn announce_timezone(manager: &P2PManager, zone: &str) -> anyhow::Result<()> {
-    let me = manager.storage().stream().origin.as_str().to_owned();
-    let announced = manager.storage().announced_timezone(&me).await?;
-    if announced.as_deref() == Some(zone) {
-        return Ok(());
-    }
-    manager
-        .append(Intent::Event {
-            kind: EventKind::Other(SITE_TIMEZONE_KIND.into()),
-            payload: serde_json::json!({ "timezone": zone }),
-        })
-        .await
-        .context("cannot record this site's time zone")?;
-    tracing::info!(timezone = zone, previous = ?announced, "announced this site's time zone");
     Ok(())
 }
 

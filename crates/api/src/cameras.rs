@@ -40,7 +40,7 @@ pub(crate) fn edge_addr(ip: &str) -> (String, u16) {
 pub(crate) async fn list(state: &AppState) -> Result<Value, ApiError> {
     let rows = state.storage().cameras().await?;
     let configured = configured(state).await?;
-    let now = parkmesh_storage::now_ms();
+    let now = parkmesh_clock::now_ms();
     let tz = state.settings().tz;
     let local = |ms: i64| parkmesh_parking::time::format_local(ms, &tz);
     let mut cams: BTreeMap<i64, Value> = BTreeMap::new();

@@ -258,7 +258,7 @@ pub(crate) async fn process(state: &AppState, map: &Map<String, Value>) -> Resul
         _ => {}
     }
     let started = std::time::Instant::now();
-    let now = parkmesh_storage::now_ms();
+    let now = parkmesh_clock::now_ms();
     let ev = parse_event(state, map, now)?;
     let (edge_type, camera, edge_event_id) =
         (ev.edge_type, ev.camera.clone(), ev.edge_event_id.clone());

@@ -13,7 +13,7 @@ use crate::{AppState, render};
 pub(crate) const MAX_HISTORY_LIMIT: i64 = 1000;
 
 fn today(state: &AppState) -> (i64, i64) {
-    parkmesh_parking::time::local_day_range(parkmesh_storage::now_ms(), &state.settings().tz)
+    parkmesh_parking::time::local_day_range(parkmesh_clock::now_ms(), &state.settings().tz)
 }
 
 /// `GET /`.

@@ -68,7 +68,7 @@ async fn manual_entry(
     let gate = EntryPayload {
         plate_id: plate.id,
         plate_view: plate.view,
-        at_ms: parkmesh_storage::now_ms(),
+        at_ms: parkmesh_clock::now_ms(),
         time_clamped: false,
         late: false,
         operator: Some(operator.clone()),

@@ -12,7 +12,6 @@
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-use parkmesh_protocol::{CentralId, StreamId};
 use parkmesh_storage::Labels;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -107,14 +106,6 @@ fn peer(id: &str) -> Labels {
     vec![("peer", id.to_owned())]
 }
 
-fn parse_stream(s: &str) -> Option<StreamId> {
-    let (origin, inc) = s.rsplit_once(':')?;
-    Some(StreamId {
-        origin: CentralId::new(origin).ok()?,
-        incarnation: inc.parse().ok()?,
-    })
-}
-
 async fn file_size(path: std::path::PathBuf) -> u64 {
     tokio::fs::metadata(path)
         .await
@@ -129,7 +120,7 @@ pub(crate) async fn render(state: &AppState) -> Result<String, ApiError> {
     state.metrics.register(&mut r);
 
     let status = state.manager.status();
-    let now_ms = parkmesh_storage::now_ms();
+    let now_ms = parkmesh_clock::now_ms();
     let log_events: Gauge = Gauge::default();
     let held = state.storage().vector().await?;
     log_events.set(held.0.values().map(|&v| v as i64).sum());
@@ -186,16 +177,17 @@ pub(crate) async fn render(state: &AppState) -> Result<String, ApiError> {
                 .iter()
                 .find(|(s, _)| s == stream)
                 .map_or(&0, |(_, n)| n);
-            let labels = vec![("peer", p.peer_id.clone()), ("stream", stream.clone())];
+            let labels = vec![("peer", p.peer_id.clone()), ("stream", stream.to_string())];
             lag.get_or_create(&labels).set(*n as i64);
             let acked = p
                 .acked
                 .iter()
                 .find(|(s, _)| s == stream)
                 .map_or(0, |(_, v)| *v);
-            let oldest = match parse_stream(stream) {
-                Some(s) if *n > 0 => state.storage().read_stream(&s, acked + 1, 1).await?,
-                _ => Vec::new(),
+            let oldest = if *n > 0 {
+                state.storage().read_stream(stream, acked + 1, 1).await?
+            } else {
+                Vec::new()
             };
             let secs = oldest.first().map_or(0.0, |e| {
                 (now_ms - e.hlc.wall_ms as i64).max(0) as f64 / 1000.0

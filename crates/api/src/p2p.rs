@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 
-use parkmesh_protocol::{AuthProof, CentralId, Nonce, auth_proof, verify_auth_proof};
+use parkmesh_protocol::{AuthProof, CentralId, membership_proof, verify_membership_proof};
 use serde_json::{Value, json};
 use warp::Filter;
 use warp::filters::BoxedFilter;
@@ -168,14 +168,17 @@ fn sync_state(state: &AppState) -> JsonReply {
                 "last_sync_timestamp": p.last_ping_ms,
                 "last_sync_time": p.last_ping_ms.map(|ms| local_time(state, ms)),
                 "updated_at": p.last_ping_ms.map(|ms| local_time(state, ms)),
-                "acked": p.acked.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
-                "lag": p.lag_by_stream.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                "acked": p.acked.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+                "lag": p.lag_by_stream.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
                 "lag_events": p.lag_events,
             })
         })
         .collect();
-    let local: serde_json::Map<String, Value> =
-        s.local.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let local: serde_json::Map<String, Value> = s
+        .local
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
     ok(json!({ "success": true, "local_vector": local, "sync_state": rows }))
 }
 
@@ -319,27 +322,6 @@ async fn test_connection(
     }
 }
 
-fn purpose_nonce(purpose: &str, ts: i64) -> (Nonce, Nonce) {
-    let mut a = [0u8; 16];
-    a[..8].copy_from_slice(&ts.to_be_bytes());
-    let mut b = [0u8; 16];
-    for (d, s) in b.iter_mut().zip(purpose.bytes()) {
-        *d = s;
-    }
-    (Nonce(a), Nonce(b))
-}
-
-fn membership_proof(
-    secret: &str,
-    caller: &CentralId,
-    target: &CentralId,
-    purpose: &str,
-    ts: i64,
-) -> AuthProof {
-    let (n1, n2) = purpose_nonce(purpose, ts);
-    auth_proof(secret.as_bytes(), caller, &n1, target, &n2)
-}
-
 /// Checks a membership call's proof; the caller must know the cluster secret.
 fn verify_membership(
     state: &AppState,
@@ -354,11 +336,7 @@ fn verify_membership(
         ));
     };
     let ts = req_i64(map, "", "ts")?;
-    if ts
-        .saturating_sub(parkmesh_storage::now_ms())
-        .saturating_abs()
-        > PROOF_WINDOW_MS
-    {
+    if ts.saturating_sub(parkmesh_clock::now_ms()).saturating_abs() > PROOF_WINDOW_MS {
         return Err(ApiError::Forbidden(
             "proof timestamp too far from this central's clock".into(),
         ));
@@ -369,13 +347,12 @@ fn verify_membership(
                 "missing or malformed proof: 64 hex digits of HMAC with the cluster secret".into(),
             )
         })?;
-    let (n1, n2) = purpose_nonce(purpose, ts);
-    if verify_auth_proof(
+    if verify_membership_proof(
         secret.as_bytes(),
         caller,
-        &n1,
         &config.this_central().id,
-        &n2,
+        purpose,
+        ts,
         &proof,
     ) {
         Ok(())
@@ -397,8 +374,8 @@ async fn membership_call(
         .cluster_secret()
         .ok_or("no cluster_secret configured")?;
     let me = config.this_central();
-    let ts = parkmesh_storage::now_ms();
-    let proof = membership_proof(secret, &me.id, &peer.id, purpose, ts);
+    let ts = parkmesh_clock::now_ms();
+    let proof = membership_proof(secret.as_bytes(), &me.id, &peer.id, purpose, ts);
     let body = json!({
         "id": me.id.to_string(), "ip": me.ip.to_string(), "api_port": me.api_port, "p2p_port": me.p2p_port,
         "ts": ts, "proof": proof,

@@ -79,7 +79,7 @@ fn parse_query(
         (Some(f), Some(t)) => (f, t),
         (None, None) => {
             let today = parkmesh_parking::report::local_date(
-                parkmesh_storage::now_ms(),
+                parkmesh_clock::now_ms(),
                 &state.settings().tz,
             );
             let from = today

@@ -154,7 +154,7 @@ async fn store_cameras(state: &AppState, cams: &BTreeMap<i64, Camera>) -> Result
     let payload = json!({ "cameras": all });
     state
         .append(Intent::Event {
-            kind: EventKind::Other(parkmesh_storage::CAMERAS_KIND.into()),
+            kind: EventKind::CamerasConfig,
             payload,
         })
         .await?;

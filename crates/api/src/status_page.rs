@@ -50,7 +50,7 @@ fn event_json(e: &Event, tz: &jiff::tz::TimeZone) -> Value {
 pub(crate) async fn snapshot(state: &AppState) -> Result<Value, ApiError> {
     let status = state.manager.status();
     let tz = &state.settings().tz;
-    let now = parkmesh_storage::now_ms();
+    let now = parkmesh_clock::now_ms();
     let day = parkmesh_parking::time::local_day_range(now, tz);
     let storage = state.storage();
     let mut by_id: Vec<&parkmesh_manager::PeerStatus> = status.peers.iter().collect();

@@ -78,22 +78,11 @@ async fn main() -> anyhow_free::Result<()> {
     });
 
     // The backend's own gate logic decided to let 30A12345 in at site A.
-    let now = parkmesh_storage::now_ms();
-    let entry = EntryPayload {
-        plate_id: "30A12345".into(),
-        plate_view: "30A-123.45".into(),
-        at_ms: now,
-        time_clamped: false,
-        late: false,
-        operator: None,
-        camera_id: Some(1),
-        camera_name: "Gate A1".into(),
-        camera_type: "ENTRY".into(),
-        confidence: 0.97,
-        source: "backend".into(),
-        edge_event_id: None,
-        edge_id: None,
-    };
+    let now = parkmesh_clock::now_ms();
+    let entry = EntryPayload::read("30A12345", now)
+        .with_view("30A-123.45")
+        .with_camera(1, "Gate A1", "ENTRY")
+        .with_read(0.97, "backend");
     site_a
         .append(Intent::Entry {
             payload: entry,

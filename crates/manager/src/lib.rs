@@ -14,6 +14,7 @@
 //! - `mesh/traffic`, `mesh/progress`: per-peer traffic and refusal counts, catch-up progress
 //!   lines.
 //! - `status`: [`MeshStatus`] and [`PeerStatus`]; `callbacks`: the peer-event callbacks.
+//! - `timezone`: the site's time zone announced at start (`site.timezone`).
 //!
 //! In the crate graph it sits above `storage`, `replication` and `transport`, below `api`.
 #![warn(missing_docs)]
@@ -21,6 +22,7 @@
 mod callbacks;
 mod mesh;
 mod status;
+mod timezone;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -97,6 +99,8 @@ impl P2PManager {
     /// Starts the mesh for `storage` with `config`: listens on `this_central.p2p_port`, dials the
     /// configured peers and replicates. `config_path`, when given, is where configuration changes
     /// are saved. With no peers it runs standalone and can take peers later without a restart.
+    /// It announces the configured time zone to the mesh (a `site.timezone` event) when this
+    /// central has not announced that zone yet.
     pub async fn start(
         config: Config,
         config_path: Option<PathBuf>,
@@ -123,6 +127,7 @@ impl P2PManager {
             None => None,
         };
         storage.set_request_retention(config.edge_request_retention());
+        timezone::announce(&storage, config.timezone_name()).await?;
         let shared = Arc::new(Mutex::new(mesh::Shared::default()));
         let callbacks = callbacks::Callbacks::default();
         let (mesh, _task) = mesh::start(

@@ -548,7 +548,7 @@ impl Driver {
         let st = self.engine.status();
         self.progress.observe(&st, Instant::now());
         let now = self.now();
-        let wall = parkmesh_storage::now_ms();
+        let wall = parkmesh_clock::now_ms();
         let mut shared = lock(&self.shared);
         let peers = self
             .config
@@ -572,8 +572,8 @@ impl Driver {
                     s.catching_up = e.catching_up;
                     s.read_failures = e.read_failures;
                     s.read_error = e.read_error.clone();
-                    s.lag_by_stream = e.lag.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-                    s.acked = e.known.0.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+                    s.lag_by_stream = e.lag.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                    s.acked = e.known.0.iter().map(|(k, v)| (k.clone(), *v)).collect();
                     s.catchup_remaining = progress::remaining(&st.local, &e.known).0;
                 }
                 s.traffic = self.traffic.of(&p.id);
@@ -588,12 +588,7 @@ impl Driver {
             peers,
             messages_sent: self.sent,
             messages_received: self.received,
-            local: st
-                .local
-                .0
-                .iter()
-                .map(|(k, v)| (k.to_string(), *v))
-                .collect(),
+            local: st.local.0.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             handshake_refusals: self.traffic.refusals(),
         });
     }

@@ -1,6 +1,7 @@
 //! The mesh status snapshot behind `GET /api/p2p/status`.
 
 use parkmesh_config::Central;
+use parkmesh_protocol::StreamId;
 
 /// State of one configured peer.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,10 +22,10 @@ pub struct PeerStatus {
     pub rtt_ms: Option<f64>,
     /// Events this central holds that the peer has not acknowledged.
     pub lag_events: u64,
-    /// Per stream (`origin:incarnation`), events the peer has not acknowledged.
-    pub lag_by_stream: Vec<(String, u64)>,
+    /// Per stream, events the peer has not acknowledged.
+    pub lag_by_stream: Vec<(StreamId, u64)>,
     /// Per stream, the highest seq the peer acknowledged holding.
-    pub acked: Vec<(String, u64)>,
+    pub acked: Vec<(StreamId, u64)>,
     /// Catch-up pages still flow between the two.
     pub catching_up: bool,
     /// Reads of the local log for this peer that failed in a row (retried with a backoff).
@@ -89,7 +90,7 @@ pub struct MeshStatus {
     /// Frames received from peers.
     pub messages_received: u64,
     /// This central's version vector: per stream, the highest contiguous seq held.
-    pub local: Vec<(String, u64)>,
+    pub local: Vec<(StreamId, u64)>,
     /// Mesh connections this central refused before their handshake finished, by close code
     /// (`bad_auth`, `unknown_peer`, `timeout`, ...), since start.
     pub handshake_refusals: Vec<(String, u64)>,

@@ -42,21 +42,9 @@ async fn central(config: Config, listener: TcpListener) -> P2PManager {
 }
 
 fn gate(plate: &str, at_ms: i64, camera: &str) -> EntryPayload {
-    EntryPayload {
-        plate_id: plate.into(),
-        plate_view: plate.into(),
-        at_ms,
-        time_clamped: false,
-        late: false,
-        operator: None,
-        camera_id: Some(1),
-        camera_name: camera.into(),
-        camera_type: camera.to_uppercase(),
-        confidence: 0.95,
-        source: "backend".into(),
-        edge_event_id: None,
-        edge_id: None,
-    }
+    EntryPayload::read(plate, at_ms)
+        .with_camera(1, camera, &camera.to_uppercase())
+        .with_read(0.95, "backend")
 }
 
 type Seen = Arc<Mutex<Vec<Event>>>;
@@ -102,7 +90,7 @@ async fn callbacks_fire_once_with_the_peers_entry_and_exit() {
     site_b.on_vehicle_entry_confirmed(recorder(&confirmed));
     site_b.on_vehicle_exit(recorder(&exits));
 
-    let t0 = parkmesh_storage::now_ms() - 2 * 3_600_000;
+    let t0 = parkmesh_clock::now_ms() - 2 * 3_600_000;
     let entry = stored(
         site_a
             .append(Intent::Entry {

@@ -3,9 +3,9 @@
 //! # Order
 //!
 //! [`fold_plate`] is a pure function of the *set* of events: it drops duplicate ids, sorts by
-//! the total order `(at_ms, kind rank, hlc, origin, incarnation, seq)` ([`crate::order`], the
-//! one place that order is written) and folds. (Two events
-//! with one id are the same event: the log guarantees it, so keeping either copy is the same.)
+//! the total order `(at_ms, kind rank, hlc, origin, incarnation, seq)` (module `order`, the one
+//! place that order is written) and folds. (Two events with one id are the same event: the log
+//! guarantees it, so keeping either copy is the same.)
 //!
 //! - Business time `at_ms` (the gate's own timestamp, honoured and clamped by the central) comes
 //!   first rather than the HLC: the HLC says when a *central* recorded an event, so an exit

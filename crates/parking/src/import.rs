@@ -11,7 +11,7 @@
 //! differently or whose copy lost its `source_central`. The original's ids embed the creating
 //! camera or central, the millisecond and the plate (`edge-1_1765535827086_11A11113`), so two
 //! different sessions would need the same plate in the same millisecond to share one. The fold
-//! ([`crate::fold`]) treats imported vehicle events with the same key as one session (the first
+//! (`fold`) treats imported vehicle events with the same key as one session (the first
 //! copy in fold order stands, the others become aliases), so after replication every central
 //! projects exactly one session per original session.
 //!

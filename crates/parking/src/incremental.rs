@@ -1,7 +1,7 @@
 //! Folding a plate from its settled point instead of from its first event.
 //!
 //! [`crate::fold::fold_plate`] folds a plate's whole history, so its cost grows with the plate's
-//! age. Every fold also finds its [`SettledPoint`] ([`crate::settled`]): the last point in fold
+//! age. Every fold also finds its [`SettledPoint`] (module `settled`): the last point in fold
 //! order where the fold is *settled* — no session is open, no exit waits for the entry it names —
 //! such that no event after the point refers to a session before it (an `entry_ref` resolved to
 //! an earlier session) and no imported event (import key) comes after it. Sessions and conflicts

@@ -83,6 +83,58 @@ pub struct EntryPayload {
     pub edge_id: Option<String>,
 }
 
+/// Building a gate read field by field, for tests, examples and embedders: start with
+/// [`EntryPayload::read`] and set what matters with the `with_*` methods.
+impl EntryPayload {
+    /// An automatic read of `plate` (shown as given) at `at_ms`, with no camera, no edge,
+    /// confidence 0 and source `auto`.
+    pub fn read(plate: &str, at_ms: i64) -> Self {
+        Self {
+            plate_id: plate.to_owned(),
+            plate_view: plate.to_owned(),
+            at_ms,
+            time_clamped: false,
+            late: false,
+            operator: None,
+            camera_id: None,
+            camera_name: String::new(),
+            camera_type: String::new(),
+            confidence: 0.0,
+            source: "auto".to_owned(),
+            edge_event_id: None,
+            edge_id: None,
+        }
+    }
+
+    /// The plate as shown, when it differs from the normalised one.
+    pub fn with_view(mut self, plate_view: &str) -> Self {
+        self.plate_view = plate_view.to_owned();
+        self
+    }
+
+    /// The camera that read it: id, name and type (`ENTRY`, `EXIT`, `PARKING_LOT`).
+    pub fn with_camera(mut self, id: i64, name: &str, camera_type: &str) -> Self {
+        self.camera_id = Some(id);
+        self.camera_name = name.to_owned();
+        self.camera_type = camera_type.to_owned();
+        self
+    }
+
+    /// The read's confidence and source (`auto`, `manual`, or an embedder's own).
+    pub fn with_read(mut self, confidence: f64, source: &str) -> Self {
+        self.confidence = confidence;
+        self.source = source.to_owned();
+        self
+    }
+
+    /// The edge that sent it and, when it sent one, the edge's own event id.
+    pub fn with_edge(mut self, edge_id: &str, edge_event_id: Option<String>) -> Self {
+        self.edge_id = Some(edge_id.to_owned());
+        self.edge_event_id = edge_event_id;
+        self
+    }
+}
+
 impl Payload for EntryPayload {
     fn validate(&self) -> Result<(), ParkingError> {
         plate_fields(&self.plate_id, &self.plate_view)?;

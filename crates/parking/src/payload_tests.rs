@@ -6,21 +6,11 @@ use serde_json::json;
 use super::*;
 
 fn entry() -> EntryPayload {
-    EntryPayload {
-        plate_id: "30A12345".into(),
-        plate_view: "30A-123.45".into(),
-        at_ms: 1_767_225_600_000,
-        time_clamped: false,
-        late: false,
-        operator: None,
-        camera_id: Some(1),
-        camera_name: "Gate 1".into(),
-        camera_type: "ENTRY".into(),
-        confidence: 0.93,
-        source: "auto".into(),
-        edge_event_id: Some("edge-1".into()),
-        edge_id: Some("1".into()),
-    }
+    EntryPayload::read("30A12345", 1_767_225_600_000)
+        .with_view("30A-123.45")
+        .with_camera(1, "Gate 1", "ENTRY")
+        .with_read(0.93, "auto")
+        .with_edge("1", Some("edge-1".into()))
 }
 
 fn event(kind: EventKind, payload: serde_json::Value) -> Event {

@@ -1,5 +1,5 @@
 //! What a fold produces: sessions with their entry and exit sides, conflicts, and the rule that
-//! an open session blocks its plate's next entry. [`crate::fold`] builds them; they are
+//! an open session blocks its plate's next entry. The fold (`fold`) builds them; they are
 //! re-exported there, so `parkmesh_parking::fold::Session` is their public path.
 
 use parkmesh_protocol::{CentralId, Event};

@@ -1,8 +1,8 @@
 //! The settled point of a plate's fold: the last point in fold order up to which the plate's
-//! sessions are settled, so that a later fold may start from it ([`crate::incremental`]).
+//! sessions are settled, so that a later fold may start from it (`incremental`).
 //!
 //! A point between two events is *settled* when nothing is open or closable and no exit waits
-//! for its entry (the fold's own predicate, `Walk::is_settled` in [`crate::fold`]). The settled
+//! for its entry (the fold's own predicate, `Walk::is_settled` in `fold`). The settled
 //! point is the last such point that no later event refers across (an `entry_ref` resolved to an
 //! earlier session) and that no imported event follows. The fold reports its settled points and
 //! references to a [`Trace`] while it walks; [`Trace::settled_point`] picks the one.

@@ -5,6 +5,11 @@
 //! the prover's id and nonce, then the verifier's id and nonce (each length-prefixed). The order
 //! is fixed by role (prover first), so a proof can neither be reflected back to its sender nor
 //! replayed on another connection (the verifier's fresh nonce is inside it).
+//!
+//! Membership calls between centrals over HTTP (`register-peer`, `unregister-peer`) carry a
+//! proof of their own, [`membership_proof`]: the same HMAC over a different domain tag, the
+//! caller's and the target's ids, the call's purpose and its timestamp. The tags differ, so a
+//! handshake proof is never a valid membership proof, nor the other way round.
 
 use std::fmt;
 
@@ -14,8 +19,10 @@ use sha2::Sha256;
 
 use crate::event::CentralId;
 
-/// Domain-separation tag mixed into every proof.
+/// Domain-separation tag mixed into every handshake proof.
 const AUTH_TAG: &[u8] = b"parkmesh-mesh-auth-v2";
+/// Domain-separation tag mixed into every membership proof.
+const MEMBERSHIP_TAG: &[u8] = b"parkmesh-membership-v1";
 
 /// 16 random bytes chosen by one side of a connection. JSON form: 32 lower-case hex digits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -101,6 +108,19 @@ fn unhex<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     Ok(out)
 }
 
+/// HMAC-SHA256 keyed by `secret` over `tag`, then each of `parts` length-prefixed.
+fn tagged_mac(secret: &[u8], tag: &[u8], parts: &[&[u8]]) -> Hmac<Sha256> {
+    #[allow(clippy::expect_used)]
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .expect("hmac accepts keys of any length, so this never fails");
+    m.update(tag);
+    for part in parts {
+        m.update(&(part.len() as u64).to_be_bytes());
+        m.update(part);
+    }
+    m
+}
+
 fn mac(
     secret: &[u8],
     prover: &CentralId,
@@ -108,20 +128,69 @@ fn mac(
     verifier: &CentralId,
     verifier_nonce: &Nonce,
 ) -> Hmac<Sha256> {
-    #[allow(clippy::expect_used)]
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-        .expect("hmac accepts keys of any length, so this never fails");
-    m.update(AUTH_TAG);
-    for part in [
-        prover.as_str().as_bytes(),
-        &prover_nonce.0,
-        verifier.as_str().as_bytes(),
-        &verifier_nonce.0,
-    ] {
-        m.update(&(part.len() as u64).to_be_bytes());
-        m.update(part);
-    }
-    m
+    tagged_mac(
+        secret,
+        AUTH_TAG,
+        &[
+            prover.as_str().as_bytes(),
+            &prover_nonce.0,
+            verifier.as_str().as_bytes(),
+            &verifier_nonce.0,
+        ],
+    )
+}
+
+fn into_proof(m: Hmac<Sha256>) -> AuthProof {
+    let mut out = [0_u8; 32];
+    out.copy_from_slice(&m.finalize().into_bytes());
+    AuthProof(out)
+}
+
+fn membership_mac(
+    secret: &[u8],
+    caller: &CentralId,
+    target: &CentralId,
+    purpose: &str,
+    ts_ms: i64,
+) -> Hmac<Sha256> {
+    tagged_mac(
+        secret,
+        MEMBERSHIP_TAG,
+        &[
+            caller.as_str().as_bytes(),
+            target.as_str().as_bytes(),
+            purpose.as_bytes(),
+            &ts_ms.to_be_bytes(),
+        ],
+    )
+}
+
+/// The proof that `caller` knows `secret`, for a membership call to `target` with `purpose`
+/// (the call's name, e.g. `register-peer`) made at `ts_ms` (ms since the epoch; the target
+/// refuses a timestamp far from its own clock, which bounds replays).
+pub fn membership_proof(
+    secret: &[u8],
+    caller: &CentralId,
+    target: &CentralId,
+    purpose: &str,
+    ts_ms: i64,
+) -> AuthProof {
+    into_proof(membership_mac(secret, caller, target, purpose, ts_ms))
+}
+
+/// Checks, in constant time, a membership proof received from `caller`; the arguments are those
+/// of [`membership_proof`].
+pub fn verify_membership_proof(
+    secret: &[u8],
+    caller: &CentralId,
+    target: &CentralId,
+    purpose: &str,
+    ts_ms: i64,
+    proof: &AuthProof,
+) -> bool {
+    membership_mac(secret, caller, target, purpose, ts_ms)
+        .verify_slice(&proof.0)
+        .is_ok()
 }
 
 /// The proof that `prover` (who sent `prover_nonce` in its `Hello`) knows `secret`, addressed to
@@ -133,12 +202,7 @@ pub fn auth_proof(
     verifier: &CentralId,
     verifier_nonce: &Nonce,
 ) -> AuthProof {
-    let bytes = mac(secret, prover, prover_nonce, verifier, verifier_nonce)
-        .finalize()
-        .into_bytes();
-    let mut out = [0_u8; 32];
-    out.copy_from_slice(&bytes);
-    AuthProof(out)
+    into_proof(mac(secret, prover, prover_nonce, verifier, verifier_nonce))
 }
 
 /// Checks, in constant time, a proof received from `prover`. Arguments are in the same order as
@@ -198,6 +262,84 @@ mod tests {
         let p1 = auth_proof(b"s", &id("ab"), &n, &id("c"), &n);
         let p2 = auth_proof(b"s", &id("a"), &n, &id("bc"), &n);
         assert_ne!(p1, p2);
+    }
+
+    #[test]
+    fn membership_proof_verifies_for_its_own_call_only() {
+        let (a, b) = (id("a"), id("b"));
+        let p = membership_proof(b"secret", &a, &b, "register-peer", 1_000);
+        assert!(verify_membership_proof(
+            b"secret",
+            &a,
+            &b,
+            "register-peer",
+            1_000,
+            &p
+        ));
+        assert!(!verify_membership_proof(
+            b"other",
+            &a,
+            &b,
+            "register-peer",
+            1_000,
+            &p
+        ));
+        assert!(!verify_membership_proof(
+            b"secret",
+            &a,
+            &b,
+            "unregister-peer",
+            1_000,
+            &p
+        ));
+        assert!(!verify_membership_proof(
+            b"secret",
+            &a,
+            &b,
+            "register-peer",
+            1_001,
+            &p
+        ));
+        // Bound to the direction: B cannot present A's proof as its own.
+        assert!(!verify_membership_proof(
+            b"secret",
+            &b,
+            &a,
+            "register-peer",
+            1_000,
+            &p
+        ));
+    }
+
+    #[test]
+    fn membership_and_handshake_proofs_are_apart() {
+        // The old membership proof was a handshake proof over nonces made of the timestamp and
+        // the purpose; with its own tag, such a proof no longer passes as a membership proof.
+        let (a, b) = (id("a"), id("b"));
+        let mut ts = [0_u8; 16];
+        ts[..8].copy_from_slice(&1_000_i64.to_be_bytes());
+        let mut purpose = [0_u8; 16];
+        for (d, s) in purpose.iter_mut().zip(b"register-peer") {
+            *d = *s;
+        }
+        let handshake = auth_proof(b"secret", &a, &Nonce(ts), &b, &Nonce(purpose));
+        assert!(!verify_membership_proof(
+            b"secret",
+            &a,
+            &b,
+            "register-peer",
+            1_000,
+            &handshake
+        ));
+        let membership = membership_proof(b"secret", &a, &b, "register-peer", 1_000);
+        assert!(!verify_auth_proof(
+            b"secret",
+            &a,
+            &Nonce(ts),
+            &b,
+            &Nonce(purpose),
+            &membership
+        ));
     }
 
     #[test]

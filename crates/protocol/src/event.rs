@@ -214,6 +214,11 @@ pub enum EventKind {
     StaffSet,
     /// An in-lot zone (parking lot camera) configuration changed (`zone.config`).
     ZoneConfig,
+    /// The site's edge camera list changed (`config.cameras`).
+    CamerasConfig,
+    /// A site announced its time zone, `{"timezone": "<IANA name>"}` (`site.timezone`); the
+    /// network reports count each site's days in it.
+    SiteTimezone,
     /// A kind this build does not know; kept and relayed as is.
     Other(String),
 }
@@ -231,6 +236,8 @@ impl EventKind {
             Self::SubscriptionsSet => "subscriptions.set",
             Self::StaffSet => "staff.set",
             Self::ZoneConfig => "zone.config",
+            Self::CamerasConfig => "config.cameras",
+            Self::SiteTimezone => "site.timezone",
             Self::Other(s) => s,
         }
     }
@@ -248,6 +255,8 @@ impl From<String> for EventKind {
             "subscriptions.set" => Self::SubscriptionsSet,
             "staff.set" => Self::StaffSet,
             "zone.config" => Self::ZoneConfig,
+            "config.cameras" => Self::CamerasConfig,
+            "site.timezone" => Self::SiteTimezone,
             _ => Self::Other(s),
         }
     }

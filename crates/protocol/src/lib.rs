@@ -27,7 +27,10 @@ mod vector;
 #[cfg(test)]
 mod tests;
 
-pub use crate::auth::{AuthProof, HexError, Nonce, auth_proof, verify_auth_proof};
+pub use crate::auth::{
+    AuthProof, HexError, Nonce, auth_proof, membership_proof, verify_auth_proof,
+    verify_membership_proof,
+};
 pub use crate::clock::HlcClock;
 pub use crate::event::{CentralId, Event, EventId, EventKind, Hlc, IdError, StreamId};
 pub use crate::frame::{

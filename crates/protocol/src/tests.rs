@@ -97,6 +97,32 @@ fn wire_shape_is_stable() {
     assert_eq!(f.encode(), r#"{"v":2,"type":"ping","body":{"nonce":3}}"#);
 }
 
+/// Named kinds keep their wire names, so centrals that still hold them as unknown kinds (and
+/// events stored before they were named) agree with this build.
+#[test]
+fn event_kinds_keep_their_wire_names() {
+    for (kind, wire) in [
+        (EventKind::VehicleEntry, "vehicle.entry"),
+        (EventKind::VehicleExit, "vehicle.exit"),
+        (EventKind::VehicleLocation, "vehicle.location"),
+        (EventKind::HistoryEdit, "history.edit"),
+        (EventKind::HistoryDelete, "history.delete"),
+        (EventKind::FeesSet, "fees.set"),
+        (EventKind::SubscriptionsSet, "subscriptions.set"),
+        (EventKind::StaffSet, "staff.set"),
+        (EventKind::ZoneConfig, "zone.config"),
+        (EventKind::CamerasConfig, "config.cameras"),
+        (EventKind::SiteTimezone, "site.timezone"),
+    ] {
+        assert_eq!(kind.as_str(), wire);
+        assert_eq!(EventKind::from(wire.to_owned()), kind);
+        let e = event("a", 1, 1, wire);
+        let back: Event = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back.kind, kind);
+        assert_eq!(serde_json::to_value(&back).unwrap()["kind"], wire);
+    }
+}
+
 #[test]
 fn unknown_event_kinds_survive_a_page() {
     let f = Frame::Page {

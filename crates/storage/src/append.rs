@@ -12,10 +12,6 @@ use crate::events::json_text;
 use crate::settings::{set_setting, set_zone, str_field};
 use crate::work::WorkingSet;
 
-/// Event kind of the replicated edge-camera configuration (`POST /api/config`,
-/// `POST /api/edge/sync-config`); its newest payload is the `edge_cameras` setting.
-pub const CAMERAS_KIND: &str = "config.cameras";
-
 /// Stores one event (ignoring it when already held) and applies the settings, zone and audit
 /// projections; the event goes to `dirty.new_events`, its seq to the stream heads to advance
 /// (`heads::advance_heads`) and vehicle plates are noted for the fold (`refold`).
@@ -98,7 +94,7 @@ pub(crate) fn insert_event(
         EventKind::SubscriptionsSet => set_setting(conn, "subscriptions", event)?,
         EventKind::StaffSet => set_setting(conn, "staff", event)?,
         EventKind::ZoneConfig => set_zone(conn, event)?,
-        EventKind::Other(k) if k == CAMERAS_KIND => set_setting(conn, "edge_cameras", event)?,
+        EventKind::CamerasConfig => set_setting(conn, "edge_cameras", event)?,
         _ => {}
     }
     Ok(())

@@ -64,29 +64,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parkmesh_clock::now_ms;
 use parkmesh_protocol::{CentralId, Event, StreamId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{broadcast, mpsc};
 
-pub use crate::append::CAMERAS_KIND;
 pub use crate::backup::{DbSummary, Restored, backup, inspect, restore};
 pub use crate::bulk::{ImportInput, ImportReport, Progress, preview as preview_import};
 pub use crate::error::StorageError;
 pub use crate::parkai::{OriginalDb, read_original};
 pub use crate::read::{HistoryQuery, SiteCounts};
-pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite, SITE_TIMEZONE_KIND};
+pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite};
 pub use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, Stats, ZoneRow};
 pub use crate::stats::{DEFAULT_REQUEST_RETENTION_MS, Labels, StorageMetrics};
 pub use crate::writer::{Commit, Ingested, Intent};
-
-/// Milliseconds since the Unix epoch, from the system clock.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// How to open a central's storage.
 #[derive(Debug, Clone)]

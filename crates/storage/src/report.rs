@@ -10,7 +10,7 @@
 //! removes the marks; then it reads the rows of its range.
 //!
 //! Each site's days are in that site's time zone, which each central announces as a
-//! `site.timezone` event ([`SITE_TIMEZONE_KIND`]) when it starts with a zone its stream has not
+//! `site.timezone` event (`EventKind::SiteTimezone`) when it starts with a zone its stream has not
 //! announced yet; the newest announcement of a site wins. A site that never announced one (a
 //! central of an older version) is reported in this central's own zone.
 //!
@@ -32,9 +32,6 @@ use crate::error::StorageError;
 
 mod store;
 mod update;
-
-/// Kind of the event a central appends to announce its time zone (`{"timezone": "<IANA name>"}`).
-pub const SITE_TIMEZONE_KIND: &str = "site.timezone";
 
 const DAY_MS: i64 = 86_400_000;
 

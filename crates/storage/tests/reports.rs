@@ -7,7 +7,7 @@
 use jiff::civil::Date;
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, HistoryDeletePayload, Payload};
 use parkmesh_protocol::{Event, EventKind};
-use parkmesh_storage::{DailyReport, SITE_TIMEZONE_KIND, Storage};
+use parkmesh_storage::{DailyReport, Storage};
 
 mod common;
 
@@ -62,7 +62,7 @@ async fn days_follow_each_sites_zone_and_incremental_equals_rebuild() {
             o,
             1,
             utc("2026-10-01 00:00:00"),
-            EventKind::Other(SITE_TIMEZONE_KIND.into()),
+            EventKind::SiteTimezone,
             serde_json::json!({ "timezone": z }),
         )
     };

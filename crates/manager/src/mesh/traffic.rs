@@ -6,7 +6,9 @@
 //! are totals since start and survive reconnects. A connection that the driver closes before it
 //! was established is a refusal, counted by its close code (`bad_auth`, `unknown_peer`, ...).
 //! The driver also measures every connected peer's round trip now and then (a WebSocket ping),
-//! so the status shows a current RTT without anyone calling `test-connection`.
+//! so the status shows a current RTT without anyone calling `test-connection`. That probe only
+//! measures; whether a peer is alive is the replication engine's decision alone (its `Ping`
+//! frames and `dead_after_ms`), see ARCHITECTURE.md, "Liveness is the engine's".
 
 use std::collections::{BTreeMap, HashMap};
 

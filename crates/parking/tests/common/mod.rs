@@ -41,21 +41,10 @@ pub fn id(origin: &str, seq: u64) -> String {
 }
 
 pub fn entry_payload(origin: &str, seq: u64, plate: &str, at_ms: i64) -> EntryPayload {
-    EntryPayload {
-        plate_id: plate.into(),
-        plate_view: plate.into(),
-        at_ms,
-        time_clamped: false,
-        late: false,
-        operator: None,
-        camera_id: Some(1),
-        camera_name: "in".into(),
-        camera_type: "ENTRY".into(),
-        confidence: 0.9,
-        source: "auto".into(),
-        edge_event_id: Some(format!("edge-{origin}-{seq}")),
-        edge_id: Some("1".into()),
-    }
+    EntryPayload::read(plate, at_ms)
+        .with_camera(1, "in", "ENTRY")
+        .with_read(0.9, "auto")
+        .with_edge("1", Some(format!("edge-{origin}-{seq}")))
 }
 
 pub fn entry(origin: &str, seq: u64, plate: &str, at_ms: i64) -> Event {
@@ -65,21 +54,10 @@ pub fn entry(origin: &str, seq: u64, plate: &str, at_ms: i64) -> Event {
 
 pub fn exit_payload(plate: &str, at_ms: i64, entry_ref: Option<String>) -> ExitPayload {
     ExitPayload {
-        gate: EntryPayload {
-            plate_id: plate.into(),
-            plate_view: plate.into(),
-            at_ms,
-            time_clamped: false,
-            late: false,
-            operator: None,
-            camera_id: Some(2),
-            camera_name: "out".into(),
-            camera_type: "EXIT".into(),
-            confidence: 0.9,
-            source: "auto".into(),
-            edge_event_id: None,
-            edge_id: Some("2".into()),
-        },
+        gate: EntryPayload::read(plate, at_ms)
+            .with_camera(2, "out", "EXIT")
+            .with_read(0.9, "auto")
+            .with_edge("2", None),
         entry_ref,
         tariff: Tariff::default(),
         exempt: None,

@@ -11,6 +11,8 @@
 // The harness is shared by several test binaries; not every one uses every item.
 #![allow(unreachable_pub, dead_code, unused_imports)]
 
+mod params;
 mod world;
 
-pub use world::{Outcome, SimParams, Topology, World};
+pub use params::{SimParams, Topology};
+pub use world::{Outcome, World};
