@@ -45,6 +45,8 @@ pub(crate) enum MeshCmd {
 pub(crate) struct Shared {
     pub(crate) status: Option<MeshStatus>,
     pub(crate) rtt_ms: HashMap<String, f64>,
+    /// Each peer's software version as its last handshake announced it.
+    pub(crate) versions: HashMap<String, String>,
 }
 
 enum Job {
@@ -521,8 +523,15 @@ impl Driver {
                     conn,
                     peer,
                     incarnation,
+                    version,
                 } => {
-                    tracing::info!(conn = conn.0, %peer, incarnation, "peer connected");
+                    tracing::info!(conn = conn.0, %peer, incarnation, ?version, "peer connected");
+                    let mut shared = lock(&self.shared);
+                    match version {
+                        Some(v) => shared.versions.insert(peer.to_string(), v),
+                        None => shared.versions.remove(peer.as_str()),
+                    };
+                    drop(shared);
                     self.traffic.established(conn.0, &peer);
                     self.last_snapshot = Instant::now() - Duration::from_secs(1);
                 }
@@ -578,6 +587,7 @@ impl Driver {
                 }
                 s.traffic = self.traffic.of(&p.id);
                 s.rtt_ms = shared.rtt_ms.get(p.id.as_str()).copied();
+                s.version = shared.versions.get(p.id.as_str()).cloned();
                 s
             })
             .collect();
