@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -203,4 +204,76 @@ fn versions_in_status_and_metrics_and_a_clean_stop_on_sigterm_during_traffic() {
         );
     }
     common::stop(&mut b);
+}
+
+/// `tests/data/release-486d226/`: a backup that release 486d226 took of a central with four
+/// closed sessions (entries, exits, fees), and that release's `/api/parking/history` answer.
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/release-486d226")
+        .join(name)
+}
+
+#[test]
+fn a_backup_of_the_previous_release_restores_and_answers_the_same_and_a_newer_database_is_refused()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let api_port = common::free_port();
+    let config = common::write_config(
+        dir.path(),
+        "central-1",
+        api_port,
+        common::free_port(),
+        json!({ "timezone": "Asia/Ho_Chi_Minh", "max_clock_skew_secs": 86400 }),
+    );
+    let (code, _, err) = common::run_cli(
+        &config,
+        &["restore", fixture("backup.sqlite").to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "restore: {err}");
+    let mut child = common::spawn(&config);
+    common::wait_child_ready(&mut child, api_port);
+    let (code, history) = common::json(api_port, "GET", "/api/parking/history?limit=1000", None);
+    assert_eq!(code, 200);
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(fixture("history.json")).unwrap()).unwrap();
+    assert_eq!(
+        history, expected,
+        "today's answer differs from the old release's"
+    );
+    run_kill_term(&mut child);
+
+    // A newer build migrates the database past what this binary knows: it refuses to start
+    // and names both schema versions instead of running on it.
+    let db = dir.path().join("data/central.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute(
+            "INSERT INTO _migrations (version, name, applied_at_ms) VALUES (9999, '9999_newer', 0)",
+            [],
+        )
+        .unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_central-server"))
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("schema is version 9999") && stderr.contains("newer than this binary"),
+        "{stderr}"
+    );
+}
+
+/// SIGTERM, then the exit status, which must be success.
+fn run_kill_term(child: &mut std::process::Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit}");
 }
