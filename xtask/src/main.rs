@@ -9,6 +9,7 @@
 //! - `bench [--quick]`: black-box benchmarks of real centrals, written to `bench/RESULTS.md`.
 //! - `demo [--exit]`: three centrals from `config/demo/`, a scripted day of traffic, and where
 //!   to look.
+//! - `dist [--debug]`: the tarball and the Debian package in `target/dist/` (`dist`).
 //!
 //! The project's style rules are checked by the `tidy` test module, so plain `cargo test` catches
 //! drift; it is not a subcommand.
@@ -19,6 +20,7 @@
 mod bench;
 mod cargo;
 mod demo;
+mod dist;
 mod migrate;
 #[cfg(test)]
 mod tidy;
@@ -43,6 +45,8 @@ enum Command {
     Demo(demo::Demo),
     /// Benchmark real centrals on loopback and write bench/RESULTS.md.
     Bench(bench::Bench),
+    /// Build the tarball and the Debian package into target/dist/.
+    Dist(dist::Dist),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Migrate(args) => args.run(),
         Command::Demo(args) => args.run(),
         Command::Bench(args) => args.run(),
+        Command::Dist(args) => args.run(),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
