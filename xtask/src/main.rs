@@ -10,6 +10,8 @@
 //! - `demo [--exit]`: three centrals from `config/demo/`, a scripted day of traffic, and where
 //!   to look.
 //! - `dist [--debug]`: the tarball and the Debian package in `target/dist/` (`dist`).
+//! - `compat REV`: a mesh of a central built at REV and one built from this checkout, with
+//!   replication both ways and fees at exits on the other version (`compat`).
 //!
 //! The project's style rules are checked by the `tidy` test module, so plain `cargo test` catches
 //! drift; it is not a subcommand.
@@ -19,6 +21,7 @@
 
 mod bench;
 mod cargo;
+mod compat;
 mod demo;
 mod dist;
 mod migrate;
@@ -47,6 +50,8 @@ enum Command {
     Bench(bench::Bench),
     /// Build the tarball and the Debian package into target/dist/.
     Dist(dist::Dist),
+    /// Run a mesh of a central built at an earlier commit and one built from this checkout.
+    Compat(compat::Compat),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => args.run(),
         Command::Bench(args) => args.run(),
         Command::Dist(args) => args.run(),
+        Command::Compat(args) => args.run(),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
