@@ -1,9 +1,10 @@
 //! Records the git commit and the build date for `central-server --version`, `/api/p2p/status`
 //! and `parkmesh_build_info`.
 //!
-//! The commit comes from `PARKMESH_COMMIT` when set (a build from a source tarball without
-//! `.git`), else from `git` when the workspace is a checkout, else `unknown`. The date is
-//! `SOURCE_DATE_EPOCH` when set (reproducible builds), else today (UTC).
+//! The commit comes from `PARKMESH_COMMIT` when set, else from `git` when the workspace is a
+//! checkout, else from `git-commit.txt`, which `git archive` fills in (`export-subst` in
+//! `.gitattributes`) so that a source tarball without `.git` still names its commit, else
+//! `unknown`. The date is `SOURCE_DATE_EPOCH` when set (reproducible builds), else today (UTC).
 
 use std::path::Path;
 use std::process::Command;
@@ -17,6 +18,7 @@ fn main() {
         .ok()
         .filter(|c| !c.trim().is_empty())
         .or_else(|| git_commit(&workspace))
+        .or_else(|| archived_commit(Path::new(&manifest)))
         .unwrap_or_else(|| "unknown".to_owned());
     let secs = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
@@ -73,6 +75,17 @@ fn git_commit(workspace: &Path) -> Option<String> {
     } else {
         commit
     })
+}
+
+/// The commit `git archive` wrote into `git-commit.txt` (abbreviated); `None` in a checkout,
+/// where the file still holds its placeholder.
+fn archived_commit(manifest: &Path) -> Option<String> {
+    let path = manifest.join("git-commit.txt");
+    println!("cargo:rerun-if-changed={}", path.display());
+    let text = std::fs::read_to_string(path).ok()?;
+    let commit = text.trim();
+    let hex = !commit.is_empty() && commit.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then(|| commit.chars().take(12).collect())
 }
 
 /// `YYYY-MM-DD` (UTC) of a Unix time, by the civil-from-days algorithm.
