@@ -23,6 +23,15 @@ mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 stage="$out/stage"
 rm -rf "$stage"
+mkdir -p "$stage"
+
+# The release profile keeps line tables for backtraces in development; a site PC gets the
+# binary without them (binutils' strip, where installed).
+install -m 0755 "$binary" "$stage/central-server"
+if command -v strip >/dev/null 2>&1; then
+    strip --strip-debug "$stage/central-server"
+fi
+binary="$stage/central-server"
 
 # The tarball.
 name="parkmesh-$version-$(uname -m)"
