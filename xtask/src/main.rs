@@ -9,6 +9,9 @@
 //! - `bench [--quick]`: black-box benchmarks of real centrals, written to `bench/RESULTS.md`.
 //! - `demo [--exit]`: three centrals from `config/demo/`, a scripted day of traffic, and where
 //!   to look.
+//! - `dist [--debug]`: the tarball and the Debian package in `target/dist/` (`dist`).
+//! - `compat REV`: a mesh of a central built at REV and one built from this checkout, with
+//!   replication both ways and fees at exits on the other version (`compat`).
 //!
 //! The project's style rules are checked by the `tidy` test module, so plain `cargo test` catches
 //! drift; it is not a subcommand.
@@ -18,7 +21,9 @@
 
 mod bench;
 mod cargo;
+mod compat;
 mod demo;
+mod dist;
 mod migrate;
 #[cfg(test)]
 mod tidy;
@@ -43,6 +48,10 @@ enum Command {
     Demo(demo::Demo),
     /// Benchmark real centrals on loopback and write bench/RESULTS.md.
     Bench(bench::Bench),
+    /// Build the tarball and the Debian package into target/dist/.
+    Dist(dist::Dist),
+    /// Run a mesh of a central built at an earlier commit and one built from this checkout.
+    Compat(compat::Compat),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +60,8 @@ fn main() -> ExitCode {
         Command::Migrate(args) => args.run(),
         Command::Demo(args) => args.run(),
         Command::Bench(args) => args.run(),
+        Command::Dist(args) => args.run(),
+        Command::Compat(args) => args.run(),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

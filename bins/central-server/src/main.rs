@@ -21,10 +21,20 @@ use anyhow::Context;
 use clap::Parser;
 use parkmesh_config::Config;
 
+/// `--version`: the package version, the git commit and the UTC build date (from `build.rs`).
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PARKMESH_COMMIT"),
+    ", built ",
+    env!("PARKMESH_BUILD_DATE"),
+    ")"
+);
+
 /// A parkmesh central server. Without a subcommand it serves; the subcommands are admin tools
 /// for the central that the same configuration file describes.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version = LONG_VERSION, about)]
 struct Cli {
     /// Configuration file (the seed's p2p_config.json shape).
     #[arg(long, global = true, default_value = "config/p2p_config.json")]
@@ -105,6 +115,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    parkmesh_protocol::set_build_info(parkmesh_protocol::BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        commit: env!("PARKMESH_COMMIT").to_owned(),
+        date: env!("PARKMESH_BUILD_DATE").to_owned(),
+    });
     let paths = Paths {
         config: cli.config,
         data_dir: cli.data_dir,

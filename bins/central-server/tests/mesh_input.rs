@@ -56,6 +56,7 @@ fn hello(id: &str) -> String {
         proto_max: PROTO_MAX,
         caps: Vec::new(),
         nonce: Nonce([7; 16]),
+        version: None,
     })
     .encode()
 }

@@ -119,6 +119,20 @@ pub(crate) async fn render(state: &AppState) -> Result<String, ApiError> {
     state.storage().metrics().register(&mut r);
     state.metrics.register(&mut r);
 
+    let build = parkmesh_protocol::build_info();
+    let build_info: Family<Labels, Gauge> = Family::default();
+    build_info
+        .get_or_create(&vec![
+            ("version", build.version.clone()),
+            ("commit", build.commit.clone()),
+        ])
+        .set(1);
+    r.register(
+        "parkmesh_build_info",
+        "Always 1; the labels name the running software's version and git commit",
+        build_info,
+    );
+
     let status = state.manager.status();
     let now_ms = parkmesh_clock::now_ms();
     let log_events: Gauge = Gauge::default();

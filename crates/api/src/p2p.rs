@@ -125,12 +125,14 @@ fn status(state: &AppState) -> JsonReply {
                 "catching_up": p.catching_up,
                 "log_read_failures": p.read_failures,
                 "log_read_error": p.read_error,
+                "version": p.version,
             })
         })
         .collect();
     ok(json!({
         "success": true,
         "this_central": s.this_central,
+        "version": parkmesh_protocol::build_info().announced(),
         "running": s.running,
         "standalone_mode": s.standalone,
         "total_peers": peers.len(),

@@ -45,6 +45,8 @@ pub(crate) enum MeshCmd {
 pub(crate) struct Shared {
     pub(crate) status: Option<MeshStatus>,
     pub(crate) rtt_ms: HashMap<String, f64>,
+    /// Each peer's software version as its last handshake announced it.
+    pub(crate) versions: HashMap<String, String>,
 }
 
 enum Job {
@@ -225,7 +227,9 @@ impl Driver {
                     Some(MeshCmd::Reload(config)) => self.on_reload(*config),
                     Some(MeshCmd::Probe(peer, reply)) => self.on_probe(&peer, reply),
                     Some(MeshCmd::Stop(done)) => {
+                        let open = self.links.len();
                         self.stop();
+                        closed_links(&mut events, open).await;
                         let _ = done.send(());
                         return;
                     }
@@ -521,8 +525,15 @@ impl Driver {
                     conn,
                     peer,
                     incarnation,
+                    version,
                 } => {
-                    tracing::info!(conn = conn.0, %peer, incarnation, "peer connected");
+                    tracing::info!(conn = conn.0, %peer, incarnation, ?version, "peer connected");
+                    let mut shared = lock(&self.shared);
+                    match version {
+                        Some(v) => shared.versions.insert(peer.to_string(), v),
+                        None => shared.versions.remove(peer.as_str()),
+                    };
+                    drop(shared);
                     self.traffic.established(conn.0, &peer);
                     self.last_snapshot = Instant::now() - Duration::from_secs(1);
                 }
@@ -578,6 +589,7 @@ impl Driver {
                 }
                 s.traffic = self.traffic.of(&p.id);
                 s.rtt_ms = shared.rtt_ms.get(p.id.as_str()).copied();
+                s.version = shared.versions.get(p.id.as_str()).cloned();
                 s
             })
             .collect();
@@ -593,6 +605,28 @@ impl Driver {
         });
     }
 }
+
+/// Waits (at most [`CLOSE_GRACE`]) until `open` connections have ended, so that their close
+/// frames reach the peers before the process exits: a peer then logs a clean close, not a lost
+/// link.
+async fn closed_links(events: &mut mpsc::Receiver<LinkEvent>, open: usize) {
+    let mut left = open;
+    let wait = async {
+        while left > 0 {
+            match events.recv().await {
+                Some(LinkEvent::Closed { .. }) => left -= 1,
+                Some(_) => {}
+                None => return,
+            }
+        }
+    };
+    if tokio::time::timeout(CLOSE_GRACE, wait).await.is_err() {
+        tracing::info!(left, "mesh connections did not close in time");
+    }
+}
+
+/// How long a stop waits for the peer connections to send their close frames.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())

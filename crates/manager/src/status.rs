@@ -36,6 +36,9 @@ pub struct PeerStatus {
     pub catchup_remaining: u64,
     /// Mesh frames and bytes received from and sent to the peer since start.
     pub traffic: Traffic,
+    /// The peer's software version from its last handshake (`None` before one, or from a
+    /// build that does not announce it).
+    pub version: Option<String>,
 }
 
 /// Mesh traffic with one peer since start (text frames and their bytes).
@@ -70,6 +73,7 @@ impl PeerStatus {
             read_error: None,
             catchup_remaining: 0,
             traffic: Traffic::default(),
+            version: None,
         }
     }
 }

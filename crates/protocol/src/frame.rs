@@ -62,6 +62,10 @@ pub struct Hello {
     pub caps: Vec<String>,
     /// Fresh random challenge for the peer's [`crate::AuthProof`].
     pub nonce: Nonce,
+    /// The sender's software version ([`crate::BuildInfo::announced`]). Optional both ways:
+    /// builds before it was added neither send it nor read it (unknown fields are ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// Why a connection is being closed. Unknown codes decode as [`CloseCode::Other`].

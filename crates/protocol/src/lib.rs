@@ -11,7 +11,8 @@
 //!   caller (`clock`);
 //! - [`Frame`]: the versioned JSON messages centrals exchange, with [`Frame::encode`] and the
 //!   size-bounded, panic-free [`Frame::decode`] (`frame`);
-//! - [`auth_proof`] / [`verify_auth_proof`]: the HMAC-SHA256 handshake proof (`auth`).
+//! - [`auth_proof`] / [`verify_auth_proof`]: the HMAC-SHA256 handshake proof (`auth`);
+//! - [`BuildInfo`]: the software version this process announces to peers (`build`).
 //!
 //! Everything here is serde-serialisable because it is the mesh wire format; serialisation is
 //! versioned (see `Event::schema` and the frame envelope's `v`) and unknown event kinds and close
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod build;
 mod clock;
 mod event;
 mod frame;
@@ -31,6 +33,7 @@ pub use crate::auth::{
     AuthProof, HexError, Nonce, auth_proof, membership_proof, verify_auth_proof,
     verify_membership_proof,
 };
+pub use crate::build::{BuildInfo, build_info, set_build_info};
 pub use crate::clock::HlcClock;
 pub use crate::event::{CentralId, Event, EventId, EventKind, Hlc, IdError, StreamId};
 pub use crate::frame::{

@@ -46,6 +46,7 @@ fn all_frames() -> Vec<Frame> {
             proto_max: 2,
             caps: vec!["relay".into()],
             nonce: Nonce([7; 16]),
+            version: Some("0.1.0+0123456789ab".into()),
         }),
         Frame::Auth {
             proof: AuthProof([9; 32]),

@@ -43,6 +43,9 @@ pub struct EngineConfig {
     pub peers: BTreeSet<CentralId>,
     /// Optional protocol features advertised in `Hello.caps`.
     pub caps: Vec<String>,
+    /// The software version announced in `Hello.version` (defaults to this process's
+    /// [`parkmesh_protocol::build_info`]).
+    pub software_version: Option<String>,
     /// Maximum events per `Page` and per log read.
     pub page_size: usize,
     /// Unacknowledged pages allowed per peer (the in-flight budget is this × `page_size` events).
@@ -82,6 +85,7 @@ impl EngineConfig {
             cluster_secret: cluster_secret.into(),
             peers: peers.into_iter().collect(),
             caps: Vec::new(),
+            software_version: Some(parkmesh_protocol::build_info().announced()),
             page_size: DEFAULT_PAGE_SIZE,
             max_inflight_pages: DEFAULT_MAX_INFLIGHT_PAGES,
             max_inflight_reads: DEFAULT_MAX_INFLIGHT_READS,

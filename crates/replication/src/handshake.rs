@@ -19,6 +19,7 @@ impl Engine {
             proto_max: PROTO_MAX,
             caps: self.cfg.caps.clone(),
             nonce,
+            version: self.cfg.software_version.clone(),
         })
     }
 
@@ -30,8 +31,13 @@ impl Engine {
             Some((
                 CloseCode::NoCommonVersion,
                 format!(
-                    "peer speaks {}..={}, this central {PROTO_MIN}..={PROTO_MAX}",
-                    h.proto_min, h.proto_max
+                    "peer {} (version {}) speaks frame versions {}..={}, this central (version {}) \
+                     {PROTO_MIN}..={PROTO_MAX}: upgrade the older one",
+                    h.node_id,
+                    h.version.as_deref().unwrap_or("unknown"),
+                    h.proto_min,
+                    h.proto_max,
+                    self.cfg.software_version.as_deref().unwrap_or("unknown"),
                 ),
             ))
         } else if h.node_id == self.cfg.node_id {
@@ -122,11 +128,12 @@ impl Engine {
         self.by_peer.insert(h.node_id.clone(), conn);
         let mem = self.memory.entry(h.node_id.clone()).or_default();
         mem.incarnation = Some(h.incarnation);
-        tracing::info!(conn = conn.0, peer = %h.node_id, incarnation = h.incarnation, "peer connected");
+        tracing::info!(conn = conn.0, peer = %h.node_id, incarnation = h.incarnation, version = ?h.version, "peer connected");
         self.push(Output::PeerUp {
             conn,
             peer: h.node_id,
             incarnation: h.incarnation,
+            version: h.version,
         });
         self.send(conn, Frame::Vector(self.local.clone()));
     }

@@ -73,6 +73,8 @@ pub enum Output {
         peer: CentralId,
         /// Its current incarnation.
         incarnation: u64,
+        /// Its software version as its `Hello` announced it (`None` from builds that do not).
+        version: Option<String>,
     },
     /// An established peer connection ended (closed by either side or lost).
     PeerDown {

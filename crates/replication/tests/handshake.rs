@@ -209,7 +209,9 @@ fn id_clash_and_version_mismatch_are_refused() {
     let [oa, _] = drive(&mut a, &mut b, [&mut Vec::new(), &mut Vec::new()]);
     assert_eq!(close_code(&oa), Some(CloseCode::IdClash));
 
-    let mut a = Engine::new(cfg("a", "s", &["b"]), VersionVector::default());
+    let mut config = cfg("a", "s", &["b"]);
+    config.software_version = Some("0.1.0+aaaa".into());
+    let mut a = Engine::new(config, VersionVector::default());
     a.handle_connect(ConnId(9), Direction::Inbound, Nonce([1; 16]), 0);
     let hello = Hello {
         node_id: id("b"),
@@ -218,9 +220,23 @@ fn id_clash_and_version_mismatch_are_refused() {
         proto_max: 9,
         caps: vec![],
         nonce: Nonce([3; 16]),
+        version: Some("7.0.0+bbbb".into()),
     };
     a.handle_text(ConnId(9), &Frame::Hello(hello).encode_version(9), 0);
-    assert_eq!(close_code(&drain(&mut a)), Some(CloseCode::NoCommonVersion));
+    let outs = drain(&mut a);
+    assert_eq!(close_code(&outs), Some(CloseCode::NoCommonVersion));
+    // The refusal names both software versions, so the operator knows which one to upgrade.
+    let reason = outs
+        .iter()
+        .find_map(|o| match o {
+            Output::Close { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        reason.contains("7.0.0+bbbb") && reason.contains("0.1.0+aaaa"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -63,6 +63,22 @@ pub enum StorageError {
         /// What is wrong.
         reason: String,
     },
+    /// The database was migrated by a newer build to a schema this binary does not know: it
+    /// refuses to run on it rather than misread or damage it.
+    #[error(
+        "the database schema is version {found} ({name}), newer than this binary ({binary}) \
+         knows (up to {known}): run the newer version, or restore a backup taken by this one"
+    )]
+    SchemaTooNew {
+        /// Schema version recorded in the database.
+        found: i64,
+        /// Name of that migration.
+        name: String,
+        /// Newest schema version this binary has.
+        known: i64,
+        /// This binary's software version.
+        binary: String,
+    },
     /// Creating the data directory failed.
     #[error("cannot create data directory {path}: {source}")]
     DataDir {

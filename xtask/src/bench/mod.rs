@@ -9,7 +9,7 @@ mod cost;
 mod cpu;
 mod figures;
 mod import;
-mod net;
+pub(crate) mod net;
 mod reports;
 mod scrape;
 mod sections;

@@ -120,6 +120,18 @@ pub fn spawn_member(
     secret: &str,
     extra: Value,
 ) -> Central {
+    spawn_member_logging(members, idx, peers, secret, extra, "warn")
+}
+
+/// [`spawn_member`] with `RUST_LOG=filter` (tests that read the central's log lines).
+pub fn spawn_member_logging(
+    members: &[Member],
+    idx: usize,
+    peers: &[usize],
+    secret: &str,
+    extra: Value,
+    filter: &str,
+) -> Central {
     let m = &members[idx];
     let peer_list: Vec<Value> = peers
         .iter()
@@ -135,7 +147,7 @@ pub fn spawn_member(
     let dir = tempfile::tempdir().unwrap();
     let config_path = write_config(dir.path(), &m.id, m.api_port, m.p2p_port, cfg);
     Central {
-        child: spawn(&config_path),
+        child: spawn_logging(&config_path, filter),
         api_port: m.api_port,
         p2p_port: m.p2p_port,
         dir,
@@ -171,6 +183,11 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 /// Spawns the binary with a config file; its stderr (warnings, panics) is appended to
 /// `stderr.log` beside the config file (see [`panics`]).
 pub fn spawn(config: &Path) -> Child {
+    spawn_logging(config, "warn")
+}
+
+/// [`spawn`] with `RUST_LOG=filter`.
+pub fn spawn_logging(config: &Path, filter: &str) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -179,7 +196,7 @@ pub fn spawn(config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_central-server"))
         .arg("--config")
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", filter)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

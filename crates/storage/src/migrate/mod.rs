@@ -73,6 +73,7 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<Vec<String>, Stor
     )
     .execute(&mut *conn)
     .await?;
+    refuse_newer(conn).await?;
     let mut applied = Vec::new();
     for (version, name, sql) in MIGRATIONS {
         let mut tx = conn.begin().await?;
@@ -105,6 +106,25 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<Vec<String>, Stor
         applied.push((*name).to_owned());
     }
     Ok(applied)
+}
+
+/// Fails with [`StorageError::SchemaTooNew`] when a newer build has migrated the database past
+/// the last migration this binary has.
+async fn refuse_newer(conn: &mut SqliteConnection) -> Result<(), StorageError> {
+    let known = MIGRATIONS.last().map_or(0, |m| m.0);
+    let newest: Option<(i64, String)> =
+        sqlx::query_as("SELECT version, name FROM _migrations ORDER BY version DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    match newest {
+        Some((found, name)) if found > known => Err(StorageError::SchemaTooNew {
+            found,
+            name,
+            known,
+            binary: parkmesh_protocol::build_info().announced(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
