@@ -11,7 +11,9 @@
 //!   caller (`clock`);
 //! - [`Frame`]: the versioned JSON messages centrals exchange, with [`Frame::encode`] and the
 //!   size-bounded, panic-free [`Frame::decode`] (`frame`);
-//! - [`auth_proof`] / [`verify_auth_proof`]: the HMAC-SHA256 handshake proof (`auth`).
+//! - [`auth_proof`] / [`verify_auth_proof`]: the HMAC-SHA256 handshake proof (`auth`);
+//! - [`Deflater`] / [`Inflater`]: the negotiated `deflate` frame compression, one stream per
+//!   direction of a connection (`deflate`).
 //!
 //! Everything here is serde-serialisable because it is the mesh wire format; serialisation is
 //! versioned (see `Event::schema` and the frame envelope's `v`) and unknown event kinds and close
@@ -20,6 +22,7 @@
 
 mod auth;
 mod clock;
+mod deflate;
 mod event;
 mod frame;
 mod vector;
@@ -29,6 +32,7 @@ mod tests;
 
 pub use crate::auth::{AuthProof, HexError, Nonce, auth_proof, verify_auth_proof};
 pub use crate::clock::HlcClock;
+pub use crate::deflate::{CAP_DEFLATE, Deflater, Inflater};
 pub use crate::event::{CentralId, Event, EventId, EventKind, Hlc, IdError, StreamId};
 pub use crate::frame::{
     CloseCode, Frame, Hello, MAX_FRAME_BYTES, PROTO_MAX, PROTO_MIN, ProtocolError,

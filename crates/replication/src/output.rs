@@ -73,6 +73,10 @@ pub enum Output {
         peer: CentralId,
         /// Its current incarnation.
         incarnation: u64,
+        /// The optional features both sides announced (`Hello.caps` of each, intersected), in
+        /// this node's order. From the next `Send` on, the driver may use them on `conn`, and
+        /// it must accept them from the peer.
+        caps: Vec<String>,
     },
     /// An established peer connection ended (closed by either side or lost).
     PeerDown {
