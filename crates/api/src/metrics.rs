@@ -168,7 +168,11 @@ pub(crate) async fn render(state: &AppState) -> Result<String, ApiError> {
     let lag_secs: Family<Labels, GaugeF> = Family::default();
     let remaining: Family<Labels, Gauge> = Family::default();
     let traffic: [Family<Labels, Counter>; 4] = Default::default();
+    let resent: [Family<Labels, Counter>; 2] = Default::default();
     for p in &status.peers {
+        for (family, v) in resent.iter().zip([p.resent_events, p.retransmit_timeouts]) {
+            family.get_or_create(&peer(&p.peer_id)).inc_by(v);
+        }
         up.get_or_create(&peer(&p.peer_id))
             .set(i64::from(p.connected));
         if let Some(ms) = p.rtt_ms {
@@ -258,6 +262,17 @@ pub(crate) async fn render(state: &AppState) -> Result<String, ApiError> {
         "parkmesh_peer_sent_frames",
         "Mesh frames sent to the peer",
         frames_out,
+    );
+    let [resent_events, timeouts] = resent;
+    r.register(
+        "parkmesh_peer_resent_events",
+        "Events sent to the peer a second time on the same connection (after no ack came in time, or a gap re-request)",
+        resent_events,
+    );
+    r.register(
+        "parkmesh_peer_retransmit_timeouts",
+        "Times no ack progress came from the peer within the retransmit timeout",
+        timeouts,
     );
     let refusals: Family<Labels, Counter> = Family::default();
     for (reason, n) in &status.handshake_refusals {

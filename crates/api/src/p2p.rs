@@ -126,6 +126,8 @@ fn status(state: &AppState) -> JsonReply {
                 "log_read_failures": p.read_failures,
                 "log_read_error": p.read_error,
                 "version": p.version,
+                "resent_events": p.resent_events,
+                "window_events": p.window_events,
             })
         })
         .collect();
@@ -210,7 +212,7 @@ async fn conflicts(state: AppState) -> Result<JsonReply, ApiError> {
 /// is set up at start, and the stored history texts are rendered in the `timezone` the database
 /// was opened with. Every other key is read from the configuration in force on each request or
 /// applied to the mesh at once.
-const RESTART_KEYS: &[&str] = &["bind", "data_dir", "tls", "timezone"];
+const RESTART_KEYS: &[&str] = &["bind", "data_dir", "tls", "timezone", "mesh"];
 
 /// Splits the changed keys into those applied now and those that need a restart.
 fn split_changes(

@@ -3,8 +3,8 @@
 //! The file keeps the seed's shape (`this_central {id, ip, p2p_port, api_port}`,
 //! `peer_centrals [{id, ip, p2p_port, api_port}]`) and adds `bind`, `cluster_secret`, `admin_token`,
 //! `admin_networks`, `timezone`, `data_dir`, `plate_policy`, `max_clock_skew_secs`,
-//! `max_event_age_secs`, `metrics`, `edge_request_retention_secs` and the optional `tls`
-//! section, each with a default.
+//! `max_event_age_secs`, `metrics`, `edge_request_retention_secs`, the optional `tls`
+//! section and the `mesh` section (compression, liveness timers), each with a default.
 //!
 //! Loading has two stages (the ripgrep `LowArgs` → `HiArgs` split):
 //!
@@ -64,7 +64,8 @@ pub use crate::network::Network;
 pub use crate::raw::{
     DEFAULT_ADMIN_NETWORKS, DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR,
     DEFAULT_EDGE_REQUEST_RETENTION_SECS, DEFAULT_MAX_CLOCK_SKEW_SECS, DEFAULT_MAX_EVENT_AGE_SECS,
-    DEFAULT_P2P_PORT, DEFAULT_TIMEZONE, RawCentral, RawConfig, RawTls, TOP_KEYS,
+    DEFAULT_MESH_DEAD_AFTER_SECS, DEFAULT_MESH_PING_INTERVAL_SECS, DEFAULT_P2P_PORT,
+    DEFAULT_TIMEZONE, RawCentral, RawConfig, RawMesh, RawTls, TOP_KEYS,
 };
 
 /// Environment variable that overrides `cluster_secret` from the file.

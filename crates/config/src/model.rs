@@ -18,7 +18,7 @@ use crate::DB_FILE_NAME;
 use crate::error::Diagnostic;
 use crate::host::Host;
 use crate::network::Network;
-use crate::raw::{RawCentral, RawConfig, RawTls};
+use crate::raw::{RawCentral, RawConfig, RawMesh, RawTls};
 
 /// A validated config plus the warnings (unknown keys, weak secrets) found on the way.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +50,7 @@ pub struct Config {
     pub(crate) metrics: bool,
     pub(crate) edge_request_retention_secs: u64,
     pub(crate) tls: Option<RawTls>,
+    pub(crate) mesh: RawMesh,
 }
 
 /// One central: this one or a peer.
@@ -129,6 +130,7 @@ impl Config {
             edge_request_retention_secs: i64::try_from(self.edge_request_retention_secs)
                 .unwrap_or(i64::MAX),
             tls: self.tls.clone(),
+            mesh: self.mesh.clone(),
         }
     }
 
@@ -251,6 +253,24 @@ impl Config {
     /// Whether `GET /metrics` is served (the `metrics` key; on by default).
     pub fn metrics_enabled(&self) -> bool {
         self.metrics
+    }
+
+    /// Whether this central offers `deflate` compression of mesh frames (`mesh.compression`, on
+    /// by default). A link compresses only when both ends offer it. Read at start.
+    pub fn mesh_compression(&self) -> bool {
+        self.mesh.compression
+    }
+
+    /// Period of the liveness pings on each mesh link (`mesh.ping_interval_secs`, default 5 s).
+    /// Read at start.
+    pub fn mesh_ping_interval(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.mesh.ping_interval_secs).unwrap_or(5))
+    }
+
+    /// Silence after which a peer is shown down and its link closed and redialled
+    /// (`mesh.dead_after_secs`, default 15 s). Read at start.
+    pub fn mesh_dead_after(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.mesh.dead_after_secs).unwrap_or(15))
     }
 
     /// How long answers to edge requests are remembered for repeats (default three days).

@@ -90,9 +90,16 @@ pub const TOP_KEYS: &[&str] = &[
     "metrics",
     "edge_request_retention_secs",
     "tls",
+    "mesh",
 ];
 const CENTRAL_KEYS: &[&str] = &["id", "ip", "p2p_port", "api_port"];
 const TLS_KEYS: &[&str] = &["cert_path", "key_path", "ca_path", "api"];
+const MESH_KEYS: &[&str] = &["compression", "ping_interval_secs", "dead_after_secs"];
+
+/// Default period of the mesh's liveness pings, in seconds.
+pub const DEFAULT_MESH_PING_INTERVAL_SECS: u64 = 5;
+/// Default silence after which a mesh peer is shown down and its link redialled, in seconds.
+pub const DEFAULT_MESH_DEAD_AFTER_SECS: u64 = 15;
 
 /// The whole document as written, defaults filled in, nothing validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +133,29 @@ pub struct RawConfig {
     pub edge_request_retention_secs: i64,
     /// TLS for the mesh and the API; absent means plain TCP.
     pub tls: Option<RawTls>,
+    /// The `mesh` section: compression and the liveness timers of the links between sites.
+    pub mesh: RawMesh,
+}
+
+/// The `mesh` section as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMesh {
+    /// Whether this central offers `deflate` frame compression to its peers.
+    pub compression: bool,
+    /// Period of the liveness pings on every mesh link, in seconds.
+    pub ping_interval_secs: i64,
+    /// Silence after which a peer is shown down and its link closed and redialled, in seconds.
+    pub dead_after_secs: i64,
+}
+
+impl Default for RawMesh {
+    fn default() -> Self {
+        Self {
+            compression: true,
+            ping_interval_secs: i64::try_from(DEFAULT_MESH_PING_INTERVAL_SECS).unwrap_or(5),
+            dead_after_secs: i64::try_from(DEFAULT_MESH_DEAD_AFTER_SECS).unwrap_or(15),
+        }
+    }
 }
 
 /// The `tls` section: PEM files of this central's certificate chain, its private key and the
@@ -190,6 +220,7 @@ impl RawConfig {
             metrics: true,
             edge_request_retention_secs: default_edge_request_retention_secs(),
             tls: None,
+            mesh: RawMesh::default(),
         }
     }
 
@@ -224,6 +255,12 @@ impl RawConfig {
             doc.insert(
                 "tls".into(),
                 json!({ "cert_path": tls.cert_path, "key_path": tls.key_path, "ca_path": tls.ca_path, "api": tls.api }),
+            );
+        }
+        if self.mesh != RawMesh::default() {
+            doc.insert(
+                "mesh".into(),
+                json!({ "compression": self.mesh.compression, "ping_interval_secs": self.mesh.ping_interval_secs, "dead_after_secs": self.mesh.dead_after_secs }),
             );
         }
         Value::Object(doc)
@@ -359,6 +396,27 @@ impl RawConfig {
                         api,
                     });
                 }
+            }
+        }
+        if let Some(obj) = top
+            .get("mesh")
+            .filter(|v| !v.is_null())
+            .and_then(|v| object(v, "mesh", report))
+        {
+            report.unknown_keys(obj, MESH_KEYS, "mesh");
+            match obj.get("compression") {
+                None | Some(Value::Null) => {}
+                Some(Value::Bool(b)) => raw.mesh.compression = *b,
+                Some(other) => report.problem(
+                    "mesh.compression",
+                    format!("expected true or false, found {}", kind(other)),
+                ),
+            }
+            if let Some(secs) = integer(obj, "ping_interval_secs", "mesh", report) {
+                raw.mesh.ping_interval_secs = secs;
+            }
+            if let Some(secs) = integer(obj, "dead_after_secs", "mesh", report) {
+                raw.mesh.dead_after_secs = secs;
             }
         }
         raw

@@ -313,6 +313,8 @@ pub(crate) fn validate(
         }
     }
 
+    mesh(raw, report);
+
     if !report.problems.is_empty() {
         return None;
     }
@@ -333,7 +335,32 @@ pub(crate) fn validate(
         metrics: raw.metrics,
         edge_request_retention_secs: retention?,
         tls: raw.tls.clone(),
+        mesh: raw.mesh.clone(),
     })
+}
+
+/// The `mesh` timers: a ping period of 1–60 s, and a dead-after of at least twice the ping
+/// period (one lost ping must not bring a link down) and at most 10 minutes.
+fn mesh(raw: &RawConfig, report: &mut Report) {
+    let m = &raw.mesh;
+    if !(1..=60).contains(&m.ping_interval_secs) {
+        report.problem(
+            "mesh.ping_interval_secs",
+            format!(
+                "{} is out of range — use 1 to 60 seconds (default 5)",
+                m.ping_interval_secs
+            ),
+        );
+    } else if m.dead_after_secs < 2 * m.ping_interval_secs || m.dead_after_secs > 600 {
+        report.problem(
+            "mesh.dead_after_secs",
+            format!(
+                "{} is out of range — use at least twice mesh.ping_interval_secs ({}) and at most 600 seconds (default 15)",
+                m.dead_after_secs,
+                2 * m.ping_interval_secs
+            ),
+        );
+    }
 }
 
 /// Validates one central's fields; `None` if any is bad (each problem recorded).

@@ -662,3 +662,42 @@ fn changed_keys_lists_what_an_update_changes() {
         "plate_policy was sent but did not change"
     );
 }
+
+#[test]
+fn mesh_section_defaults_values_and_bad_timers() {
+    let config = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert!(config.mesh_compression());
+    assert_eq!(config.mesh_ping_interval().as_secs(), 5);
+    assert_eq!(config.mesh_dead_after().as_secs(), 15);
+    assert!(
+        config.to_raw().to_json().get("mesh").is_none(),
+        "defaults are not written"
+    );
+
+    let mut doc = good();
+    doc["mesh"] = json!({"compression": false, "ping_interval_secs": 10, "dead_after_secs": 60});
+    let config = Config::from_json_value(&doc, no_env).unwrap().config;
+    assert!(!config.mesh_compression());
+    assert_eq!(config.mesh_ping_interval().as_secs(), 10);
+    assert_eq!(config.mesh_dead_after().as_secs(), 60);
+    let again = Config::from_json_value(&config.to_raw().to_json(), no_env).unwrap();
+    assert_eq!(
+        again.config, config,
+        "the section round-trips through the file shape"
+    );
+
+    doc["mesh"] = json!({"ping_interval_secs": 0});
+    assert_one(&problems(&doc), "mesh.ping_interval_secs", "out of range");
+    doc["mesh"] = json!({"ping_interval_secs": 10, "dead_after_secs": 15});
+    assert_one(&problems(&doc), "mesh.dead_after_secs", "twice");
+    doc["mesh"] = json!({"dead_after_secs": 601});
+    assert_one(&problems(&doc), "mesh.dead_after_secs", "600");
+    doc["mesh"] = json!({"compression": "yes"});
+    assert_one(&problems(&doc), "mesh.compression", "true or false");
+    doc["mesh"] = json!(5);
+    assert_one(&problems(&doc), "mesh", "object");
+    doc["mesh"] = json!({"compresion": true});
+    let loaded = Config::from_json_value(&doc, no_env).unwrap();
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert_eq!(loaded.warnings[0].path, "mesh.compresion");
+}

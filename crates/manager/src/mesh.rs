@@ -7,8 +7,10 @@
 //! reload, probes, stop). After every input the engine's outputs are drained in order and one
 //! timer is re-armed, as the engine's call order requires. Log reads and applies run as spawned
 //! tasks so the loop never waits on the database. Dialling peers lives in `mesh/dial.rs`, the
-//! traffic ledger in `mesh/traffic.rs`, catch-up progress lines in `mesh/progress.rs`.
+//! traffic ledger in `mesh/traffic.rs`, catch-up progress lines in `mesh/progress.rs`, the
+//! per-connection frame compression in `mesh/codec.rs`.
 
+mod codec;
 mod dial;
 mod progress;
 mod traffic;
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parkmesh_config::Config;
-use parkmesh_protocol::{CentralId, Event, Nonce, StreamId};
+use parkmesh_protocol::{CAP_DEFLATE, CentralId, CloseCode, Event, Nonce, StreamId};
 use parkmesh_replication::{ConnId, Direction, Engine, EngineConfig, Output};
 use parkmesh_storage::Storage;
 use parkmesh_transport::tls::{Tls, TlsClient};
@@ -91,6 +93,7 @@ struct Driver {
     backfilling: bool,
     tls_client: Option<TlsClient>,
     traffic: traffic::Traffic,
+    codecs: codec::Codecs,
     progress: progress::Progress,
     last_rtt_probe: Instant,
 }
@@ -121,10 +124,7 @@ pub(crate) async fn start(
         .iter()
         .map(|p| p.id.clone())
         .collect();
-    let engine = Engine::new(
-        EngineConfig::new(own.origin.clone(), own.incarnation, secret, peers),
-        vector,
-    );
+    let engine = Engine::new(engine_config(&config, &own, secret, peers), vector);
     let listener = match listener {
         Some(l) => l,
         None => {
@@ -175,6 +175,7 @@ pub(crate) async fn start(
         backfilling: false,
         tls_client: tls.map(|t| t.client),
         traffic: traffic::Traffic::default(),
+        codecs: codec::Codecs::default(),
         progress: progress::Progress::default(),
         last_rtt_probe: Instant::now(),
     };
@@ -183,6 +184,23 @@ pub(crate) async fn start(
     let task =
         tokio::spawn(driver.run(events_rx, accepted_rx, dialled_rx, jobs_rx, cmd_rx, commits));
     Ok((cmd_tx, task))
+}
+
+/// The engine's settings from the configuration: identity, secret, peers, the `deflate` offer
+/// and the liveness timers of the `mesh` section.
+fn engine_config(
+    config: &Config,
+    own: &StreamId,
+    secret: Vec<u8>,
+    peers: BTreeSet<CentralId>,
+) -> EngineConfig {
+    let mut cfg = EngineConfig::new(own.origin.clone(), own.incarnation, secret, peers);
+    if config.mesh_compression() {
+        cfg.caps.push(CAP_DEFLATE.to_owned());
+    }
+    cfg.ping_interval_ms = u64::try_from(config.mesh_ping_interval().as_millis()).unwrap_or(5_000);
+    cfg.dead_after_ms = u64::try_from(config.mesh_dead_after().as_millis()).unwrap_or(15_000);
+    cfg
 }
 
 impl Driver {
@@ -267,12 +285,24 @@ impl Driver {
                 self.traffic.received(conn, text.len());
                 self.engine.handle_text(ConnId(conn), &text, now);
             }
+            LinkEvent::Binary { conn, bytes } => {
+                self.received += 1;
+                self.traffic.received(conn, bytes.len());
+                match self.codecs.decode(conn, &bytes, self.link_cfg.max_frame) {
+                    Ok(text) => self.engine.handle_text(ConnId(conn), &text, now),
+                    Err(reason) => {
+                        self.engine
+                            .close(ConnId(conn), CloseCode::ProtocolError, reason, now);
+                    }
+                }
+            }
             LinkEvent::Closed { conn, reason } => {
                 if self.links.remove(&conn).is_some() {
                     tracing::debug!(conn, %reason, "mesh connection lost");
                     self.engine.handle_disconnect(ConnId(conn), now);
                 }
                 self.traffic.closed(conn);
+                self.codecs.closed(conn);
                 self.finish_dial(conn);
             }
         }
@@ -458,12 +488,8 @@ impl Driver {
         while let Some(out) = self.engine.poll_output() {
             match out {
                 Output::Send { conn, frame } => {
-                    let text = frame.encode();
-                    let len = text.len();
-                    let ok = self
-                        .links
-                        .get(&conn.0)
-                        .is_some_and(|l| l.try_send(LinkCmd::Send(text)));
+                    let (cmd, len) = self.codecs.encode(conn.0, &frame);
+                    let ok = self.links.get(&conn.0).is_some_and(|l| l.try_send(cmd));
                     if ok {
                         self.sent += 1;
                         self.traffic.sent(conn.0, len);
@@ -526,8 +552,9 @@ impl Driver {
                     peer,
                     incarnation,
                     version,
+                    caps,
                 } => {
-                    tracing::info!(conn = conn.0, %peer, incarnation, ?version, "peer connected");
+                    tracing::info!(conn = conn.0, %peer, incarnation, ?version, ?caps, "peer connected");
                     let mut shared = lock(&self.shared);
                     match version {
                         Some(v) => shared.versions.insert(peer.to_string(), v),
@@ -535,6 +562,7 @@ impl Driver {
                     };
                     drop(shared);
                     self.traffic.established(conn.0, &peer);
+                    self.codecs.negotiated(conn.0, &caps);
                     self.last_snapshot = Instant::now() - Duration::from_secs(1);
                 }
                 Output::PeerDown {
@@ -582,6 +610,9 @@ impl Driver {
                     s.lag_events = e.lag_total;
                     s.catching_up = e.catching_up;
                     s.read_failures = e.read_failures;
+                    s.resent_events = e.resent_events;
+                    s.retransmit_timeouts = e.retransmit_timeouts;
+                    s.window_events = e.window;
                     s.read_error = e.read_error.clone();
                     s.lag_by_stream = e.lag.iter().map(|(k, v)| (k.clone(), *v)).collect();
                     s.acked = e.known.0.iter().map(|(k, v)| (k.clone(), *v)).collect();

@@ -39,9 +39,17 @@ pub struct PeerStatus {
     /// The peer's software version from its last handshake (`None` before one, or from a
     /// build that does not announce it).
     pub version: Option<String>,
+    /// Events sent to the peer a second time on the same connection, since start.
+    pub resent_events: u64,
+    /// Times no ack came from the peer within the retransmit timeout, since start.
+    pub retransmit_timeouts: u64,
+    /// Events the link to the peer may have in flight now (follows its measured round trip
+    /// and delivery rate).
+    pub window_events: Option<u64>,
 }
 
-/// Mesh traffic with one peer since start (text frames and their bytes).
+/// Mesh traffic with one peer since start (frames and their bytes on the wire, compressed
+/// when the link agreed on `deflate`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Traffic {
     /// Bytes received.
@@ -74,6 +82,9 @@ impl PeerStatus {
             catchup_remaining: 0,
             traffic: Traffic::default(),
             version: None,
+            resent_events: 0,
+            retransmit_timeouts: 0,
+            window_events: None,
         }
     }
 }

@@ -13,6 +13,8 @@
 //!   size-bounded, panic-free [`Frame::decode`] (`frame`);
 //! - [`auth_proof`] / [`verify_auth_proof`]: the HMAC-SHA256 handshake proof (`auth`);
 //! - [`BuildInfo`]: the software version this process announces to peers (`build`).
+//! - [`Deflater`] / [`Inflater`]: the negotiated `deflate` frame compression, one stream per
+//!   direction of a connection (`deflate`).
 //!
 //! Everything here is serde-serialisable because it is the mesh wire format; serialisation is
 //! versioned (see `Event::schema` and the frame envelope's `v`) and unknown event kinds and close
@@ -22,6 +24,7 @@
 mod auth;
 mod build;
 mod clock;
+mod deflate;
 mod event;
 mod frame;
 mod vector;
@@ -35,6 +38,7 @@ pub use crate::auth::{
 };
 pub use crate::build::{BuildInfo, build_info, set_build_info};
 pub use crate::clock::HlcClock;
+pub use crate::deflate::{CAP_DEFLATE, Deflater, Inflater};
 pub use crate::event::{CentralId, Event, EventId, EventKind, Hlc, IdError, StreamId};
 pub use crate::frame::{
     CloseCode, Frame, Hello, MAX_FRAME_BYTES, PROTO_MAX, PROTO_MIN, ProtocolError,

@@ -16,10 +16,17 @@ use crate::output::{ConnId, Direction, Output, ReadId};
 use crate::plan;
 use crate::session::{Phase, Session};
 
+/// Streams of one received frame remembered for the next ack (a page is one stream; a live or
+/// relayed frame a few).
+const MAX_ACK_STREAMS: usize = 64;
+
 /// What the engine remembers of a peer between connections (for status and lag figures).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PeerMemory {
     pub(crate) known: VersionVector,
+    /// Events sent again and retransmit timeouts on earlier connections.
+    pub(crate) resent: u64,
+    pub(crate) timeouts: u64,
     pub(crate) last_ack_rx_ms: Option<u64>,
     pub(crate) incarnation: Option<u64>,
 }
@@ -174,7 +181,7 @@ impl Engine {
             (Phase::Established, Frame::Live { events }) => self.on_events(conn, events, None, now),
             (Phase::Established, Frame::Ack { vector }) => self.on_ack(conn, &vector, now),
             (Phase::Established, Frame::Ping { nonce }) => self.send(conn, Frame::Pong { nonce }),
-            (Phase::Established, Frame::Pong { .. }) => {}
+            (Phase::Established, Frame::Pong { nonce }) => s.pace.pong(nonce, now),
             (phase, frame) => {
                 let reason = format!("unexpected {} frame during {phase:?}", frame.type_name());
                 self.close(conn, CloseCode::ProtocolError, reason, now);
@@ -276,6 +283,8 @@ impl Engine {
         }
         let mem = self.memory.entry(peer.clone()).or_default();
         mem.known.merge(&s.known);
+        mem.resent += s.resent;
+        mem.timeouts += s.timeouts;
         mem.last_ack_rx_ms = s.last_ack_rx_ms.or(mem.last_ack_rx_ms);
         self.push(Output::PeerDown {
             conn,
@@ -321,7 +330,7 @@ impl Engine {
     /// log reads (a slow peer is served from the log, not from memory).
     fn push_live(&mut self, events: &[Event]) {
         let own = self.own.clone();
-        let budget = self.cfg.inflight_budget();
+        let (page, ceiling) = (self.cfg.page_size.max(1) as u64, self.cfg.inflight_budget());
         let conns: Vec<ConnId> = self.sessions.keys().copied().collect();
         for conn in conns {
             let Some(s) = self.sessions.get_mut(&conn) else {
@@ -335,11 +344,12 @@ impl Engine {
             let Some(first) = fresh.first() else { continue };
             let n = fresh.len() as u64;
             let inflight = s.inflight();
+            let budget = s.window(page, ceiling);
             if first.id.seq == base + 1 && !s.reading.contains_key(&own) && inflight + n <= budget {
                 if inflight == 0 {
                     s.last_progress_ms = self.now;
                 }
-                s.sent.advance(&own, base + n);
+                s.sending(&own, base + 1, base + n);
                 self.send(conn, Frame::Live { events: fresh });
             } else {
                 self.pump(conn);
@@ -385,7 +395,9 @@ impl Engine {
             return;
         }
         let inflight = s.inflight();
-        let budget = self.cfg.inflight_budget().saturating_sub(inflight);
+        let budget = s
+            .window(self.cfg.page_size.max(1) as u64, self.cfg.inflight_budget())
+            .saturating_sub(inflight);
         let reads_left = self
             .cfg
             .max_inflight_reads
@@ -457,7 +469,8 @@ impl Engine {
             self.pump(conn);
             return;
         };
-        s.sent.advance(&stream, last);
+        let first = page.first().map_or(last, |e| e.id.seq);
+        s.sending(&stream, first, last);
         let more = !plan::missing(&target, &s.base()).is_empty();
         self.send(conn, Frame::Page { events: page, more });
         self.pump(conn);
@@ -509,7 +522,11 @@ impl Engine {
         let Some(s) = self.sessions.get_mut(&conn) else {
             return;
         };
+        let before = plan::unacked(&s.sent, &s.known);
         if s.learn(v) {
+            let acked = before.saturating_sub(plan::unacked(&s.sent, &s.known));
+            s.pace
+                .delivered(acked, now.saturating_sub(s.last_progress_ms));
             s.last_progress_ms = now;
         }
         s.last_ack_rx_ms = Some(now);
@@ -521,6 +538,8 @@ impl Engine {
             return;
         };
         s.ack_due = true;
+        s.ack_streams
+            .extend(events.iter().map(|e| e.id.stream()).take(MAX_ACK_STREAMS));
         if let Some(more) = more {
             s.peer_has_more = more;
         }
@@ -572,16 +591,32 @@ impl Engine {
         }
     }
 
+    /// Acks `local` to the peer on `conn`, naming only the streams that moved since the vector
+    /// last told it and the streams the peer sent events of since the last ack: the receiver
+    /// joins an ack into what it knows, so the streams left out keep their values there (builds
+    /// that always sent the whole vector join it the same way). In a mesh of N centrals this
+    /// keeps an ack at the size of what changed instead of N entries. Naming the streams just
+    /// received again, moved or not, answers a resend of events this node already holds, so an
+    /// ack that never arrived is repaired by the next resend.
     fn send_ack(&mut self, conn: ConnId, local: &VersionVector, now: u64) {
         if let Some(s) = self.sessions.get_mut(&conn) {
+            let delta = VersionVector(
+                local
+                    .0
+                    .iter()
+                    .filter(|(stream, seq)| {
+                        s.told.get(stream) != **seq || s.ack_streams.contains(*stream)
+                    })
+                    .map(|(stream, seq)| (stream.clone(), *seq))
+                    .collect(),
+            );
+            s.ack_streams.clear();
             s.ack_due = false;
             s.told = local.clone();
             s.last_ack_tx_ms = now;
             self.out.push_back(Output::Send {
                 conn,
-                frame: Frame::Ack {
-                    vector: local.clone(),
-                },
+                frame: Frame::Ack { vector: delta },
             });
         }
     }
@@ -598,8 +633,23 @@ impl Engine {
                 s.gap_since = None;
             }
         }
+        let due: Vec<ConnId> = self
+            .sessions
+            .values()
+            .filter(|s| s.ack_due)
+            .map(|s| s.conn)
+            .collect();
         self.flush_acks(now);
         self.emit_batch();
+        // Events those peers sent may wait in the next batch: ack them again once it is stored
+        // (an ack names only what moved, so a later one does not repeat this one).
+        if self.inbox.applying() {
+            for conn in due {
+                if let Some(s) = self.sessions.get_mut(&conn) {
+                    s.ack_due = true;
+                }
+            }
+        }
         if self.cfg.relay_delay_ms == 0 {
             self.pump_all();
         }

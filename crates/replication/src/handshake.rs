@@ -126,6 +126,13 @@ impl Engine {
         s.told = self.local.clone();
         s.last_ack_tx_ms = now;
         self.by_peer.insert(h.node_id.clone(), conn);
+        let caps: Vec<String> = self
+            .cfg
+            .caps
+            .iter()
+            .filter(|c| h.caps.contains(c))
+            .cloned()
+            .collect();
         let mem = self.memory.entry(h.node_id.clone()).or_default();
         mem.incarnation = Some(h.incarnation);
         tracing::info!(conn = conn.0, peer = %h.node_id, incarnation = h.incarnation, version = ?h.version, "peer connected");
@@ -134,6 +141,7 @@ impl Engine {
             peer: h.node_id,
             incarnation: h.incarnation,
             version: h.version,
+            caps,
         });
         self.send(conn, Frame::Vector(self.local.clone()));
     }

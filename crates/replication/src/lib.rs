@@ -17,6 +17,8 @@
 //! - `engine`: [`Engine`], inputs, outputs, timers; `handshake`: hello/auth/tie-break;
 //! - `session`: per-connection state; `inbox`: dedup, gaps, the single outstanding `Apply`;
 //! - `plan`: pure planners (missing ranges, read plans, lag); `status`: [`Status`] snapshot;
+//! - `pace`: a connection's measured round trip and delivery rate, its in-flight window and
+//!   retransmit timeout;
 //! - `config`: [`EngineConfig`] and its defaults; `output`: [`Output`] and handles;
 //! - `error`: [`ReplicationError`].
 //!
@@ -30,6 +32,7 @@ mod error;
 mod handshake;
 mod inbox;
 mod output;
+mod pace;
 mod plan;
 mod session;
 mod status;

@@ -75,6 +75,10 @@ pub enum Output {
         incarnation: u64,
         /// Its software version as its `Hello` announced it (`None` from builds that do not).
         version: Option<String>,
+        /// The optional features both sides announced (`Hello.caps` of each, intersected), in
+        /// this node's order. From the next `Send` on, the driver may use them on `conn`, and
+        /// it must accept them from the peer.
+        caps: Vec<String>,
     },
     /// An established peer connection ended (closed by either side or lost).
     PeerDown {

@@ -1,11 +1,12 @@
 //! Per-connection state: the handshake phase and, once established, what this node knows the
 //! peer holds (`known`, from its `Vector` and `Ack` frames) and what it has sent it (`sent`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use parkmesh_protocol::{CentralId, Hello, Nonce, StreamId, VersionVector};
 
 use crate::output::{ConnId, Direction, ReadId};
+use crate::pace::Pace;
 use crate::plan;
 
 /// Handshake progress of a connection.
@@ -43,6 +44,8 @@ pub(crate) struct Session {
     pub(crate) last_ack_rx_ms: Option<u64>,
     /// Set when the peer sent events that are not yet acked.
     pub(crate) ack_due: bool,
+    /// Streams the peer sent events of since the last ack (named in the next one).
+    pub(crate) ack_streams: BTreeSet<StreamId>,
     /// The vector last sent to the peer in an `Ack`/`Vector`, and when.
     pub(crate) told: VersionVector,
     pub(crate) last_ack_tx_ms: u64,
@@ -56,6 +59,15 @@ pub(crate) struct Session {
     pub(crate) read_error: Option<String>,
     /// Whether the peer said it had more to send (last `Page.more`).
     pub(crate) peer_has_more: bool,
+    /// Measured round trip and delivery rate, and what follows from them.
+    pub(crate) pace: Pace,
+    /// Per stream, the highest seq ever sent on this connection (a send at or below it is a
+    /// resend).
+    pub(crate) high: VersionVector,
+    /// Events sent again on this connection.
+    pub(crate) resent: u64,
+    /// Times the retransmit timeout fired on this connection.
+    pub(crate) timeouts: u64,
 }
 
 impl Session {
@@ -77,6 +89,7 @@ impl Session {
             last_progress_ms: now,
             last_ack_rx_ms: None,
             ack_due: false,
+            ack_streams: BTreeSet::new(),
             told: VersionVector::default(),
             last_ack_tx_ms: now,
             gap_since: None,
@@ -84,6 +97,10 @@ impl Session {
             read_failures: 0,
             read_error: None,
             peer_has_more: false,
+            pace: Pace::default(),
+            high: VersionVector::default(),
+            resent: 0,
+            timeouts: 0,
         }
     }
 
@@ -115,6 +132,21 @@ impl Session {
         self.sent = self.known.clone();
         self.reading.clear();
         self.last_progress_ms = now;
+    }
+
+    /// Records that events `first..=last` of `stream` are sent now, counting any sent before.
+    pub(crate) fn sending(&mut self, stream: &StreamId, first: u64, last: u64) {
+        let high = self.high.get(stream);
+        if first <= high {
+            self.resent += high.min(last) - first + 1;
+        }
+        self.high.advance(stream, last);
+        self.sent.advance(stream, last);
+    }
+
+    /// Events allowed in flight now, within the configured ceiling.
+    pub(crate) fn window(&self, page: u64, ceiling: u64) -> u64 {
+        self.pace.window(page.min(ceiling), page.min(64), ceiling)
     }
 
     /// Joins an ack or vector from the peer; returns whether it advanced anything.

@@ -48,6 +48,18 @@ pub struct PeerStatus {
     pub read_failures: u32,
     /// Why the last of those reads failed.
     pub read_error: Option<String>,
+    /// Events sent to the peer a second time on the same connection (after a retransmit
+    /// timeout or a gap re-request), since start.
+    pub resent_events: u64,
+    /// Times no ack progress came within the retransmit timeout, since start.
+    pub retransmit_timeouts: u64,
+    /// The connection's smoothed round trip (ms), from the engine's pings.
+    pub srtt_ms: Option<f64>,
+    /// The connection's smoothed delivery rate (events acknowledged per second while some
+    /// were in flight).
+    pub delivery_rate: Option<f64>,
+    /// Events the connection may have in flight now.
+    pub window: Option<u64>,
 }
 
 impl Engine {
@@ -81,6 +93,13 @@ impl Engine {
                     last_seen_ms: session.map(|s| s.last_seen_ms),
                     read_failures: session.map_or(0, |s| s.read_failures),
                     read_error: session.and_then(|s| s.read_error.clone()),
+                    resent_events: mem.resent + session.map_or(0, |s| s.resent),
+                    retransmit_timeouts: mem.timeouts + session.map_or(0, |s| s.timeouts),
+                    srtt_ms: session.and_then(|s| s.pace.figures().0),
+                    delivery_rate: session.and_then(|s| s.pace.figures().1),
+                    window: session.map(|s| {
+                        s.window(self.cfg.page_size.max(1) as u64, self.cfg.inflight_budget())
+                    }),
                     known,
                     lag,
                     lag_total,

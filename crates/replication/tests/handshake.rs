@@ -347,3 +347,51 @@ fn local_commits_are_pushed_live_and_acked() {
             .is_err()
     );
 }
+
+#[test]
+fn acks_name_only_the_streams_that_moved_and_caps_are_intersected() {
+    let mut ca = cfg("a", "s", &["b"]);
+    ca.caps = vec!["deflate".into(), "only-a".into()];
+    let mut cb = cfg("b", "s", &["a"]);
+    cb.caps = vec!["only-b".into(), "deflate".into()];
+    // B already holds a stream of a third central, so its vector has two entries.
+    let c_events = events("c", 2);
+    let vb = VersionVector([(c_events[0].id.stream(), 2)].into_iter().collect());
+    let (mut a, mut b) = (
+        Engine::new(ca, VersionVector::default()),
+        Engine::new(cb, vb),
+    );
+    connect(&mut a, &mut b);
+    let (mut log_a, mut log_b) = (Vec::new(), c_events);
+    let [oa, ob] = drive(&mut a, &mut b, [&mut log_a, &mut log_b]);
+    for outs in [&oa, &ob] {
+        assert!(
+            outs.iter().any(
+                |o| matches!(o, Output::PeerUp { caps, .. } if caps == &["deflate".to_owned()])
+            )
+        );
+    }
+    let evs = events("a", 3);
+    let (a_stream, c_stream) = (evs[0].id.stream(), log_b[0].id.stream());
+    log_a.extend(evs.clone());
+    a.handle_local_commit(evs, 0).unwrap();
+    let [_, ob] = drive(&mut a, &mut b, [&mut log_a, &mut log_b]);
+    let acks: Vec<&VersionVector> = ob
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                frame: Frame::Ack { vector },
+                ..
+            } => Some(vector),
+            _ => None,
+        })
+        .collect();
+    assert!(!acks.is_empty());
+    for v in &acks {
+        assert_eq!(v.0.len(), 1, "only a's stream moved: {v:?}");
+    }
+    // A still knows everything B holds, c's stream included (from B's first vector).
+    let known = &a.status().peers[0].known;
+    assert_eq!(known.get(&c_stream), 2);
+    assert_eq!(known.get(&a_stream), 3);
+}

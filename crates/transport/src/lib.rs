@@ -2,8 +2,9 @@
 //! task per connection that owns the socket, bounded queues, frame-size limits, transport-level
 //! round-trip probes and reconnect backoff.
 //!
-//! This crate knows nothing of events, SQL or the replication protocol: it moves text frames
-//! between a socket and the driver (`parkmesh-manager`), which feeds them to the sans-IO engine.
+//! This crate knows nothing of events, SQL or the replication protocol: it moves text and binary
+//! messages (binary ones hold compressed frames, when the two ends agreed on it) between a socket
+//! and the driver (`parkmesh-manager`), which feeds them to the sans-IO engine.
 //! Every connection reports to the driver through one [`LinkEvent`] channel and takes
 //! [`LinkCmd`]s on its own bounded queue; a full queue means a slow peer and the driver closes it
 //! (the engine re-serves it from the log later), so memory stays bounded.
@@ -96,6 +97,13 @@ pub enum LinkEvent {
         /// The frame.
         text: String,
     },
+    /// A binary message arrived (what it holds is for the driver to decide).
+    Binary {
+        /// Connection.
+        conn: u64,
+        /// The message.
+        bytes: Vec<u8>,
+    },
     /// The connection ended (closed by either side, failed, or sent a frame that broke the
     /// limits); nothing more comes from it.
     Closed {
@@ -111,6 +119,8 @@ pub enum LinkEvent {
 pub enum LinkCmd {
     /// Write a text frame.
     Send(String),
+    /// Write a binary message.
+    SendBinary(Vec<u8>),
     /// Send a WebSocket close frame with `reason` and drop the socket.
     Close(String),
     /// Measure a round trip with a WebSocket ping; the answer comes on the channel.
@@ -190,9 +200,10 @@ where
                 Some(Ok(Message::Close(frame))) => {
                     return frame.map(|f| format!("closed by peer: {} {}", u16::from(f.code), f.reason)).unwrap_or_else(|| "closed by peer".into());
                 }
-                Some(Ok(Message::Binary(_))) => {
-                    let _ = sink.send(close(CloseCode::Unsupported, "binary frames are not part of the protocol")).await;
-                    return "binary frame from peer".into();
+                Some(Ok(Message::Binary(b))) => {
+                    if events.send(LinkEvent::Binary { conn, bytes: b.to_vec() }).await.is_err() {
+                        return "driver stopped".into();
+                    }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return format!("socket error: {e}"),
@@ -201,6 +212,11 @@ where
             cmd = rx.recv() => match cmd {
                 Some(LinkCmd::Send(text)) => {
                     if let Err(e) = sink.send(Message::text(text)).await {
+                        return format!("send failed: {e}");
+                    }
+                }
+                Some(LinkCmd::SendBinary(bytes)) => {
+                    if let Err(e) = sink.send(Message::binary(bytes)).await {
                         return format!("send failed: {e}");
                     }
                 }

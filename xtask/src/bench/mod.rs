@@ -14,6 +14,7 @@ mod reports;
 mod scrape;
 mod sections;
 mod size;
+mod wan;
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -57,6 +58,14 @@ pub(crate) struct Bench {
     /// its section of bench/RESULTS.md; a full run keeps the section it finds.
     #[arg(long)]
     writer_cost_only: bool,
+    /// Events in the P14 backlog caught up through the fault proxy (default: 100 000, or 5 000
+    /// with --quick).
+    #[arg(long)]
+    wan_events: Option<u64>,
+    /// Run only P14 (the mesh through a slow site link, and full meshes of 2 and 10 centrals)
+    /// and replace its section of bench/RESULTS.md.
+    #[arg(long)]
+    wan_only: bool,
 }
 
 /// "met" or "missed".
@@ -188,6 +197,22 @@ impl Bench {
         let report_sessions =
             self.report_sessions
                 .unwrap_or(if self.quick { 200_000 } else { 5_000_000 });
+        let wan_events = self
+            .wan_events
+            .unwrap_or(if self.quick { 5_000 } else { 100_000 });
+        let (wan_live, wan_mesh) = if self.quick { (200, 40) } else { (1_000, 200) };
+        if self.wan_only {
+            let stamp = format!(
+                "\nMeasured alone (`cargo xtask bench --wan-only`) at commit {} on {}; machine: {}.\n",
+                sh("git", &["rev-parse", "--short", "HEAD"]),
+                sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+                machine()
+            );
+            let section = wan::measure(&bin, tmp.path(), wan_events, wan_live, wan_mesh)? + &stamp;
+            sections::splice_file(&root.join("bench/RESULTS.md"), wan::HEADING, &section)?;
+            println!("{section}\nwritten to bench/RESULTS.md");
+            return Ok(());
+        }
         if self.reports_only {
             println!("P11 network report over {report_sessions} sessions");
             let m = reports::measure(&bin, &root, report_sessions)?;
@@ -529,6 +554,11 @@ impl Bench {
         let files = size::measure(&bin, tmp.path(), size_sessions)?;
         let stamp = format!("- part of the run above ({size_sessions} sessions)");
         writeln!(r, "\n{}", size::section(size_sessions, &files, &stamp))?;
+
+        save_partial(&root, &r);
+        println!("P14 the mesh across a site link");
+        let section = wan::measure(&bin, tmp.path(), wan_events, wan_live, wan_mesh)?;
+        writeln!(r, "\n{}", section.trim_end())?;
 
         let out = root.join("bench/RESULTS.md");
         let old = std::fs::read_to_string(&out).unwrap_or_default();

@@ -176,6 +176,11 @@ mod tests {
                 catching_up: local_a < peer_known_a,
                 read_failures: 0,
                 read_error: None,
+                resent_events: 0,
+                retransmit_timeouts: 0,
+                srtt_ms: None,
+                delivery_rate: None,
+                window: None,
             }],
         }
     }

@@ -56,6 +56,7 @@ impl Engine {
                 s.ping_nonce += 1;
                 s.next_ping_ms = now + cfg.ping_interval_ms;
                 let nonce = s.ping_nonce;
+                s.pace.ping_sent(nonce, now);
                 self.send(conn, Frame::Ping { nonce });
             }
             let Some(s) = self.sessions.get_mut(&conn) else {
@@ -65,13 +66,16 @@ impl Engine {
             if pump {
                 s.read_backoff_until = 0;
             }
-            if plan::unacked(&s.sent, &s.known) > 0
-                && now >= s.last_progress_ms + cfg.retransmit_after_ms
+            let unacked = plan::unacked(&s.sent, &s.known);
+            if unacked > 0
+                && now >= s.last_progress_ms + s.pace.rto(cfg.retransmit_after_ms, unacked)
             {
                 tracing::debug!(
                     conn = conn.0,
+                    unacked,
                     "no ack progress; resending unacknowledged events"
                 );
+                s.timeouts += 1;
                 s.rewind(now);
                 pump = true;
             }
@@ -122,8 +126,9 @@ impl Engine {
             if s.read_backoff_until > 0 {
                 at(s.read_backoff_until);
             }
-            if plan::unacked(&s.sent, &s.known) > 0 {
-                at(s.last_progress_ms + cfg.retransmit_after_ms);
+            let unacked = plan::unacked(&s.sent, &s.known);
+            if unacked > 0 {
+                at(s.last_progress_ms + s.pace.rto(cfg.retransmit_after_ms, unacked));
             }
             if let Some(t) = s.gap_since {
                 at(t + cfg.gap_timeout_ms);
