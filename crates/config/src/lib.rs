@@ -33,7 +33,9 @@
 //!
 //! # Layout
 //!
-//! - `raw`: [`RawConfig`], [`RawCentral`], the named defaults and the JSON decoder (stage one).
+//! - `raw`: [`RawConfig`], [`RawCentral`], the named defaults and the key table (stage one): each
+//!   top-level key is declared once there.
+//! - `decode`: the typed JSON field readers, unknown-key warnings and the diagnostics report.
 //! - `model`: [`Config`], [`Central`], [`PlatePolicy`] and their accessors (stage two).
 //! - `validate`: the checks that turn a [`RawConfig`] into a [`Config`].
 //! - `host`: [`Host`], an IP address or DNS host name.
@@ -46,6 +48,7 @@
 //! binary and the `api`/`manager` crates, which read the validated [`Config`].
 
 mod admin;
+mod decode;
 mod error;
 mod file;
 mod host;
