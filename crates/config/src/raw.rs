@@ -232,64 +232,56 @@ fn this_central(obj: &Map<String, Value>, key: &str, report: &mut Report) -> Opt
     }
 }
 
-fn peers(obj: &Map<String, Value>, key: &str, report: &mut Report) -> Option<Vec<RawCentral>> {
+/// Reader of a top-level list: each item read by `item` with its path (`key[idx]`). Anything but
+/// a list is a problem: "`expected`, found ... — `fix`".
+fn list<T>(
+    obj: &Map<String, Value>,
+    key: &str,
+    report: &mut Report,
+    (expected, fix): (&str, &str),
+    mut item: impl FnMut(&Value, &str, &mut Report) -> T,
+) -> Option<Vec<T>> {
     match obj.get(key)? {
         Value::Null => None,
         Value::Array(items) => Some(
             items
                 .iter()
                 .enumerate()
-                .map(|(idx, v)| decode_central(v, &format!("{key}[{idx}]"), report))
+                .map(|(idx, v)| item(v, &format!("{key}[{idx}]"), report))
                 .collect(),
         ),
         other => {
-            report.problem(
-                key,
-                format!(
-                    "expected a list of peers, found {} — write [] for none",
-                    kind(other)
-                ),
-            );
+            report.problem(key, format!("{expected}, found {} — {fix}", kind(other)));
             None
         }
     }
 }
 
+fn peers(obj: &Map<String, Value>, key: &str, report: &mut Report) -> Option<Vec<RawCentral>> {
+    let message = ("expected a list of peers", "write [] for none");
+    list(obj, key, report, message, decode_central)
+}
+
 fn networks(obj: &Map<String, Value>, key: &str, report: &mut Report) -> Option<Vec<String>> {
-    match obj.get(key)? {
-        Value::Null => None,
-        // A bad item keeps its place (as an empty placeholder, which stage two skips because its
-        // path already has a problem), so later items keep their indexes.
-        Value::Array(items) => Some(
-            items
-                .iter()
-                .enumerate()
-                .map(|(idx, v)| match v {
-                    Value::String(s) => s.clone(),
-                    other => {
-                        report.problem(
-                            format!("{key}[{idx}]"),
-                            format!(
-                                "expected a network such as \"192.168.1.0/24\", found {}",
-                                kind(other)
-                            ),
-                        );
-                        String::new()
-                    }
-                })
-                .collect(),
-        ),
+    let message = (
+        r#"expected a list of networks such as ["192.168.1.0/24"]"#,
+        "write [] for token-only access",
+    );
+    // A bad item keeps its place (as an empty placeholder, which stage two skips because its
+    // path already has a problem), so later items keep their indexes.
+    list(obj, key, report, message, |v, path, report| match v {
+        Value::String(s) => s.clone(),
         other => {
             report.problem(
-                key,
+                path,
                 format!(
-                    "expected a list of networks such as [\"192.168.1.0/24\"], found {} — write [] for token-only access",
+                    "expected a network such as \"192.168.1.0/24\", found {}",
                     kind(other)
                 ),
             );
-            None
+            String::new()
         }
-    }
+    })
 }
 
 fn tls(obj: &Map<String, Value>, key: &str, report: &mut Report) -> Option<Option<RawTls>> {
