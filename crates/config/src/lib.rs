@@ -41,6 +41,7 @@
 //! - `host`: [`Host`], an IP address or DNS host name.
 //! - `network`: [`Network`], an IP network in CIDR notation (`admin_networks`).
 //! - `file`: [`Config::load`] and [`Config::save_atomic`].
+//! - `env`: the environment overrides ([`ENV_CLUSTER_SECRET`], [`ENV_ADMIN_TOKEN`]) and lookups.
 //! - `admin`: the rule for mutating admin endpoints ([`Config::authorize_admin`], [`AdminGrant`]).
 //! - `error`: [`ConfigError`], [`Diagnostic`], [`AdminDenied`].
 //!
@@ -49,6 +50,7 @@
 
 mod admin;
 mod decode;
+mod env;
 mod error;
 mod file;
 mod host;
@@ -60,32 +62,13 @@ mod validate;
 pub use parkmesh_protocol::CentralId;
 
 pub use crate::admin::AdminGrant;
+pub use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET, no_env, process_env};
 pub use crate::error::{AdminDenied, ConfigError, Diagnostic};
 pub use crate::host::Host;
-pub use crate::model::{Central, Config, Loaded, PlatePolicy};
+pub use crate::model::{Central, Config, DB_FILE_NAME, Loaded, PlatePolicy};
 pub use crate::network::Network;
 pub use crate::raw::{
     DEFAULT_ADMIN_NETWORKS, DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR,
     DEFAULT_EDGE_REQUEST_RETENTION_SECS, DEFAULT_MAX_CLOCK_SKEW_SECS, DEFAULT_MAX_EVENT_AGE_SECS,
     DEFAULT_P2P_PORT, DEFAULT_TIMEZONE, RawCentral, RawConfig, RawTls, TOP_KEYS,
 };
-
-/// Environment variable that overrides `cluster_secret` from the file.
-pub const ENV_CLUSTER_SECRET: &str = "PARKMESH_CLUSTER_SECRET";
-/// Environment variable that overrides `admin_token` from the file.
-pub const ENV_ADMIN_TOKEN: &str = "PARKMESH_ADMIN_TOKEN";
-/// File name of the SQLite database inside `data_dir`.
-pub const DB_FILE_NAME: &str = "central.db";
-
-/// Reads a variable from the process environment: the lookup [`Config::load`] uses.
-///
-/// An unset variable, one that is not valid UTF-8 and one set to the empty string all count as
-/// unset.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
-
-/// An environment in which no variable is set; handy for tests and for validating request bodies.
-pub fn no_env(_name: &str) -> Option<String> {
-    None
-}
