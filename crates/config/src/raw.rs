@@ -95,7 +95,7 @@ config_keys! {
     #[serde(skip_serializing_if = "Option::is_none")]
     admin_token: Option<String> = None, secret;
     /// Networks (CIDR) whose clients may make admin changes without the token.
-    admin_networks: Vec<String> = DEFAULT_ADMIN_NETWORKS.iter().map(|n| (*n).to_owned()).collect(), networks;
+    admin_networks: Vec<String> = owned(DEFAULT_ADMIN_NETWORKS), networks;
     /// IANA time zone of the site.
     timezone: String = DEFAULT_TIMEZONE.to_owned(), text;
     /// Directory of the database and other state.
@@ -182,6 +182,11 @@ impl RawConfig {
         }
         raw
     }
+}
+
+/// A default list as owned strings.
+fn owned(items: &[&str]) -> Vec<String> {
+    items.iter().map(|n| (*n).to_owned()).collect()
 }
 
 /// A default in seconds as the raw `i64`.
