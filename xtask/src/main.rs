@@ -26,6 +26,8 @@ mod demo;
 mod dist;
 mod migrate;
 #[cfg(test)]
+mod structure;
+#[cfg(test)]
 mod tidy;
 
 use std::process::ExitCode;

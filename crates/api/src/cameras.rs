@@ -15,8 +15,12 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 
 use crate::client::Target;
+use crate::filters::{body, with_state};
 use crate::reply::{ApiError, JsonReply, finish, json_reply, parse_object};
-use crate::{AppState, body, with_state};
+use crate::state::AppState;
+
+/// A camera with no heartbeat for this long is offline (seed: 60 s).
+pub(crate) const CAMERA_TIMEOUT_MS: i64 = 60_000;
 
 /// Port of the edge's own HTTP API (seed edges listen on 5000).
 const EDGE_PORT: u16 = 5000;
@@ -47,7 +51,7 @@ pub(crate) async fn list(state: &AppState) -> Result<Value, ApiError> {
     for c in &rows {
         let online = c
             .last_heartbeat_ms
-            .is_some_and(|t| now - t <= crate::CAMERA_TIMEOUT_MS);
+            .is_some_and(|t| now - t <= CAMERA_TIMEOUT_MS);
         let mut v = json!({
             "id": c.id, "name": c.name, "type": c.camera_type,
             "status": if online { "online" } else { "offline" },

@@ -17,10 +17,10 @@ use parkmesh_parking::payload::{
 use parkmesh_storage::{Ingested, Intent};
 use serde_json::{Map, Value, json};
 
-use crate::AppState;
 use crate::fields::{opt_f64, opt_i64, opt_str, req_i64, req_obj, req_str};
 use crate::render::{self, CameraInfo, EdgeType};
 use crate::reply::{ApiError, JsonReply, ok};
+use crate::state::AppState;
 
 /// The business time of an edge event and how it was decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,9 @@ use parkmesh_parking::payload::Tariff;
 use parkmesh_storage::HistoryQuery;
 use serde_json::{Value, json};
 
+use crate::render;
 use crate::reply::{ApiError, JsonReply, ok, parse_object};
-use crate::{AppState, render};
+use crate::state::AppState;
 
 /// Largest `limit` accepted by `/api/parking/history`.
 pub(crate) const MAX_HISTORY_LIMIT: i64 = 1000;

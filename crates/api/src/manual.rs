@@ -17,9 +17,11 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 
 use crate::fields::{opt_i64, opt_str, req_str};
+use crate::filters::{admin_as, body, operator_name, with_state};
+use crate::render;
 use crate::render::{CameraInfo, EdgeType};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
-use crate::{AppState, admin_as, body, operator_name, render, with_state};
+use crate::state::AppState;
 
 /// The route.
 pub(crate) fn route(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallible>,)> {

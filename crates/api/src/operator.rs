@@ -20,8 +20,9 @@ use warp::Filter;
 use warp::filters::BoxedFilter;
 
 use crate::fields::{opt_str, req_str};
+use crate::filters::{admin, admin_as, body, operator_name, with_state};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
-use crate::{AppState, admin, admin_as, body, operator_name, with_state};
+use crate::state::AppState;
 
 /// Largest list accepted for subscriptions or staff.
 const MAX_LIST: usize = 10_000;

@@ -15,8 +15,9 @@ use warp::filters::BoxedFilter;
 
 use crate::client::Target;
 use crate::fields::{opt_i64, req_i64, req_str};
+use crate::filters::{admin, body, with_state};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
-use crate::{AppState, admin, body, with_state};
+use crate::state::AppState;
 
 /// How far a membership proof's timestamp may be from this central's clock.
 const PROOF_WINDOW_MS: i64 = 5 * 60 * 1000;

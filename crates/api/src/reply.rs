@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 use warp::http::StatusCode;
 use warp::reply::{Json, WithStatus};
 
+/// Largest request body accepted (bytes); checked before parsing.
+pub const MAX_BODY: u64 = 64 * 1024;
+
 /// A JSON reply with a status code.
 pub(crate) type JsonReply = WithStatus<Json>;
 
@@ -128,7 +131,7 @@ pub(crate) async fn recover(rej: warp::Rejection) -> Result<JsonReply, Infallibl
     } else if rej.find::<warp::reject::PayloadTooLarge>().is_some() {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body too large (limit {} bytes)", crate::MAX_BODY),
+            format!("request body too large (limit {} bytes)", MAX_BODY),
         )
     } else if rej.find::<warp::reject::LengthRequired>().is_some() {
         (

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use warp::Filter;
 use warp::http::StatusCode;
 
-use crate::AppState;
 use crate::reply::ApiError;
+use crate::state::AppState;
 
 /// The page, with `__REPORT__` where the server puts the report.
 const PAGE: &str = include_str!("assets/reports.html");
@@ -343,7 +343,7 @@ fn page(report: &Value) -> String {
 pub(crate) fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (Box<dyn warp::Reply>,), Error = warp::Rejection> + Clone {
-    let st = move || crate::with_state(state.clone());
+    let st = move || crate::filters::with_state(state.clone());
     let common = move || {
         st().and(warp::query::<HashMap<String, String>>())
             .and(warp::header::optional::<String>("accept"))

@@ -8,7 +8,6 @@
 //! own.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +17,9 @@ use hyper_util::service::TowerToHyperService;
 use parkmesh_transport::tls::{Io, TlsServer};
 use tokio::sync::Semaphore;
 
-use crate::AppState;
-
-/// The address of the client a request came from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientAddr(pub(crate) SocketAddr);
+use crate::filters::ClientAddr;
+use crate::routes::routes;
+use crate::state::AppState;
 
 /// Time a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,7 +36,7 @@ pub async fn serve(
     tls: Option<TlsServer>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let service = warp::service(crate::routes(state));
+    let service = warp::service(routes(state));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let handshakes = Arc::new(Semaphore::new(MAX_TLS_HANDSHAKES));
     let mut shutdown = std::pin::pin!(shutdown);

@@ -18,8 +18,9 @@ use warp::filters::BoxedFilter;
 
 use crate::client::Target;
 use crate::fields::{opt_i64, opt_str, req_obj};
+use crate::filters::{admin, body, with_state};
 use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
-use crate::{AppState, admin, body, with_state};
+use crate::state::AppState;
 
 /// Most cameras one site may configure.
 const MAX_CAMERAS: usize = 256;
@@ -186,7 +187,7 @@ async fn get_config(state: AppState) -> Result<JsonReply, ApiError> {
             "backend_type": "central",
             "server": { "host": cfg.bind().to_string(), "port": cfg.this_central().api_port },
             "database": { "db_file": cfg.db_path().display().to_string() },
-            "camera": { "heartbeat_timeout": crate::CAMERA_TIMEOUT_MS / 1000 },
+            "camera": { "heartbeat_timeout": crate::cameras::CAMERA_TIMEOUT_MS / 1000 },
             "parking": { "fee_base": tariff.fee_base, "fee_per_hour": tariff.fee_per_hour, "api_url": "" },
             "staff": { "api_url": "" },
             "subscriptions": { "api_url": "" },

@@ -16,8 +16,8 @@ use parkmesh_protocol::Event;
 use serde_json::{Value, json};
 use warp::Filter;
 
-use crate::AppState;
 use crate::reply::ApiError;
+use crate::state::AppState;
 
 /// The page, with `__MESH_STATE__` where the server puts the state.
 const PAGE: &str = include_str!("assets/mesh.html");
@@ -155,7 +155,7 @@ fn updates(
 pub(crate) fn routes(
     state: AppState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = warp::Rejection> + Clone {
-    let st = move || crate::with_state(state.clone());
+    let st = move || crate::filters::with_state(state.clone());
     let html = warp::path!("mesh")
         .and(warp::get())
         .and(st())

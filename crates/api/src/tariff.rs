@@ -7,9 +7,9 @@ use parkmesh_parking::payload::{Payload, Tariff};
 use parkmesh_storage::Intent;
 use serde_json::{Map, Value};
 
-use crate::AppState;
 use crate::fields::{opt_f64, opt_i64};
 use crate::reply::ApiError;
+use crate::state::AppState;
 
 /// The settings key under which storage keeps the last `fees.set` payload.
 const SETTING: &str = "fees";

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use warp::ws::{Message, WebSocket};
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// Largest frame accepted from a WebSocket client.
 pub(crate) const MAX_WS_FRAME: usize = 256 * 1024;

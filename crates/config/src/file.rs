@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
+use crate::env::process_env;
 use crate::error::ConfigError;
 use crate::model::{Config, Loaded};
-use crate::process_env;
 use crate::validate::from_value;
 
 /// Distinguishes temporary files of concurrent saves within one process.

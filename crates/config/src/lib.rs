@@ -33,12 +33,15 @@
 //!
 //! # Layout
 //!
-//! - `raw`: [`RawConfig`], [`RawCentral`], the named defaults and the JSON decoder (stage one).
+//! - `raw`: [`RawConfig`], [`RawCentral`], the named defaults and the key table (stage one): each
+//!   top-level key is declared once there.
+//! - `decode`: the typed JSON field readers, unknown-key warnings and the diagnostics report.
 //! - `model`: [`Config`], [`Central`], [`PlatePolicy`] and their accessors (stage two).
 //! - `validate`: the checks that turn a [`RawConfig`] into a [`Config`].
 //! - `host`: [`Host`], an IP address or DNS host name.
 //! - `network`: [`Network`], an IP network in CIDR notation (`admin_networks`).
 //! - `file`: [`Config::load`] and [`Config::save_atomic`].
+//! - `env`: the environment overrides ([`ENV_CLUSTER_SECRET`], [`ENV_ADMIN_TOKEN`]) and lookups.
 //! - `admin`: the rule for mutating admin endpoints ([`Config::authorize_admin`], [`AdminGrant`]).
 //! - `error`: [`ConfigError`], [`Diagnostic`], [`AdminDenied`].
 //!
@@ -46,6 +49,8 @@
 //! binary and the `api`/`manager` crates, which read the validated [`Config`].
 
 mod admin;
+mod decode;
+mod env;
 mod error;
 mod file;
 mod host;
@@ -57,9 +62,10 @@ mod validate;
 pub use parkmesh_protocol::CentralId;
 
 pub use crate::admin::AdminGrant;
+pub use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET, no_env, process_env};
 pub use crate::error::{AdminDenied, ConfigError, Diagnostic};
 pub use crate::host::Host;
-pub use crate::model::{Central, Config, Loaded, PlatePolicy};
+pub use crate::model::{Central, Config, DB_FILE_NAME, Loaded, PlatePolicy};
 pub use crate::network::Network;
 pub use crate::raw::{
     DEFAULT_ADMIN_NETWORKS, DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR,
@@ -67,23 +73,3 @@ pub use crate::raw::{
     DEFAULT_MESH_DEAD_AFTER_SECS, DEFAULT_MESH_PING_INTERVAL_SECS, DEFAULT_P2P_PORT,
     DEFAULT_TIMEZONE, RawCentral, RawConfig, RawMesh, RawTls, TOP_KEYS,
 };
-
-/// Environment variable that overrides `cluster_secret` from the file.
-pub const ENV_CLUSTER_SECRET: &str = "PARKMESH_CLUSTER_SECRET";
-/// Environment variable that overrides `admin_token` from the file.
-pub const ENV_ADMIN_TOKEN: &str = "PARKMESH_ADMIN_TOKEN";
-/// File name of the SQLite database inside `data_dir`.
-pub const DB_FILE_NAME: &str = "central.db";
-
-/// Reads a variable from the process environment: the lookup [`Config::load`] uses.
-///
-/// An unset variable, one that is not valid UTF-8 and one set to the empty string all count as
-/// unset.
-pub fn process_env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.is_empty())
-}
-
-/// An environment in which no variable is set; handy for tests and for validating request bodies.
-pub fn no_env(_name: &str) -> Option<String> {
-    None
-}

@@ -14,11 +14,13 @@ pub use parkmesh_parking::plate::PlatePolicy;
 use parkmesh_protocol::CentralId;
 use serde_json::Value;
 
-use crate::DB_FILE_NAME;
 use crate::error::Diagnostic;
 use crate::host::Host;
 use crate::network::Network;
-use crate::raw::{RawCentral, RawConfig, RawMesh, RawTls};
+use crate::raw::{RawCentral, RawConfig, RawMesh, RawTls, TOP_KEYS};
+
+/// File name of the SQLite database inside `data_dir`.
+pub const DB_FILE_NAME: &str = "central.db";
 
 /// A validated config plus the warnings (unknown keys, weak secrets) found on the way.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +140,7 @@ impl Config {
     /// order; secrets are compared by their file values (what a save changes).
     pub fn changed_keys(&self, other: &Config) -> Vec<&'static str> {
         let (a, b) = (self.to_raw().to_json(), other.to_raw().to_json());
-        crate::TOP_KEYS
+        TOP_KEYS
             .iter()
             .copied()
             .filter(|key| a.get(*key) != b.get(*key))

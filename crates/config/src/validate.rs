@@ -11,12 +11,13 @@ use jiff::tz::TimeZone;
 use parkmesh_protocol::CentralId;
 use serde_json::Value;
 
+use crate::decode::{Report, join};
+use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
 use crate::error::ConfigError;
 use crate::host::{Host, parse_host};
 use crate::model::{Central, Config, Loaded, PlatePolicy, Secret};
 use crate::network::Network;
-use crate::raw::{RawCentral, RawConfig, Report, join};
-use crate::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
+use crate::raw::{RawCentral, RawConfig};
 
 /// Origin label for documents that did not come from a file.
 const DOC_ORIGIN: &str = "config";

@@ -14,12 +14,14 @@
 //! - `mesh/traffic`, `mesh/progress`: per-peer traffic and refusal counts, catch-up progress
 //!   lines.
 //! - `status`: [`MeshStatus`] and [`PeerStatus`]; `callbacks`: the peer-event callbacks.
+//! - `error`: [`ManagerError`].
 //! - `timezone`: the site's time zone announced at start (`site.timezone`).
 //!
 //! In the crate graph it sits above `storage`, `replication` and `transport`, below `api`.
 #![warn(missing_docs)]
 
 mod callbacks;
+mod error;
 mod mesh;
 mod status;
 mod timezone;
@@ -30,53 +32,13 @@ use std::time::Duration;
 
 use parkmesh_config::Config;
 use parkmesh_protocol::{CentralId, Event};
-use parkmesh_storage::{Ingested, Intent, Storage, StorageError};
+use parkmesh_storage::{Ingested, Intent, Storage};
 use parkmesh_transport::tls::Tls;
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::callbacks::EventCallback;
+pub use crate::error::ManagerError;
 pub use crate::status::{MeshStatus, PeerStatus, Traffic};
-
-/// Errors of the manager.
-#[derive(Debug, thiserror::Error)]
-pub enum ManagerError {
-    /// The new configuration is invalid or could not be saved.
-    #[error(transparent)]
-    Config(#[from] parkmesh_config::ConfigError),
-    /// The storage failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// The mesh port could not be bound.
-    #[error("cannot listen for peers on {addr}: {reason}")]
-    Bind {
-        /// Address.
-        addr: String,
-        /// Cause.
-        reason: String,
-    },
-    /// The configuration tries to change this central's id while it runs.
-    #[error(
-        "this_central.id cannot change while the central runs (from {from:?} to {to:?}); restart with a new data_dir"
-    )]
-    IdChange {
-        /// Current id.
-        from: String,
-        /// Requested id.
-        to: String,
-    },
-    /// The named peer is not configured.
-    #[error("unknown peer {0:?}")]
-    UnknownPeer(String),
-    /// The peer is configured but did not answer.
-    #[error("peer {0:?} is not connected or did not answer; it may be offline")]
-    NotConnected(String),
-    /// The mesh is stopped.
-    #[error("the mesh is stopped")]
-    Stopped,
-    /// The TLS files in the configuration cannot be used.
-    #[error(transparent)]
-    Tls(#[from] parkmesh_transport::TransportError),
-}
 
 struct Inner {
     storage: Storage,

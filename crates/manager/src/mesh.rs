@@ -106,7 +106,7 @@ pub(crate) async fn start(
     callbacks: Callbacks,
     tls: Option<Tls>,
     listener: Option<tokio::net::TcpListener>,
-) -> Result<(mpsc::Sender<MeshCmd>, JoinHandle<()>), crate::ManagerError> {
+) -> Result<(mpsc::Sender<MeshCmd>, JoinHandle<()>), crate::error::ManagerError> {
     let secret = config
         .cluster_secret()
         .unwrap_or_default()
@@ -118,7 +118,7 @@ pub(crate) async fn start(
     let vector = storage
         .vector()
         .await
-        .map_err(crate::ManagerError::Storage)?;
+        .map_err(crate::error::ManagerError::Storage)?;
     let peers: BTreeSet<CentralId> = config
         .peer_centrals()
         .iter()
@@ -129,12 +129,12 @@ pub(crate) async fn start(
         Some(l) => l,
         None => {
             let addr = config.p2p_listen_addr();
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| crate::ManagerError::Bind {
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                crate::error::ManagerError::Bind {
                     addr: addr.to_string(),
                     reason: e.to_string(),
-                })?
+                }
+            })?
         }
     };
     let addr = listener

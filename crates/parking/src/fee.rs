@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ParkingError;
+use crate::error::ParkingError;
 use crate::error::field;
 
 const MS_PER_HOUR: i64 = 3_600_000;

@@ -7,7 +7,7 @@ use parkmesh_protocol::{Event, EventKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::ParkingError;
+use crate::error::ParkingError;
 use crate::error::field;
 pub use crate::fee::Tariff;
 pub use crate::subscription::Subscription;

@@ -3,7 +3,7 @@
 //! `id` is the matching key: uppercase, only `A–Z0–9`. `view` is what the operator sees: the
 //! trimmed input, uppercased. Patterns are written by hand (no regex engine needed).
 
-use crate::ParkingError;
+use crate::error::ParkingError;
 
 /// Longest plate text accepted before normalisation.
 pub const MAX_PLATE_INPUT: usize = 32;

@@ -10,7 +10,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::ParkingError;
+use crate::error::ParkingError;
 use crate::error::field;
 
 /// One pass, in the seed's record shape; unknown fields are kept.

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::ParkingError;
+use crate::error::ParkingError;
 
 /// Looks up an IANA time zone by name.
 pub fn parse_tz(name: &str) -> Result<TimeZone, ParkingError> {

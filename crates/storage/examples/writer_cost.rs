@@ -101,21 +101,15 @@ fn gate(i: usize, at_ms: i64, edge_event_id: String, camera: i64) -> EntryPayloa
 }
 
 fn gate_of(plate: String, at_ms: i64, edge_event_id: String, camera: i64) -> EntryPayload {
-    EntryPayload {
-        plate_id: plate.clone(),
-        plate_view: plate,
-        at_ms,
-        time_clamped: false,
-        late: false,
-        operator: None,
-        camera_id: Some(camera),
-        camera_name: if camera == 1 { "Gate" } else { "Exit" }.into(),
-        camera_type: if camera == 1 { "ENTRY" } else { "EXIT" }.into(),
-        confidence: 0.9,
-        source: "auto".into(),
-        edge_event_id: Some(edge_event_id),
-        edge_id: Some(camera.to_string()),
-    }
+    let (name, camera_type) = if camera == 1 {
+        ("Gate", "ENTRY")
+    } else {
+        ("Exit", "EXIT")
+    };
+    EntryPayload::read(&plate, at_ms)
+        .with_camera(camera, name, camera_type)
+        .with_read(0.9, "auto")
+        .with_edge(&camera.to_string(), Some(edge_event_id))
 }
 
 fn entry(i: usize) -> EntryPayload {

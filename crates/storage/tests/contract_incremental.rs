@@ -60,10 +60,7 @@ async fn incremental_case(mut seed: u64) {
                 } else {
                     format!("e{seq}")
                 };
-                let p = EntryPayload {
-                    edge_event_id: Some(edge.clone()),
-                    ..entry(plate, t)
-                };
+                let p = entry(plate, t).with_edge("1", Some(edge.clone()));
                 let e = remote(origin, seq, t, p.to_value(), EntryPayload::KIND);
                 entries.push((e.clone(), edge));
                 e
@@ -143,10 +140,7 @@ async fn incremental_case(mut seed: u64) {
     // entry then completes it, and the exception's row goes.
     let plate = "30A00003";
     let visit = |seq: u64, at: i64, edge: &str| {
-        let p = EntryPayload {
-            edge_event_id: Some(edge.into()),
-            ..entry(plate, at)
-        };
+        let p = entry(plate, at).with_edge("1", Some(edge.into()));
         let x = ExitPayload {
             entry_ref: Some(edge.into()),
             ..exit(plate, at + HOUR)

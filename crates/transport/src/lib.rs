@@ -10,12 +10,15 @@
 //! (the engine re-serves it from the log later), so memory stays bounded.
 //!
 //! # Layout
-//! - this file: [`LinkConfig`], [`LinkEvent`], [`LinkCmd`], [`Link`], [`spawn_link`].
+//! - this file: [`LinkEvent`], [`LinkCmd`], [`Link`], [`spawn_link`].
 //! - `socket`: [`listen`], [`dial`] (handshake, path check, limits).
+//! - `limits`: [`LinkConfig`]; `error`: [`TransportError`].
 //! - `backoff`: [`Backoff`], exponential with jitter.
 //! - `tls`: [`tls::Tls`], optional TLS for the mesh and for the HTTP API.
 
 mod backoff;
+mod error;
+mod limits;
 mod socket;
 pub mod tls;
 
@@ -29,63 +32,12 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 pub use crate::backoff::Backoff;
+pub use crate::error::TransportError;
+pub use crate::limits::LinkConfig;
 pub use crate::socket::{Accepted, MESH_PATH, dial, listen};
 
 /// A dialled mesh connection (plain or TLS).
 pub type ClientStream = WebSocketStream<Box<dyn tls::Io>>;
-
-/// Errors of the transport.
-#[derive(Debug, thiserror::Error)]
-pub enum TransportError {
-    /// Binding, accepting or connecting failed.
-    #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The WebSocket handshake failed.
-    #[error("websocket handshake with {addr} failed: {reason}")]
-    Handshake {
-        /// Remote address.
-        addr: String,
-        /// Cause.
-        reason: String,
-    },
-    /// Connecting took too long.
-    #[error("connecting to {0} timed out")]
-    Timeout(String),
-    /// A TLS certificate, key or CA file cannot be used.
-    #[error("TLS file {file}: {reason}")]
-    Tls {
-        /// The file.
-        file: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-/// Limits of every mesh connection.
-#[derive(Debug, Clone)]
-pub struct LinkConfig {
-    /// Largest frame or message accepted (bytes); a larger one closes the connection.
-    pub max_frame: usize,
-    /// Commands queued per connection before the driver must treat the peer as slow.
-    pub queue: usize,
-    /// Time allowed for TCP connect plus WebSocket handshake.
-    pub connect_timeout: Duration,
-}
-
-impl Default for LinkConfig {
-    fn default() -> Self {
-        Self {
-            max_frame: 4 << 20,
-            queue: 1024,
-            connect_timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 /// What a connection reports to the driver. `conn` is the driver's id for it.
 #[derive(Debug)]

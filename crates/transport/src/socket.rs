@@ -14,8 +14,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::error::TransportError;
+use crate::limits::LinkConfig;
 use crate::tls::{Io, TlsClient, TlsServer};
-use crate::{LinkConfig, TransportError};
 
 /// The path of the mesh protocol v2 on the `p2p_port`.
 pub const MESH_PATH: &str = "/p2p/v2";

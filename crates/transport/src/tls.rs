@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::TransportError;
+use crate::error::TransportError;
 
 /// A byte stream a connection runs on: plain TCP or TLS over TCP.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}

@@ -145,19 +145,8 @@ pub fn stream_event(
 
 /// An entry at gate camera 1 at `at_ms`.
 pub fn entry(plate: &str, at_ms: i64) -> EntryPayload {
-    EntryPayload {
-        plate_id: plate.into(),
-        plate_view: plate.into(),
-        at_ms,
-        time_clamped: false,
-        late: false,
-        operator: None,
-        camera_id: Some(1),
-        camera_name: "Gate".into(),
-        camera_type: "ENTRY".into(),
-        confidence: 0.9,
-        source: "auto".into(),
-        edge_event_id: None,
-        edge_id: Some("1".into()),
-    }
+    EntryPayload::read(plate, at_ms)
+        .with_camera(1, "Gate", "ENTRY")
+        .with_read(0.9, "auto")
+        .with_edge("1", None)
 }

@@ -10,13 +10,9 @@ use parkmesh_storage::{HistoryQuery, Ingested, Intent, Storage};
 use super::entry;
 
 pub fn exit(plate: &str, at_ms: i64) -> ExitPayload {
-    let gate = EntryPayload {
-        camera_id: Some(2),
-        camera_name: "Exit".into(),
-        camera_type: "EXIT".into(),
-        edge_id: Some("2".into()),
-        ..entry(plate, at_ms)
-    };
+    let gate = entry(plate, at_ms)
+        .with_camera(2, "Exit", "EXIT")
+        .with_edge("2", None);
     ExitPayload::at_gate(gate, None)
 }
 
