@@ -1,49 +1,15 @@
 //! Validation through the public API: every bad field is named with its path, all problems are
-//! reported at once, unknown keys only warn, the environment overrides secrets, and updates merge.
+//! reported at once, unknown keys only warn, the environment overrides secrets, and updates merge (the admin rule is in `admin.rs`).
 
 use std::net::IpAddr;
 use std::path::Path;
 
-use parkmesh_config::{
-    AdminDenied, AdminGrant, Config, ConfigError, Diagnostic, Host, PlatePolicy, RawConfig, no_env,
-};
-use serde_json::{Value, json};
+use parkmesh_config::{Config, ConfigError, Host, PlatePolicy, RawConfig, no_env};
+use serde_json::json;
 
-fn good() -> Value {
-    json!({
-        "this_central": {"id": "central-1", "ip": "10.0.0.1", "p2p_port": 9000, "api_port": 8000},
-        "peer_centrals": [
-            {"id": "central-2", "ip": "10.0.0.2", "p2p_port": 9000},
-            {"id": "central-3", "ip": "central-3.lan", "p2p_port": 9100, "api_port": 8100}
-        ],
-        "cluster_secret": "a-long-enough-cluster-secret"
-    })
-}
+mod common;
 
-/// Sets `pointer` in the good document to `value` and returns the problems (panics if it loads).
-fn problems_with(pointer: &str, value: Value) -> Vec<Diagnostic> {
-    let mut doc = good();
-    *doc.pointer_mut(pointer).unwrap() = value;
-    problems(&doc)
-}
-
-fn problems(doc: &Value) -> Vec<Diagnostic> {
-    match Config::from_json_value(doc, no_env) {
-        Ok(loaded) => panic!("expected problems, got {:?}", loaded.config),
-        Err(err) => err.diagnostics().to_vec(),
-    }
-}
-
-/// Asserts exactly one problem, at `path`, whose message contains `needle`.
-fn assert_one(problems: &[Diagnostic], path: &str, needle: &str) {
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert_eq!(problems[0].path, path, "{problems:#?}");
-    assert!(
-        problems[0].message.contains(needle),
-        "{:?} lacks {needle:?}",
-        problems[0].message
-    );
-}
+use common::{assert_one, good, problems, problems_with};
 
 #[test]
 fn good_document_loads_with_defaults() {
@@ -417,155 +383,6 @@ fn raw_round_trip_and_builder() {
     let moved = standalone.config.with_data_dir_override("/tmp/elsewhere");
     assert_eq!(moved.db_path(), Path::new("/tmp/elsewhere/central.db"));
     assert_eq!(moved.to_raw().data_dir, "data", "the override is not saved");
-}
-
-#[test]
-fn admin_rule() {
-    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
-    let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-    let lan: IpAddr = "10.0.0.50".parse().unwrap();
-    let open = Config::from_json_value(&good(), no_env).unwrap().config;
-    assert_eq!(
-        open.authorize_admin(Some(loopback), None),
-        Ok(AdminGrant::Network(loopback))
-    );
-    assert_eq!(
-        open.authorize_admin(Some(mapped), None),
-        Ok(AdminGrant::Network(loopback)),
-        "IPv4-mapped loopback is loopback"
-    );
-    assert_eq!(
-        open.authorize_admin(Some("::1".parse().unwrap()), None)
-            .map(|g| g.identity()),
-        Ok("admin@::1".to_owned())
-    );
-    assert_eq!(
-        open.authorize_admin(Some(lan), Some("Bearer anything")),
-        Err(AdminDenied::NotAdminNetwork { remote: Some(lan) })
-    );
-    assert_eq!(
-        open.authorize_admin(None, None),
-        Err(AdminDenied::NotAdminNetwork { remote: None })
-    );
-
-    let mut doc = good();
-    doc["admin_token"] = json!("the-admin-token-0123456789");
-    let locked = Config::from_json_value(&doc, no_env).unwrap().config;
-    for header in [
-        "Bearer the-admin-token-0123456789",
-        "bearer the-admin-token-0123456789",
-        "BEARER  the-admin-token-0123456789 ",
-    ] {
-        assert_eq!(
-            locked.authorize_admin(Some(lan), Some(header)),
-            Ok(AdminGrant::Token),
-            "{header}"
-        );
-    }
-    assert_eq!(
-        locked.authorize_admin(Some(loopback), None),
-        Ok(AdminGrant::Network(loopback)),
-        "loopback is an admin network by default"
-    );
-    assert_eq!(
-        locked.authorize_admin(Some(lan), None),
-        Err(AdminDenied::MissingToken)
-    );
-    assert_eq!(
-        locked.authorize_admin(Some(lan), Some("Bearer wrong")),
-        Err(AdminDenied::WrongToken)
-    );
-    assert_eq!(
-        locked.authorize_admin(Some(loopback), Some("Bearer wrong")),
-        Err(AdminDenied::WrongToken),
-        "a wrong token is refused even from an admin network"
-    );
-    assert_eq!(
-        locked.authorize_admin(Some(lan), Some("Basic abc")),
-        Err(AdminDenied::MissingToken)
-    );
-}
-
-#[test]
-fn admin_networks() {
-    let mut doc = good();
-    doc["admin_networks"] = json!(["192.168.1.0/24", "fd00::/8"]);
-    doc["admin_token"] = json!("the-admin-token-0123456789");
-    let config = Config::from_json_value(&doc, no_env).unwrap().config;
-    let guard: IpAddr = "192.168.1.23".parse().unwrap();
-    assert_eq!(
-        config.authorize_admin(Some(guard), None),
-        Ok(AdminGrant::Network(guard))
-    );
-    assert_eq!(
-        config.authorize_admin(Some("::ffff:192.168.1.23".parse().unwrap()), None),
-        Ok(AdminGrant::Network(guard))
-    );
-    assert!(
-        config
-            .authorize_admin(Some("fd00::7".parse().unwrap()), None)
-            .is_ok()
-    );
-    assert_eq!(
-        config.authorize_admin(Some("192.168.2.23".parse().unwrap()), None),
-        Err(AdminDenied::MissingToken)
-    );
-    assert_eq!(
-        config.authorize_admin(Some("127.0.0.1".parse().unwrap()), None),
-        Err(AdminDenied::MissingToken),
-        "a list replaces the loopback default"
-    );
-    assert_eq!(
-        config.to_raw().admin_networks,
-        vec!["192.168.1.0/24".to_owned(), "fd00::/8".to_owned()]
-    );
-
-    // Token only: no network at all.
-    doc["admin_networks"] = json!([]);
-    let strict = Config::from_json_value(&doc, no_env).unwrap().config;
-    assert_eq!(
-        strict.authorize_admin(Some("127.0.0.1".parse().unwrap()), None),
-        Err(AdminDenied::MissingToken)
-    );
-
-    // Defaults and round trip.
-    let plain = Config::from_json_value(&good(), no_env).unwrap().config;
-    assert_eq!(
-        plain.to_raw().admin_networks,
-        vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()]
-    );
-    assert_eq!(
-        Config::from_raw(plain.to_raw(), no_env).unwrap().config,
-        plain
-    );
-
-    // Bad entries name their index; a non-list names the key.
-    let mut bad = good();
-    bad["admin_networks"] = json!(["192.168.1.0/24", "192.168.1.0/33", 7, "lan"]);
-    let mut paths: Vec<String> = problems(&bad).into_iter().map(|d| d.path).collect();
-    paths.sort();
-    assert_eq!(
-        paths,
-        [
-            "admin_networks[1]",
-            "admin_networks[2]",
-            "admin_networks[3]"
-        ]
-    );
-    bad["admin_networks"] = json!("192.168.1.0/24");
-    let p = problems(&bad);
-    assert_eq!(p[0].path, "admin_networks");
-    assert!(p[0].message.contains("list"), "{}", p[0].message);
-
-    // Everything is allowed, but warned about.
-    let mut open = good();
-    open["admin_networks"] = json!(["0.0.0.0/0"]);
-    let loaded = Config::from_json_value(&open, no_env).unwrap();
-    assert!(
-        loaded.warnings.iter().any(|w| w.path == "admin_networks"),
-        "{:?}",
-        loaded.warnings
-    );
 }
 
 #[test]

@@ -8,11 +8,14 @@
 //! timer is re-armed, as the engine's call order requires. Log reads and applies run as spawned
 //! tasks so the loop never waits on the database. Dialling peers lives in `mesh/dial.rs`, the
 //! traffic ledger in `mesh/traffic.rs`, catch-up progress lines in `mesh/progress.rs`, the
-//! per-connection frame compression in `mesh/codec.rs`.
+//! per-connection frame compression in `mesh/codec.rs`, the status snapshot in `mesh/snapshot.rs`,
+//! the wait for close frames at a stop in `mesh/close.rs`.
 
+mod close;
 mod codec;
 mod dial;
 mod progress;
+mod snapshot;
 mod traffic;
 
 use std::collections::{BTreeSet, HashMap};
@@ -30,7 +33,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::callbacks::Callbacks;
-use crate::status::{MeshStatus, PeerStatus};
+use crate::status::MeshStatus;
 
 /// A connection that lasted this long resets its dialer's backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
@@ -247,7 +250,7 @@ impl Driver {
                     Some(MeshCmd::Stop(done)) => {
                         let open = self.links.len();
                         self.stop();
-                        closed_links(&mut events, open).await;
+                        close::closed_links(&mut events, open).await;
                         let _ = done.send(());
                         return;
                     }
@@ -581,83 +584,7 @@ impl Driver {
             self.snapshot();
         }
     }
-
-    fn snapshot(&mut self) {
-        self.last_snapshot = Instant::now();
-        let st = self.engine.status();
-        self.progress.observe(&st, Instant::now());
-        let now = self.now();
-        let wall = parkmesh_clock::now_ms();
-        let mut shared = lock(&self.shared);
-        let peers = self
-            .config
-            .peer_centrals()
-            .iter()
-            .map(|p| {
-                let mut s = PeerStatus::disconnected(p);
-                if let Some(e) = st.peers.iter().find(|e| e.peer == p.id) {
-                    s.connected = e.conn.is_some();
-                    s.status = if s.connected {
-                        "connected"
-                    } else if self.dialers.contains_key(&p.id) {
-                        "connecting"
-                    } else {
-                        "disconnected"
-                    };
-                    s.last_ping_ms = e
-                        .last_seen_ms
-                        .map(|seen| wall - (now.saturating_sub(seen)) as i64);
-                    s.lag_events = e.lag_total;
-                    s.catching_up = e.catching_up;
-                    s.read_failures = e.read_failures;
-                    s.resent_events = e.resent_events;
-                    s.retransmit_timeouts = e.retransmit_timeouts;
-                    s.window_events = e.window;
-                    s.read_error = e.read_error.clone();
-                    s.lag_by_stream = e.lag.iter().map(|(k, v)| (k.clone(), *v)).collect();
-                    s.acked = e.known.0.iter().map(|(k, v)| (k.clone(), *v)).collect();
-                    s.catchup_remaining = progress::remaining(&st.local, &e.known).0;
-                }
-                s.traffic = self.traffic.of(&p.id);
-                s.rtt_ms = shared.rtt_ms.get(p.id.as_str()).copied();
-                s.version = shared.versions.get(p.id.as_str()).cloned();
-                s
-            })
-            .collect();
-        shared.status = Some(MeshStatus {
-            this_central: self.own.origin.to_string(),
-            running: true,
-            standalone: self.config.is_standalone(),
-            peers,
-            messages_sent: self.sent,
-            messages_received: self.received,
-            local: st.local.0.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            handshake_refusals: self.traffic.refusals(),
-        });
-    }
 }
-
-/// Waits (at most [`CLOSE_GRACE`]) until `open` connections have ended, so that their close
-/// frames reach the peers before the process exits: a peer then logs a clean close, not a lost
-/// link.
-async fn closed_links(events: &mut mpsc::Receiver<LinkEvent>, open: usize) {
-    let mut left = open;
-    let wait = async {
-        while left > 0 {
-            match events.recv().await {
-                Some(LinkEvent::Closed { .. }) => left -= 1,
-                Some(_) => {}
-                None => return,
-            }
-        }
-    };
-    if tokio::time::timeout(CLOSE_GRACE, wait).await.is_err() {
-        tracing::info!(left, "mesh connections did not close in time");
-    }
-}
-
-/// How long a stop waits for the peer connections to send their close frames.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 pub(crate) fn lock(m: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
     m.lock().unwrap_or_else(|p| p.into_inner())
