@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,18 +78,7 @@ fn sigkill_while_posting_loses_nothing_acknowledged() {
             })
             .await
             .unwrap();
-        let mut per_plate: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in &rows {
-            *per_plate.entry(r.plate_id.as_str()).or_default() += 1;
-        }
-        for plate in &acked {
-            assert_eq!(
-                per_plate.get(plate.as_str()),
-                Some(&1),
-                "acknowledged entry {plate} must be stored exactly once"
-            );
-        }
-        assert!(per_plate.values().all(|n| *n == 1), "no duplicates");
+        common::assert_stored_once(rows.iter().map(|r| r.plate_id.as_str()), &acked);
         // The projection equals a rebuild from the log.
         let events = storage.all_events().await.unwrap();
         let rebuilt = parkmesh_parking::project(&events);

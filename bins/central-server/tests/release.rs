@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,17 +192,7 @@ fn versions_in_status_and_metrics_and_a_clean_stop_on_sigterm_during_traffic() {
             .await
             .unwrap()
     });
-    let mut per_plate: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in &rows {
-        *per_plate.entry(r.plate_id.as_str()).or_default() += 1;
-    }
-    for plate in &acked {
-        assert_eq!(
-            per_plate.get(plate.as_str()),
-            Some(&1),
-            "acknowledged {plate}"
-        );
-    }
+    common::assert_stored_once(rows.iter().map(|r| r.plate_id.as_str()), &acked);
     common::stop(&mut b);
 }
 

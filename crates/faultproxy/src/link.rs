@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::{Dir, Faults, Shared};
+use crate::faults::{Dir, Faults, Shared};
 
 /// Largest chunk read at once (also when no cap is set).
 const MAX_CHUNK: usize = 16 * 1024;

@@ -131,26 +131,24 @@ pub(crate) fn load_events(
             "SELECT {ADMIN_COLUMNS} FROM events t JOIN events a ON a.session_ref = t.id_text WHERE {term}"
         ));
     }
-    conn.prepare_cached(&sql.join(" UNION ALL "))?
-        .query_map([key], event_from_row_w)?
+    query_events(conn, &sql.join(" UNION ALL "), key)
+}
+
+/// The operator events (`history.edit` / `history.delete`) aimed at event `id_text`.
+pub(crate) fn load_aimed(conn: &Connection, id_text: &str) -> Result<Vec<Event>, StorageError> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE session_ref = ?1");
+    query_events(conn, &sql, id_text)
+}
+
+/// The events that `sql` (selecting the event columns, one parameter) finds for `param`.
+fn query_events(conn: &Connection, sql: &str, param: &str) -> Result<Vec<Event>, StorageError> {
+    conn.prepare_cached(sql)?
+        .query_map([param], event_from_row_w)?
         .map(|p| {
             p.map_err(StorageError::from)
                 .and_then(EventParts::into_event)
         })
         .collect()
-}
-
-/// The operator events (`history.edit` / `history.delete`) aimed at event `id_text`.
-pub(crate) fn load_aimed(conn: &Connection, id_text: &str) -> Result<Vec<Event>, StorageError> {
-    conn.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE session_ref = ?1"
-    ))?
-    .query_map([id_text], event_from_row_w)?
-    .map(|p| {
-        p.map_err(StorageError::from)
-            .and_then(EventParts::into_event)
-    })
-    .collect()
 }
 
 /// The event whose id text is `id_text`, if the log holds it.

@@ -379,3 +379,23 @@ pub fn run_cli(config: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 pub mod parkai;
+
+/// Asserts that every acknowledged plate is among `stored` exactly once, and that no plate is
+/// stored twice (nothing acknowledged lost, nothing applied twice).
+pub fn assert_stored_once<'a>(
+    stored: impl IntoIterator<Item = &'a str>,
+    acked: &std::collections::BTreeSet<String>,
+) {
+    let mut per_plate: std::collections::BTreeMap<&str, usize> = Default::default();
+    for plate in stored {
+        *per_plate.entry(plate).or_default() += 1;
+    }
+    for plate in acked {
+        assert_eq!(
+            per_plate.get(plate.as_str()),
+            Some(&1),
+            "acknowledged entry {plate} must be stored exactly once"
+        );
+    }
+    assert!(per_plate.values().all(|n| *n == 1), "no duplicates");
+}
