@@ -86,7 +86,7 @@ pub struct Stats {
     pub dropped_bytes: u64,
     /// Connections accepted.
     pub connections: u64,
-    /// Times every open connection was cut (by [`Proxy::cut`] or `cut_every`).
+    /// Times every open connection was cut (by [`Proxy::cut`](crate::Proxy::cut) or `cut_every`).
     pub cuts: u64,
 }
 
