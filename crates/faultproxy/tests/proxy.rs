@@ -70,9 +70,17 @@ fn latency_and_jitter_delay_every_round_trip_and_keep_order() {
         );
     }
     round_trip(&mut s, 200_000);
-    let st = p.stats();
-    assert_eq!(st.up_bytes, 3 * 64 + 200_000);
-    assert_eq!(st.down_bytes, st.up_bytes);
+    // The counters move after each chunk's write returns, which may be after the echo is back:
+    // wait (bounded) until they have caught up with what arrived.
+    let want = 3 * 64 + 200_000;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut st = p.stats();
+    while (st.up_bytes, st.down_bytes) != (want, want) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        st = p.stats();
+    }
+    assert_eq!(st.up_bytes, want);
+    assert_eq!(st.down_bytes, want);
 }
 
 #[test]
@@ -132,7 +140,8 @@ fn a_killed_direction_drops_its_bytes_and_the_other_still_flows() {
     let mut buf = [0u8; 4];
     assert!(s.read_exact(&mut buf).is_err());
     let deadline = Instant::now() + Duration::from_secs(30);
-    while p.stats().dropped_bytes < 4 {
+    // (The up counter moves after its write returns, so wait for it too.)
+    while p.stats().dropped_bytes < 4 || p.stats().up_bytes < 14 {
         assert!(Instant::now() < deadline, "{:?}", p.stats());
         std::thread::sleep(Duration::from_millis(20));
     }
