@@ -1,7 +1,7 @@
 //! What a release promises an operator, through the binary: `--version` names the commit and the
 //! build date; `/api/p2p/status` and `/metrics` name this central's and its peer's versions; and
-//! SIGTERM during traffic stops the central cleanly: exit 0, the peer logs a clean close (not a
-//! lost link), and every event that was answered 200 is in the database.
+//! SIGTERM or SIGINT (Ctrl-C) during traffic stops the central cleanly: exit 0, the peer logs a
+//! clean close (not a lost link), and every event that was answered 200 is in the database.
 
 mod common;
 
@@ -95,8 +95,19 @@ fn poster(
     })
 }
 
+/// Two connected centrals, A and B (B logs at `info`, so its log shows how A's link closed).
+fn connected_pair() -> (common::Central, common::Central) {
+    let m = common::plan(&["central-a", "central-b"]);
+    let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
+    let mut b = common::spawn_member_logging(&m, 1, &[0], SECRET, json!({}), "info");
+    common::wait_child_ready(&mut b.child, b.api_port);
+    common::eventually("A and B connected", || {
+        (status(&a)["connected_peers"] == 1 && status(&b)["connected_peers"] == 1).then_some(())
+    });
+    (a, b)
+}
+
 #[test]
-#[allow(clippy::print_stderr)] // the measured stop time is for the reader
 fn versions_in_status_and_metrics_and_a_clean_stop_on_sigterm_during_traffic() {
     let (version, commit) = version_line();
     let announced = if commit == "unknown" {
@@ -104,13 +115,7 @@ fn versions_in_status_and_metrics_and_a_clean_stop_on_sigterm_during_traffic() {
     } else {
         format!("{version}+{commit}")
     };
-    let m = common::plan(&["central-a", "central-b"]);
-    let mut a = common::start_member(&m, 0, &[1], SECRET, json!({}));
-    let mut b = common::spawn_member_logging(&m, 1, &[0], SECRET, json!({}), "info");
-    common::wait_child_ready(&mut b.child, b.api_port);
-    common::eventually("A and B connected", || {
-        (status(&a)["connected_peers"] == 1 && status(&b)["connected_peers"] == 1).then_some(())
-    });
+    let (mut a, mut b) = connected_pair();
 
     // Versions: this central's, and its peer's as the handshake announced it.
     let s = status(&a);
@@ -130,7 +135,21 @@ fn versions_in_status_and_metrics_and_a_clean_stop_on_sigterm_during_traffic() {
         "no {info} in:\n{metrics}"
     );
 
-    // Traffic, then SIGTERM in the middle of it.
+    clean_stop_during_traffic(&mut a, &mut b, "TERM");
+}
+
+/// Ctrl-C in a terminal: SIGINT stops the central as cleanly as SIGTERM does.
+#[test]
+fn a_clean_stop_on_sigint_during_traffic() {
+    let (mut a, mut b) = connected_pair();
+    clean_stop_during_traffic(&mut a, &mut b, "INT");
+}
+
+/// Posts entries to A from three threads, sends A `SIG{signal}` in the middle of that traffic,
+/// and checks the stop: exit 0, no panic, B logs a close frame with `ShuttingDown` (not a
+/// dropped or timed-out link), and every entry answered 200 is stored exactly once.
+#[allow(clippy::print_stderr)] // the measured stop time is for the reader
+fn clean_stop_during_traffic(a: &mut common::Central, b: &mut common::Central, signal: &str) {
     let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let posters: Vec<_> = ["30A", "30B", "30C"]
@@ -142,21 +161,23 @@ fn versions_in_status_and_metrics_and_a_clean_stop_on_sigterm_during_traffic() {
     });
     let signalled = Instant::now();
     let killed = Command::new("kill")
-        .args(["-TERM", &a.child.id().to_string()])
+        .args([&format!("-{signal}"), &a.child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let exit = common::eventually("A exits after SIGTERM", || a.child.try_wait().unwrap());
+    let exit = common::eventually(&format!("A exits after SIG{signal}"), || {
+        a.child.try_wait().unwrap()
+    });
     let took = signalled.elapsed();
     stop.store(true, Ordering::Relaxed);
     for p in posters {
         p.join().unwrap();
     }
     eprintln!(
-        "SIGTERM to exit: {took:?}, {} events acknowledged",
+        "SIG{signal} to exit: {took:?}, {} events acknowledged",
         acked.lock().unwrap().len()
     );
-    assert!(exit.success(), "exit status after SIGTERM: {exit}");
+    assert!(exit.success(), "exit status after SIG{signal}: {exit}");
     let log_a = std::fs::read_to_string(a.config_path.with_file_name("stderr.log")).unwrap();
     assert!(!log_a.contains("panicked"), "{log_a}");
 
@@ -193,7 +214,7 @@ fn versions_in_status_and_metrics_and_a_clean_stop_on_sigterm_during_traffic() {
             .unwrap()
     });
     common::assert_stored_once(rows.iter().map(|r| r.plate_id.as_str()), &acked);
-    common::stop(&mut b);
+    common::stop(b);
 }
 
 /// `tests/data/release-486d226/`: a backup that release 486d226 took of a central with four
