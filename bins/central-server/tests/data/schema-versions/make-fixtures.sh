@@ -17,9 +17,10 @@ OLD_SRC=${OLD_SRC:-/tmp/parkmesh-old-src}
 export CARGO_INCREMENTAL=0
 
 # Schema version -> the first commit of the main line (first parents) whose migrations/ held
-# exactly 0001..N. (Some migrations were written on branches under other numbers and renumbered
-# when merged, so the commit that added a file is not always a release of that schema.)
-declare -A COMMIT=([1]=db998be [2]=b2a7fab [3]=37a4b21 [4]=0a4e88f [5]=04457ef [6]=a5b5895
+# exactly 0001..N; for 3 the last such, as the first (37a4b21) does not compile. Some
+# migrations were written on branches under other numbers and renumbered when merged, so the
+# commit that added a file is not always a release of that schema.
+declare -A COMMIT=([1]=db998be [2]=b2a7fab [3]=e808fb6 [4]=0a4e88f [5]=04457ef [6]=a5b5895
                    [7]=ec9de3c [8]=1befcc4 [9]=5837937)
 
 build() { # version -> path of the binary
@@ -27,6 +28,10 @@ build() { # version -> path of the binary
     if [ ! -x "$out/central-server" ]; then
         [ -d "$OLD_SRC" ] || git -C "$REPO" worktree add --detach "$OLD_SRC" "$c" >&2
         git -C "$OLD_SRC" checkout -q --force --detach "$c"
+        # Cargo names a workspace crate's artifacts without its path, so a target dir shared
+        # with another checkout could lend this build a crate whose sources look older: make
+        # every source of this commit newer than any artifact.
+        find "$OLD_SRC/crates" "$OLD_SRC/bins" "$OLD_SRC/migrations" -type f -exec touch {} +
         # Some early commits' lock files lag their manifests: let cargo complete them.
         (cd "$OLD_SRC" && CARGO_TARGET_DIR="$OLD_TARGET" nice -n 10 cargo build -p central-server >&2)
         git -C "$OLD_SRC" checkout -q --force "$c"
@@ -134,7 +139,7 @@ fixture() {
     # One file, small pages, no WAL: the database as that version left it, compacted.
     sqlite3 "$a/data/central.db" 'PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;' >/dev/null
     cp "$a/data/central.db" "$out/central.sqlite"
-    sqlite3 "$out/central.sqlite" 'PRAGMA page_size=1024; VACUUM;'
+    sqlite3 "$out/central.sqlite" 'PRAGMA page_size=512; VACUUM;'
     jq -S --arg c "${COMMIT[$v]}" --argjson s "$v" '{commit: $c, schema: $s, answers: .}' <<<"$answers" > "$out/answers.json"
     echo "v$v (${COMMIT[$v]}): $(stat -c %s "$out/central.sqlite") bytes, $(jq '.answers | length' "$out/answers.json") answers" >&2
     rm -rf "$work"
