@@ -25,10 +25,13 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_RETRANSMIT_AFTER_MS: u64 = 3_000;
 /// Default time a gap in received events may persist before the sender is asked to resend.
 pub const DEFAULT_GAP_TIMEOUT_MS: u64 = 1_000;
-/// Default period of acks sent to peers that did not send anything (lag figures, relay hints).
-pub const DEFAULT_ACK_INTERVAL_MS: u64 = 100;
-/// Default delay before events of other origins are relayed to a peer that has not acked them.
-pub const DEFAULT_RELAY_DELAY_MS: u64 = 200;
+/// Default period of the acks that tell a peer what moved beyond the streams it sent (own
+/// events, other peers' streams: lag figures and relay hints). Prompt acks to a sender name only
+/// what it sent; naming everything in each made acks grow with the size of the mesh (P14).
+pub const DEFAULT_ACK_INTERVAL_MS: u64 = 250;
+/// Default delay before events of other origins are relayed to a peer that has not acked them
+/// (well above [`DEFAULT_ACK_INTERVAL_MS`], so that a peer that got them directly says so first).
+pub const DEFAULT_RELAY_DELAY_MS: u64 = 1_000;
 
 /// Configuration of one [`crate::Engine`].
 #[derive(Debug, Clone)]
@@ -64,7 +67,8 @@ pub struct EngineConfig {
     pub retransmit_after_ms: u64,
     /// A gap in received events older than this makes the node re-request from its sender.
     pub gap_timeout_ms: u64,
-    /// Period of acks to peers whose last ack is stale.
+    /// Period of the acks that name everything that moved since a peer was last told (relay
+    /// hints, lag figures); acks to a peer that sent events name only its streams.
     pub ack_interval_ms: u64,
     /// Events of other origins are relayed once they are this old here and the peer has not
     /// acknowledged them (0 relays at once). Own events are always pushed at once.

@@ -46,6 +46,9 @@ pub(crate) struct Session {
     pub(crate) ack_due: bool,
     /// Streams the peer sent events of since the last ack (named in the next one).
     pub(crate) ack_streams: BTreeSet<StreamId>,
+    /// Streams the peer has sent events of on this connection (their moves go in the prompt
+    /// acks to it; other moves wait for the periodic ack).
+    pub(crate) sender_of: BTreeSet<StreamId>,
     /// The vector last sent to the peer in an `Ack`/`Vector`, and when.
     pub(crate) told: VersionVector,
     pub(crate) last_ack_tx_ms: u64,
@@ -90,6 +93,7 @@ impl Session {
             last_ack_rx_ms: None,
             ack_due: false,
             ack_streams: BTreeSet::new(),
+            sender_of: BTreeSet::new(),
             told: VersionVector::default(),
             last_ack_tx_ms: now,
             gap_since: None,

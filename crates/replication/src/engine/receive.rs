@@ -48,6 +48,9 @@ impl Engine {
         s.ack_due = true;
         s.ack_streams
             .extend(events.iter().map(|e| e.id.stream()).take(MAX_ACK_STREAMS));
+        if s.sender_of.len() < MAX_ACK_STREAMS {
+            s.sender_of.extend(s.ack_streams.iter().cloned());
+        }
         if let Some(more) = more {
             s.peer_has_more = more;
         }
@@ -76,7 +79,7 @@ impl Engine {
         }
         self.emit_batch();
         if !self.inbox.applying() {
-            self.flush_acks(now);
+            self.flush_acks();
         }
     }
 
@@ -86,7 +89,9 @@ impl Engine {
         }
     }
 
-    pub(super) fn flush_acks(&mut self, now: u64) {
+    /// Acks the events just stored to the peers that sent them, each naming only the streams
+    /// that peer sent since its last ack (see [`Engine::send_sender_ack`]).
+    pub(super) fn flush_acks(&mut self) {
         let local = self.local.clone();
         let due: Vec<ConnId> = self
             .sessions
@@ -95,12 +100,47 @@ impl Engine {
             .map(|s| s.conn)
             .collect();
         for conn in due {
-            self.send_ack(conn, &local, now);
+            self.send_sender_ack(conn, &local);
         }
     }
 
-    /// Acks `local` to the peer on `conn`, naming only the streams that moved since the vector
-    /// last told it and the streams the peer sent events of since the last ack: the receiver
+    /// The prompt ack to a peer that sent events: it names only the streams that peer sent since
+    /// its last ack and those it sent before that moved since (events of a batch stored later),
+    /// at what `local` now holds of them, which is all the peer needs to retire what it has in
+    /// flight. Everything else that moved (own events, other peers' streams: the
+    /// relay hints) waits for the periodic ack of [`Engine::send_ack`], one per
+    /// `ack_interval_ms`. Naming every moved stream in each prompt ack made a receiving
+    /// central's acks grow with the size of the mesh: in a full mesh of N busy centrals each
+    /// acks N − 1 senders per stored batch, each ack naming up to N streams.
+    pub(super) fn send_sender_ack(&mut self, conn: ConnId, local: &VersionVector) {
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let named = VersionVector(
+            local
+                .0
+                .iter()
+                .filter(|(stream, seq)| {
+                    s.ack_streams.contains(*stream)
+                        || (s.sender_of.contains(*stream) && s.told.get(stream) != **seq)
+                })
+                .map(|(stream, seq)| (stream.clone(), *seq))
+                .collect(),
+        );
+        s.ack_streams.clear();
+        s.ack_due = false;
+        if named.0.is_empty() {
+            return;
+        }
+        s.told.merge(&named);
+        self.out.push_back(Output::Send {
+            conn,
+            frame: Frame::Ack { vector: named },
+        });
+    }
+
+    /// The periodic ack: `local` to the peer on `conn`, naming only the streams that moved since
+    /// the vector last told it and the streams the peer sent events of since the last ack: the receiver
     /// joins an ack into what it knows, so the streams left out keep their values there (builds
     /// that always sent the whole vector join it the same way). In a mesh of N centrals this
     /// keeps an ack at the size of what changed instead of N entries. Naming the streams just
@@ -132,7 +172,7 @@ impl Engine {
     /// The outstanding [`Output::Apply`] batch was persisted (events, projections and vector in
     /// one transaction). Acks its senders and releases the next batch.
     pub fn handle_applied(&mut self, now: u64) {
-        let now = self.tick(now);
+        self.tick(now);
         for (stream, seq) in self.inbox.applied() {
             self.local.advance(&stream, seq);
         }
@@ -147,7 +187,7 @@ impl Engine {
             .filter(|s| s.ack_due)
             .map(|s| s.conn)
             .collect();
-        self.flush_acks(now);
+        self.flush_acks();
         self.emit_batch();
         // Events those peers sent may wait in the next batch: ack them again once it is stored
         // (an ack names only what moved, so a later one does not repeat this one).
