@@ -156,6 +156,25 @@ async fn check_on(
         .fetch_one(&mut *conn)
         .await
         .map_err(err)?;
+    // Rights first: a role that may not read the tables cannot even say how far the schema is.
+    let denied: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c
+          WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
+            AND NOT has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+          ORDER BY 1",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(err)?;
+    if !denied.is_empty() {
+        return Err(problem(
+            target,
+            format!(
+                "missing rights: role {user:?} may not read and write the tables {} — GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{user}\" (or connect as the role that owns them)",
+                denied.join(", ")
+            ),
+        ));
+    }
     let status = migrate::status(conn).await.map_err(err)?;
     if let Some((found, name)) = status.too_new {
         return Err(migrate::too_new(found, name));
@@ -178,25 +197,6 @@ async fn check_on(
     let mut origin = None;
     let mut events_estimate = None;
     if status.applied > 0 {
-        let denied: Vec<String> = sqlx::query_scalar(
-            "SELECT c.relname::text FROM pg_class c
-              WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
-                AND c.relname NOT LIKE '\\_%'
-                AND NOT has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE')
-              ORDER BY 1",
-        )
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(err)?;
-        if !denied.is_empty() {
-            return Err(problem(
-                target,
-                format!(
-                    "missing rights: role {user:?} may not read and write the tables {} — GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO \"{user}\" (and USAGE on its sequences)",
-                    denied.join(", ")
-                ),
-            ));
-        }
         origin = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'origin'")
             .fetch_optional(&mut *conn)
             .await
