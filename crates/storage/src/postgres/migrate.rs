@@ -9,7 +9,7 @@ use parkmesh_clock::now_ms;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Executor};
 
-use super::{connect, explain};
+use super::connect::{connect, explain};
 use crate::error::StorageError;
 
 /// Every migration of the PostgreSQL schema, in order: (version, name, SQL).
