@@ -2,9 +2,11 @@
 //!
 //! Each subcommand is a module with a `run` function returning `anyhow::Result`:
 //!
-//! - `migrate [--data-dir D]`: applies the schema migrations to `D/central.db` (default
-//!   `data/central.db`, relative to the working directory like the server's `data_dir`) through
-//!   `parkmesh_storage::migrate`, the same path the server runs at start-up.
+//! - `migrate [--data-dir D | --database-url URL]`: applies the schema migrations to
+//!   `D/central.db` (default `data/central.db`, relative to the working directory like the
+//!   server's `data_dir`) through `parkmesh_storage::migrate`, or those of `migrations/postgres/`
+//!   to a PostgreSQL database through `parkmesh_storage::postgres_migrate`: the same paths the
+//!   server runs at start-up.
 //!
 //! - `bench [--quick]`: black-box benchmarks of real centrals, written to `bench/RESULTS.md`.
 //! - `demo [--exit]`: three centrals from `config/demo/`, a scripted day of traffic, and where
@@ -44,7 +46,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Apply pending schema migrations to `DIR/central.db` and print what was applied.
+    /// Apply pending schema migrations to `DIR/central.db` (or a PostgreSQL database) and print
+    /// what was applied.
     Migrate(migrate::Migrate),
     /// Run three centrals with a scripted day of traffic and print where to look.
     Demo(demo::Demo),

@@ -12,6 +12,7 @@
 
 mod cli;
 mod import;
+mod postgres;
 mod serve;
 
 use std::path::PathBuf;

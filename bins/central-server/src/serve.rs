@@ -44,6 +44,9 @@ async fn run(paths: &Paths, config: Config) -> anyhow::Result<()> {
             "no admin_token configured: mutating admin endpoints accept requests from admin_networks only"
         );
     }
+    if let Some(url) = crate::postgres::url(&config) {
+        return crate::postgres::start(&config, url).await;
+    }
     let storage = Storage::open(StorageOptions {
         db_path: config.db_path(),
         origin: me.id.clone(),

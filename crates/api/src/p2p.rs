@@ -213,7 +213,7 @@ async fn conflicts(state: AppState) -> Result<JsonReply, ApiError> {
 /// is set up at start, and the stored history texts are rendered in the `timezone` the database
 /// was opened with. Every other key is read from the configuration in force on each request or
 /// applied to the mesh at once.
-const RESTART_KEYS: &[&str] = &["bind", "data_dir", "tls", "timezone", "mesh"];
+const RESTART_KEYS: &[&str] = &["bind", "data_dir", "tls", "timezone", "mesh", "storage"];
 
 /// Splits the changed keys into those applied now and those that need a restart.
 fn split_changes(

@@ -4,7 +4,8 @@
 //! `peer_centrals [{id, ip, p2p_port, api_port}]`) and adds `bind`, `cluster_secret`, `admin_token`,
 //! `admin_networks`, `timezone`, `data_dir`, `plate_policy`, `max_clock_skew_secs`,
 //! `max_event_age_secs`, `metrics`, `edge_request_retention_secs`, the optional `tls`
-//! section and the `mesh` section (compression, liveness timers), each with a default.
+//! section, the `mesh` section (compression, liveness timers) and the `storage` section (SQLite
+//! or PostgreSQL), each with a default.
 //!
 //! Loading has two stages (the ripgrep `LowArgs` → `HiArgs` split):
 //!
@@ -15,7 +16,8 @@
 //!    non-zero `u16`s, the time zone is a real IANA zone. Every problem found is reported at once,
 //!    each naming the field path and the fix ([`Diagnostic`], [`ConfigError`]).
 //!
-//! Environment variables [`ENV_CLUSTER_SECRET`] and [`ENV_ADMIN_TOKEN`] override the file; the
+//! Environment variables [`ENV_CLUSTER_SECRET`], [`ENV_ADMIN_TOKEN`] and [`ENV_DATABASE_URL`]
+//! override the file; the
 //! environment lookup is passed in, so tests never touch the process environment. Secrets taken from
 //! the environment are never written back to the file, and no secret ever appears in
 //! [`Config::public_json`] or in `Debug` output.
@@ -41,7 +43,8 @@
 //! - `host`: [`Host`], an IP address or DNS host name.
 //! - `network`: [`Network`], an IP network in CIDR notation (`admin_networks`).
 //! - `file`: [`Config::load`] and [`Config::save_atomic`].
-//! - `env`: the environment overrides ([`ENV_CLUSTER_SECRET`], [`ENV_ADMIN_TOKEN`]) and lookups.
+//! - `env`: the environment overrides ([`ENV_CLUSTER_SECRET`], [`ENV_ADMIN_TOKEN`],
+//!   [`ENV_DATABASE_URL`]) and lookups.
 //! - `admin`: the rule for mutating admin endpoints ([`Config::authorize_admin`], [`AdminGrant`]).
 //! - `error`: [`ConfigError`], [`Diagnostic`], [`AdminDenied`].
 //!
@@ -62,14 +65,15 @@ mod validate;
 pub use parkmesh_protocol::CentralId;
 
 pub use crate::admin::AdminGrant;
-pub use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET, no_env, process_env};
+pub use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET, ENV_DATABASE_URL, no_env, process_env};
 pub use crate::error::{AdminDenied, ConfigError, Diagnostic};
 pub use crate::host::Host;
-pub use crate::model::{Central, Config, DB_FILE_NAME, Loaded, PlatePolicy};
+pub use crate::model::{Central, Config, DB_FILE_NAME, Loaded, PlatePolicy, StorageBackend};
 pub use crate::network::Network;
 pub use crate::raw::{
     DEFAULT_ADMIN_NETWORKS, DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR,
     DEFAULT_EDGE_REQUEST_RETENTION_SECS, DEFAULT_MAX_CLOCK_SKEW_SECS, DEFAULT_MAX_EVENT_AGE_SECS,
     DEFAULT_MESH_DEAD_AFTER_SECS, DEFAULT_MESH_PING_INTERVAL_SECS, DEFAULT_P2P_PORT,
-    DEFAULT_TIMEZONE, RawCentral, RawConfig, RawMesh, RawTls, TOP_KEYS,
+    DEFAULT_STORAGE_BACKEND, DEFAULT_TIMEZONE, RawCentral, RawConfig, RawMesh, RawStorage, RawTls,
+    TOP_KEYS,
 };

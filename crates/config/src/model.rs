@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::error::Diagnostic;
 use crate::host::Host;
 use crate::network::Network;
-use crate::raw::{RawCentral, RawConfig, RawMesh, RawTls, TOP_KEYS};
+use crate::raw::{RawCentral, RawConfig, RawMesh, RawStorage, RawTls, TOP_KEYS};
 
 /// File name of the SQLite database inside `data_dir`.
 pub const DB_FILE_NAME: &str = "central.db";
@@ -53,6 +53,27 @@ pub struct Config {
     pub(crate) edge_request_retention_secs: u64,
     pub(crate) tls: Option<RawTls>,
     pub(crate) mesh: RawMesh,
+    pub(crate) storage_backend: StorageBackend,
+    pub(crate) database_url: Secret,
+}
+
+/// Which database keeps a central's event log and projections (the `storage` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// The embedded SQLite file `<data_dir>/central.db` (the default).
+    Sqlite,
+    /// A PostgreSQL database named by [`Config::database_url`].
+    Postgres,
+}
+
+impl StorageBackend {
+    /// The name the `storage.backend` key uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageBackend::Sqlite => "sqlite",
+            StorageBackend::Postgres => "postgres",
+        }
+    }
 }
 
 /// One central: this one or a peer.
@@ -133,6 +154,10 @@ impl Config {
                 .unwrap_or(i64::MAX),
             tls: self.tls.clone(),
             mesh: self.mesh.clone(),
+            storage: RawStorage {
+                backend: self.storage_backend.as_str().to_owned(),
+                url: self.database_url.file.clone(),
+            },
         }
     }
 
@@ -148,11 +173,13 @@ impl Config {
     }
 
     /// The config for `GET /api/p2p/config`: the seed's shape plus our non-secret additions.
-    /// `cluster_secret` and `admin_token` are never included.
+    /// `cluster_secret` and `admin_token` are never included, nor the `storage` section (its URL
+    /// may carry a database password; a body without `storage` keeps the one in force).
     pub fn public_json(&self) -> Value {
         let mut raw = self.to_raw();
         raw.cluster_secret = None;
         raw.admin_token = None;
+        raw.storage = RawStorage::default();
         raw.to_json()
     }
 
@@ -233,6 +260,22 @@ impl Config {
     pub fn with_data_dir_override(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir_override = Some(dir.into());
         self
+    }
+
+    /// Which database keeps the log and the projections (`storage.backend`; SQLite by default).
+    /// Read at start.
+    pub fn storage_backend(&self) -> StorageBackend {
+        self.storage_backend
+    }
+
+    /// The PostgreSQL connection URL in force (environment [`crate::ENV_DATABASE_URL`] over
+    /// `storage.url`): set exactly when [`Config::storage_backend`] is
+    /// [`StorageBackend::Postgres`]. It may carry a password: never log it whole.
+    pub fn database_url(&self) -> Option<&str> {
+        match self.storage_backend {
+            StorageBackend::Sqlite => None,
+            StorageBackend::Postgres => self.database_url.effective(),
+        }
     }
 
     /// How plate reads are checked.

@@ -45,6 +45,10 @@ pub const DEFAULT_MESH_DEAD_AFTER_SECS: u64 = 15;
 const CENTRAL_KEYS: &[&str] = &["id", "ip", "p2p_port", "api_port"];
 const TLS_KEYS: &[&str] = &["cert_path", "key_path", "ca_path", "api"];
 const MESH_KEYS: &[&str] = &["compression", "ping_interval_secs", "dead_after_secs"];
+const STORAGE_KEYS: &[&str] = &["backend", "url"];
+
+/// Default storage backend: the embedded SQLite file in `data_dir`.
+pub const DEFAULT_STORAGE_BACKEND: &str = "sqlite";
 
 /// Declares the top-level keys: one line per key, in file order, each with its doc comment,
 /// type, default and reader (`fn(&Map, key, &mut Report) -> Option<T>`: `None` when absent or
@@ -123,6 +127,37 @@ config_keys! {
     /// The `mesh` section: compression and the liveness timers of the links between sites.
     #[serde(skip_serializing_if = "RawMesh::is_default")]
     mesh: RawMesh = RawMesh::default(), mesh;
+    /// The `storage` section: which database keeps the log and its projections.
+    #[serde(skip_serializing_if = "RawStorage::is_default")]
+    storage: RawStorage = RawStorage::default(), storage;
+}
+
+/// The `storage` section as written: `{"backend": "sqlite"}` (the default) or
+/// `{"backend": "postgres", "url": "postgres://user@host/db"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RawStorage {
+    /// `sqlite` or `postgres`.
+    pub backend: String,
+    /// Connection URL of the PostgreSQL database (`postgres://...`); the environment variable
+    /// `PARKMESH_DATABASE_URL` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            backend: DEFAULT_STORAGE_BACKEND.to_owned(),
+            url: None,
+        }
+    }
+}
+
+impl RawStorage {
+    /// Whether the section says nothing but the default (the file then leaves it out).
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The `mesh` section as written.
@@ -388,6 +423,21 @@ fn mesh(obj: &Map<String, Value>, key: &str, report: &mut Report) -> Option<RawM
     Some(mesh)
 }
 
+fn storage(obj: &Map<String, Value>, key: &str, report: &mut Report) -> Option<RawStorage> {
+    let value = obj.get(key)?;
+    if value.is_null() {
+        return None;
+    }
+    let obj = object(value, key, report)?;
+    report.unknown_keys(obj, STORAGE_KEYS, key);
+    let mut storage = RawStorage::default();
+    if let Some(backend) = string(obj, "backend", key, report) {
+        storage.backend = backend;
+    }
+    storage.url = string(obj, "url", key, report);
+    Some(storage)
+}
+
 fn decode_central(value: &Value, path: &str, report: &mut Report) -> RawCentral {
     let mut central = RawCentral::new("", "");
     let Some(obj) = object(value, path, report) else {
@@ -444,6 +494,10 @@ mod tests {
         });
         raw.mesh.compression = false;
         raw.mesh.dead_after_secs = 45;
+        raw.storage = RawStorage {
+            backend: "postgres".into(),
+            url: Some("postgres://parkmesh@db.example/parkmesh".into()),
+        };
         let mut report = Report::default();
         let back = RawConfig::decode(&raw.to_json(), &mut report);
         assert!(
@@ -457,6 +511,10 @@ mod tests {
     fn absent_secrets_are_left_out() {
         let doc = RawConfig::standalone("central-1", "10.0.0.1").to_json();
         assert!(doc.get("cluster_secret").is_none() && doc.get("tls").is_none());
+        assert!(
+            doc.get("storage").is_none(),
+            "the default storage is left out"
+        );
         assert_eq!(doc["metrics"], Value::Bool(true));
         let keys: Vec<&str> = doc
             .as_object()

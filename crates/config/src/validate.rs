@@ -12,10 +12,10 @@ use parkmesh_protocol::CentralId;
 use serde_json::Value;
 
 use crate::decode::{Report, join};
-use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
+use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET, ENV_DATABASE_URL};
 use crate::error::ConfigError;
 use crate::host::{Host, parse_host};
-use crate::model::{Central, Config, Loaded, PlatePolicy, Secret};
+use crate::model::{Central, Config, Loaded, PlatePolicy, Secret, StorageBackend};
 use crate::network::Network;
 use crate::raw::{RawCentral, RawConfig};
 
@@ -315,6 +315,7 @@ pub(crate) fn validate(
     }
 
     mesh(raw, report);
+    let (storage_backend, database_url) = storage(raw, env, report);
 
     if !report.problems.is_empty() {
         return None;
@@ -337,7 +338,75 @@ pub(crate) fn validate(
         edge_request_retention_secs: retention?,
         tls: raw.tls.clone(),
         mesh: raw.mesh.clone(),
+        storage_backend: storage_backend?,
+        database_url,
     })
+}
+
+/// The `storage` section: a known backend; for `postgres` a `postgres://` URL from the file or
+/// the environment (the environment wins). The URL's host, port and rights are checked by
+/// connecting (at start and by `check-config`), not here.
+fn storage(
+    raw: &RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    report: &mut Report,
+) -> (Option<StorageBackend>, Secret) {
+    let s = &raw.storage;
+    let url = Secret {
+        file: s.url.clone().filter(|u| !u.is_empty()),
+        env: env(ENV_DATABASE_URL).filter(|u| !u.is_empty()),
+    };
+    let backend = match s.backend.as_str() {
+        "sqlite" => Some(StorageBackend::Sqlite),
+        "postgres" => Some(StorageBackend::Postgres),
+        other => {
+            report.problem(
+                "storage.backend",
+                format!("{other:?} is not a storage backend — use \"sqlite\" (the default) or \"postgres\""),
+            );
+            None
+        }
+    };
+    match backend {
+        Some(StorageBackend::Sqlite) => {
+            if s.url.is_some() {
+                report.problem(
+                    "storage.url",
+                    "set while storage.backend is \"sqlite\" — remove it, or set \"backend\": \"postgres\"",
+                );
+            }
+            if url.env.is_some() {
+                report.warn(
+                    ENV_DATABASE_URL,
+                    "set while storage.backend is \"sqlite\": it is ignored",
+                );
+            }
+        }
+        Some(StorageBackend::Postgres) => match url.effective() {
+            None => report.problem(
+                "storage.url",
+                format!("missing — the postgres backend needs \"url\": \"postgres://user@host:5432/dbname\" (or {ENV_DATABASE_URL})"),
+            ),
+            Some(u) if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) => {
+                let path = if url.env.is_some() { ENV_DATABASE_URL } else { "storage.url" };
+                report.problem(
+                    path,
+                    format!("{:?} is not a PostgreSQL URL — write postgres://user@host:5432/dbname", scheme_of(u)),
+                );
+            }
+            Some(_) => {}
+        },
+        None => {}
+    }
+    (backend, url)
+}
+
+/// What a URL says before its `://` (never the rest, which may hold a password).
+fn scheme_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, _)) => format!("{scheme}://..."),
+        None => "a text without a scheme (no ://)".to_owned(),
+    }
 }
 
 /// The `mesh` timers: a ping period of 1–60 s, and a dead-after of at least twice the ping

@@ -79,6 +79,15 @@ pub enum StorageError {
         /// This binary's software version.
         binary: String,
     },
+    /// A PostgreSQL database could not be used: a bad URL, an unreachable server, a refused
+    /// login, a missing database or missing rights; `problem` names it and the fix.
+    #[error("PostgreSQL {target}: {problem}")]
+    Postgres {
+        /// `user@host:port/database` (never the password).
+        target: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
     /// Creating the data directory failed.
     #[error("cannot create data directory {path}: {source}")]
     DataDir {

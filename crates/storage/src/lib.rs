@@ -32,6 +32,8 @@
 //! - `report`: network reports per site and local day, figures kept in `report_days` and kept
 //!   current by change marks that the writer (and triggers, for deletes) set.
 //! - `backup`: consistent copies of a live database, and restoring one safely.
+//! - `postgres`: a PostgreSQL database's connection, checks and schema (`migrations/postgres/`);
+//!   the groundwork of the PostgreSQL backend, which does not serve a central yet.
 //! - `stats`: operational figures ([`StorageMetrics`]) and the retention of remembered edge
 //!   requests.
 //!
@@ -47,6 +49,7 @@ mod group;
 mod heads;
 mod migrate;
 mod parkai;
+mod postgres;
 mod read;
 mod refold;
 mod report;
@@ -74,6 +77,9 @@ pub use crate::backup::{DbSummary, Restored, backup, inspect, restore};
 pub use crate::bulk::{ImportInput, ImportReport, Progress, preview as preview_import};
 pub use crate::error::StorageError;
 pub use crate::parkai::{OriginalDb, read_original};
+pub use crate::postgres::{
+    PgSummary, postgres_check, postgres_migrate, postgres_target, postgres_url_without_password,
+};
 pub use crate::read::{HistoryQuery, SiteCounts};
 pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite};
 pub use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, Stats, ZoneRow};

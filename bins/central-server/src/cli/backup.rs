@@ -5,7 +5,8 @@
 //! keeps committing, so it needs nothing from the server (it works whether the central runs or
 //! not, and a busy central's writer is not held up). `restore` refuses while anything answers on
 //! the central's ports, then installs the copy, which starts a new incarnation at the next start
-//! (see `parkmesh_storage::backup`).
+//! (see `parkmesh_storage::backup`). A central on PostgreSQL is backed up and restored with the
+//! server's own tools: both commands say how in one line (`crate::postgres`).
 
 use std::path::Path;
 use std::time::Instant;
@@ -52,6 +53,9 @@ pub(crate) async fn backup(
     force: bool,
     out: Output,
 ) -> anyhow::Result<()> {
+    if let Some(url) = crate::postgres::url(config) {
+        return Err(crate::postgres::backup_hint(config, url, file));
+    }
     let id = config.this_central().id.to_string();
     let db = config.db_path();
     let started = Instant::now();
@@ -76,6 +80,9 @@ pub(crate) async fn backup(
 
 /// `restore <file>`: only while the central is stopped.
 pub(crate) async fn restore(config: &Config, file: &Path, out: Output) -> anyhow::Result<()> {
+    if let Some(url) = crate::postgres::url(config) {
+        return Err(crate::postgres::restore_hint(config, url, file));
+    }
     let me = config.this_central();
     let host = connect_ip(config.bind()).to_string();
     for (what, port) in [("API", me.api_port), ("mesh", me.p2p_port)] {

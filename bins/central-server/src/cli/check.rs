@@ -1,6 +1,7 @@
 //! `check-config`: validates the configuration file and what it names without starting
-//! anything — the TLS files load, the data directory and database fit this central, and the
-//! ports are free or held by this very central.
+//! anything — the TLS files load, the data directory and database fit this central (or the
+//! PostgreSQL database answers, with the rights a central needs), and the ports are free or held
+//! by this very central.
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
@@ -77,7 +78,7 @@ pub(crate) async fn run(paths: &Paths, out: Output) -> Result<ExitCode, CliError
     };
     if let Some(config) = &config {
         checks.push(tls(config));
-        checks.push(database(config).await);
+        checks.extend(database(config).await);
         checks.extend(ports(config).await);
     }
     let failed = checks.iter().filter(|c| c.level == Level::Fail).count();
@@ -147,7 +148,62 @@ fn tls(config: &Config) -> Check {
     }
 }
 
-async fn database(config: &Config) -> Check {
+async fn database(config: &Config) -> Vec<Check> {
+    match crate::postgres::url(config) {
+        Some(url) => postgres(config, url).await,
+        None => vec![sqlite(config).await],
+    }
+}
+
+/// A PostgreSQL database: reachable, the login and database exist, the rights suffice, the
+/// schema is this binary's (or older), and the data is this central's.
+async fn postgres(config: &Config, url: &str) -> Vec<Check> {
+    let me = config.this_central().id.as_str();
+    let database = match parkmesh_storage::postgres_check(url).await {
+        Ok(s) if s.origin.as_deref().is_some_and(|o| o != me) => check(
+            "database",
+            Level::Fail,
+            format!(
+                "PostgreSQL {} belongs to central {:?}, not {me:?}",
+                s.target,
+                s.origin.unwrap_or_default()
+            ),
+        ),
+        Ok(s) => {
+            let schema = match s.pending {
+                0 => "schema current".to_owned(),
+                n => format!(
+                    "{n} migration{} to apply (the next start or cargo xtask migrate applies {})",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "it" } else { "them" }
+                ),
+            };
+            let events = s
+                .events_estimate
+                .map(|n| format!(", about {n} events"))
+                .unwrap_or_default();
+            check(
+                "database",
+                Level::Ok,
+                format!(
+                    "PostgreSQL {} (server {}): connected, rights ok, {schema}{events}",
+                    s.target, s.server_version
+                ),
+            )
+        }
+        Err(e) => check("database", Level::Fail, e.to_string()),
+    };
+    vec![
+        database,
+        check(
+            "storage",
+            Level::Warn,
+            "backend postgres: this build applies the schema and checks the connection, but serves a central from SQLite only (the start stops with a message)",
+        ),
+    ]
+}
+
+async fn sqlite(config: &Config) -> Check {
     let db = config.db_path();
     let dir = config.data_dir();
     if dir.exists() && !dir.is_dir() {

@@ -53,6 +53,7 @@ pub(crate) fn main(args: ImportArgs, paths: &crate::Paths) -> std::process::Exit
 }
 
 async fn run(args: ImportArgs, config: Config) -> anyhow::Result<()> {
+    crate::postgres::refuse_sqlite_only(&config, "import-parkai")?;
     let started = Instant::now();
     let me = config.this_central().id.clone();
     let tz = config.timezone().clone();
