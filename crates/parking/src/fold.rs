@@ -64,7 +64,8 @@ use crate::fee::{Tariff, duration_text};
 use crate::import::ImportTag;
 use crate::order::{Item, Vehicle};
 use crate::payload::{
-    EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
+    EntryPayload, ExitPayload, ExitUnmatchPayload, HistoryDeletePayload, HistoryEditPayload,
+    LocationPayload, Payload, PlateMatch,
 };
 pub use crate::session::{
     CONCURRENT_ENTRY, Conflict, DUPLICATE_EXIT, PlateFold, Session, SessionStatus, Side,
@@ -141,6 +142,12 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
     let mut items = Vec::new();
     let mut edits = Vec::new();
     let mut deletes = Vec::new();
+    let unmatched: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::ExitUnmatch)
+        .filter_map(|e| ExitUnmatchPayload::from_event(e).ok())
+        .map(|p| p.session)
+        .collect();
     for &e in events {
         if !seen.insert(&e.id) {
             continue;
@@ -163,12 +170,14 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
             }
             _ => None,
         };
-        if let Some(what) = what {
+        if let Some(mut what) = what {
             let import = ImportTag::of(e);
+            let unmatched = unmatched.contains(&e.id.to_string()) && unmatch(&mut what);
             items.push(Item {
                 event: e,
                 what,
                 import,
+                unmatched,
             });
         }
     }
@@ -180,6 +189,31 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
         edits,
         deletes,
     }
+}
+
+/// Turns a confusably matched exit back into the exit the camera read (its `exit_plate`, no
+/// entry named); returns whether it was such an exit (an `exit.unmatch` of any other event
+/// changes nothing).
+fn unmatch(what: &mut Vehicle) -> bool {
+    let Vehicle::Exit(x) = what else {
+        return false;
+    };
+    if !x.matched.is_confusable() {
+        return false;
+    }
+    let matched = std::mem::take(&mut x.matched);
+    let Some(read) = matched.exit_plate else {
+        return false;
+    };
+    x.gate.plate_view = matched.exit_plate_view.unwrap_or_else(|| read.clone());
+    let matched_to = std::mem::replace(&mut x.gate.plate_id, read);
+    x.entry_ref = None;
+    // The session it was matched to stays listed as the candidate it was.
+    x.matched = PlateMatch {
+        match_candidates: vec![matched_to],
+        ..PlateMatch::default()
+    };
+    true
 }
 
 /// Folds one plate's events (vehicle events plus operator events targeting its sessions), in
@@ -286,6 +320,10 @@ impl<'a> Walk<'a> {
             Vehicle::Entry(p) => self.entry(item, p),
             Vehicle::Exit(x) => match &item.import {
                 Some(tag) => self.imported_exit(item.event, tag, x),
+                None if item.unmatched => {
+                    let exit = Side::gate(item.event, &x.gate);
+                    self.exception(item.event, item.event.id.to_string(), exit, x, None);
+                }
                 None => self.exit(at, item.event, x),
             },
             Vehicle::Location(p) => self.sighting(item.event, p),
@@ -463,7 +501,10 @@ impl<'a> Walk<'a> {
                     .map(|(idx, _)| idx)
             }),
         };
-        let exit = Side::gate(e, p);
+        let exit = Side {
+            matched: x.matched.clone(),
+            ..Side::gate(e, p)
+        };
         match target {
             Some(idx) => {
                 if self.closable.is_some_and(|(c, _)| c == idx) {
@@ -532,7 +573,10 @@ impl<'a> Walk<'a> {
             Session::new(id.clone(), &p.plate_id, &p.plate_view, &e.id.origin),
             tag,
         );
-        s.exit = Some(exit);
+        s.exit = Some(Side {
+            matched: x.matched.clone(),
+            ..exit
+        });
         s.status = SessionStatus::Out;
         s.exception = true;
         s.exempt = x.exempt.clone();

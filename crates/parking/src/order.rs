@@ -53,6 +53,9 @@ pub(crate) struct Item<'a> {
     pub(crate) event: &'a Event,
     pub(crate) what: Vehicle,
     pub(crate) import: Option<ImportTag>,
+    /// An exit whose confusable match an operator undid (`exit.unmatch`): its payload reads
+    /// as the plate the camera saw, and it closes nothing.
+    pub(crate) unmatched: bool,
 }
 
 impl Item<'_> {

@@ -168,6 +168,73 @@ pub struct ExitPayload {
     /// Subscription type that exempts the fee, decided at the exiting central.
     #[serde(default)]
     pub exempt: Option<String>,
+    /// How the exit was matched, decided at the exiting central (absent: by its own plate).
+    #[serde(flatten)]
+    pub matched: PlateMatch,
+}
+
+/// The exiting central's exit matching (`exit_match`): with `plate_match: "confusable"` the
+/// exit's `plate_id` is the plate of the session it closes and `exit_plate` what the camera
+/// read; an exit left unmatched lists the open sessions' plates it could have closed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlateMatch {
+    /// The plate the exit camera read, when it was matched to another plate's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_plate: Option<String>,
+    /// That plate as shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_plate_view: Option<String>,
+    /// `"confusable"` ([`crate::plate::MATCH_CONFUSABLE`]) for such a match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_match: Option<String>,
+    /// Plates of the open sessions an exit could have closed when more than one could.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_candidates: Vec<String>,
+}
+
+impl PlateMatch {
+    /// Whether the exit was matched to a confusable plate's session.
+    pub fn is_confusable(&self) -> bool {
+        self.plate_match.as_deref() == Some(crate::plate::MATCH_CONFUSABLE)
+            && self.exit_plate.is_some()
+    }
+
+    fn validate(&self) -> Result<(), ParkingError> {
+        if let Some(plate) = &self.exit_plate {
+            plate_fields(plate, self.exit_plate_view.as_deref().unwrap_or(plate))?;
+        }
+        text("plate_match", self.plate_match.as_deref(), MAX_ID)?;
+        if self.match_candidates.len() > MAX_CANDIDATES {
+            return Err(field(
+                "match_candidates",
+                format!("at most {MAX_CANDIDATES} plates"),
+            ));
+        }
+        self.match_candidates
+            .iter()
+            .try_for_each(|c| required("match_candidates", c, MAX_ID))
+    }
+}
+
+/// Most candidate plates an unmatched exit lists.
+pub const MAX_CANDIDATES: usize = 16;
+
+/// An operator undid an exit's confusable match (`exit.unmatch`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExitUnmatchPayload {
+    /// The exit's event id text.
+    pub session: String,
+    /// Operator.
+    #[serde(default)]
+    pub changed_by: String,
+}
+
+impl Payload for ExitUnmatchPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        session_id(&self.session)?;
+        text("changed_by", Some(&self.changed_by), MAX_TEXT)
+    }
+    const KIND: EventKind = EventKind::ExitUnmatch;
 }
 
 impl Payload for ExitPayload {
@@ -175,6 +242,7 @@ impl Payload for ExitPayload {
         self.gate.validate()?;
         text("entry_ref", self.entry_ref.as_deref(), MAX_ID)?;
         text("exempt", self.exempt.as_deref(), MAX_ID)?;
+        self.matched.validate()?;
         Tariff::validate(&self.tariff)
     }
     const KIND: EventKind = EventKind::VehicleExit;
@@ -189,6 +257,7 @@ impl ExitPayload {
             entry_ref,
             tariff: Tariff::default(),
             exempt: None,
+            matched: PlateMatch::default(),
         }
     }
 }
