@@ -65,7 +65,7 @@ pub use crate::admin::AdminGrant;
 pub use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET, no_env, process_env};
 pub use crate::error::{AdminDenied, ConfigError, Diagnostic};
 pub use crate::host::Host;
-pub use crate::model::{Central, Config, DB_FILE_NAME, Loaded, PlatePolicy};
+pub use crate::model::{Central, Config, DB_FILE_NAME, ExitMatch, Loaded, PlatePolicy};
 pub use crate::network::Network;
 pub use crate::raw::{
     DEFAULT_ADMIN_NETWORKS, DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR,

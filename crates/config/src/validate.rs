@@ -15,7 +15,7 @@ use crate::decode::{Report, join};
 use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET};
 use crate::error::ConfigError;
 use crate::host::{Host, parse_host};
-use crate::model::{Central, Config, Loaded, PlatePolicy, Secret};
+use crate::model::{Central, Config, ExitMatch, Loaded, PlatePolicy, Secret};
 use crate::network::Network;
 use crate::raw::{RawCentral, RawConfig};
 
@@ -258,6 +258,17 @@ pub(crate) fn validate(
         );
     }
 
+    let exit_match = ExitMatch::parse(&raw.exit_match);
+    if exit_match.is_none() {
+        report.problem(
+            "exit_match",
+            format!(
+                "unknown mode {:?} — use \"confusable\" or \"exact\"",
+                raw.exit_match
+            ),
+        );
+    }
+
     let skew = match u64::try_from(raw.max_clock_skew_secs) {
         Ok(secs) if (1..=MAX_CLOCK_SKEW_LIMIT).contains(&raw.max_clock_skew_secs) => Some(secs),
         _ => {
@@ -331,6 +342,7 @@ pub(crate) fn validate(
         data_dir: PathBuf::from(&raw.data_dir),
         data_dir_override: None,
         plate_policy: plate_policy?,
+        exit_match: exit_match?,
         max_clock_skew_secs: skew?,
         max_event_age_secs: event_age?,
         metrics: raw.metrics,

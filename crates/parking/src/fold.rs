@@ -31,6 +31,10 @@
 //!   waits as an exception session and the entry, when folded, completes it — never a car left
 //!   inside forever. EXIT without a ref closes the open session. An EXIT that matches nothing
 //!   becomes an exception session (status OUT, no entry side).
+//! - An EXIT that its central matched to a confusable plate's session carries that plate as its
+//!   `plate_id` (and the plate read as `exit_plate`), so it is an exit of this group like any
+//!   other; its matching facts stay on the exit side. Once an `exit.unmatch` names it, it closes
+//!   nothing: it is an exception under the plate it was read as, listing this plate as candidate.
 //! - LOCATION updates the open session's location, or opens an anomaly session (status IN, id =
 //!   the sighting's event id).
 //! - `history.edit` overrides a session's plate (newest edit by [`Event::order_key`] wins);

@@ -45,6 +45,7 @@ mod error;
 mod events;
 mod group;
 mod heads;
+mod matching;
 mod migrate;
 mod parkai;
 mod read;
