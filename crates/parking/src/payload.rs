@@ -336,6 +336,52 @@ impl Payload for HistoryDeletePayload {
     const KIND: EventKind = EventKind::HistoryDelete;
 }
 
+/// What a watch-list entry asks for when its plate passes a gate.
+pub const WATCH_ACTIONS: [&str; 2] = ["alert", "deny"];
+/// The `action` of a `watchlist.set` that takes the plate off the list.
+pub const WATCH_REMOVE: &str = "remove";
+
+/// A plate put on the network's watch list, changed or taken off (`watchlist.set`); the newest
+/// event per plate (by [`Event::order_key`]) is the plate's entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchPayload {
+    /// Normalised plate.
+    pub plate_id: String,
+    /// Plate as shown.
+    pub plate_view: String,
+    /// Why it is watched (stolen, unpaid, banned, ...).
+    #[serde(default)]
+    pub reason: String,
+    /// `alert`, `deny` ([`WATCH_ACTIONS`]) or `remove` ([`WATCH_REMOVE`]).
+    pub action: String,
+    /// Operator.
+    #[serde(default)]
+    pub changed_by: String,
+}
+
+impl WatchPayload {
+    /// Whether the plate is on the list after this event (not taken off).
+    pub fn is_listed(&self) -> bool {
+        self.action != WATCH_REMOVE
+    }
+}
+
+impl Payload for WatchPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        plate_fields(&self.plate_id, &self.plate_view)?;
+        text("reason", Some(&self.reason), MAX_TEXT)?;
+        text("changed_by", Some(&self.changed_by), MAX_TEXT)?;
+        if !WATCH_ACTIONS.contains(&self.action.as_str()) && self.action != WATCH_REMOVE {
+            return Err(field(
+                "action",
+                format!("must be \"alert\" or \"deny\", not {:?}", self.action),
+            ));
+        }
+        Ok(())
+    }
+    const KIND: EventKind = EventKind::WatchlistSet;
+}
+
 impl Payload for Tariff {
     fn validate(&self) -> Result<(), ParkingError> {
         Tariff::validate(self)

@@ -32,12 +32,16 @@ use parkmesh_protocol::{Event, EventKind};
 use crate::fold::{PlateFold, fold_members, fold_plate, plate_key};
 use crate::payload::{HistoryEditPayload, Payload};
 
+/// The key prefix of a plate's watch-list entry among the settings (`watch:` and the plate).
+pub const WATCH_PREFIX: &str = "watch:";
+
 /// Everything derived from an event set.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Projection {
     /// Per plate (after operator corrections), its sessions and conflicts.
     pub plates: BTreeMap<String, PlateFold>,
-    /// Per setting kind (`fees.set`, `subscriptions.set`, `staff.set`), the newest payload.
+    /// Per setting kind (`fees.set`, `subscriptions.set`, `staff.set`), the newest payload; per
+    /// watched plate ([`WATCH_PREFIX`] and the plate), its newest `watchlist.set` payload.
     pub settings: BTreeMap<String, serde_json::Value>,
     /// Per zone name, the newest `zone.config` payload.
     pub zones: BTreeMap<String, serde_json::Value>,
@@ -154,6 +158,10 @@ pub fn project(events: &[Event]) -> Projection {
                     None => continue,
                 }
             }
+            EventKind::WatchlistSet => match e.payload.get("plate_id").and_then(|v| v.as_str()) {
+                Some(plate) => format!("{WATCH_PREFIX}{plate}"),
+                None => continue,
+            },
             _ => continue,
         };
         if newest.get(&key).is_none_or(|old| e.cmp_order(old).is_gt()) {

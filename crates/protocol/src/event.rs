@@ -220,6 +220,10 @@ pub enum EventKind {
     /// exit's event id>, "changed_by"}` (`exit.unmatch`): the session reopens and the exit
     /// becomes an exception under the plate it was read as.
     ExitUnmatch,
+    /// An operator put a plate on the network's watch list, changed its entry or took it off,
+    /// `{"plate_id", "plate_view", "reason", "action": "alert"|"deny"|"remove", "changed_by"}`
+    /// (`watchlist.set`); the newest event per plate wins.
+    WatchlistSet,
     /// A site announced its time zone, `{"timezone": "<IANA name>"}` (`site.timezone`); the
     /// network reports count each site's days in it.
     SiteTimezone,
@@ -243,6 +247,7 @@ impl EventKind {
             Self::CamerasConfig => "config.cameras",
             Self::SiteTimezone => "site.timezone",
             Self::ExitUnmatch => "exit.unmatch",
+            Self::WatchlistSet => "watchlist.set",
             Self::Other(s) => s,
         }
     }
@@ -263,6 +268,7 @@ impl From<String> for EventKind {
             "config.cameras" => Self::CamerasConfig,
             "site.timezone" => Self::SiteTimezone,
             "exit.unmatch" => Self::ExitUnmatch,
+            "watchlist.set" => Self::WatchlistSet,
             _ => Self::Other(s),
         }
     }

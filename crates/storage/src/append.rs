@@ -97,6 +97,12 @@ pub(crate) fn insert_event(
         EventKind::StaffSet => set_setting(conn, "staff", event)?,
         EventKind::ZoneConfig => set_zone(conn, event)?,
         EventKind::CamerasConfig => set_setting(conn, "edge_cameras", event)?,
+        EventKind::WatchlistSet => {
+            if let Some(plate) = str_field(event, "plate_id") {
+                let key = format!("{}{plate}", parkmesh_parking::WATCH_PREFIX);
+                set_setting(conn, &key, event)?;
+            }
+        }
         _ => {}
     }
     Ok(())

@@ -123,7 +123,7 @@ fn names_held(conn: &Connection, r: &str) -> Result<bool, StorageError> {
 
 #[cfg(test)]
 mod tests {
-    use super::skeleton_sql;
+    use super::{BY_SKELETON, skeleton_sql};
 
     /// The index of migration 0013 is on exactly the expression the query uses (else SQLite
     /// would scan every open session).
@@ -134,6 +134,32 @@ mod tests {
             migration.contains(&skeleton_sql("plate_key")),
             "migration 0013 must index {}",
             skeleton_sql("plate_key")
+        );
+    }
+
+    /// SQLite answers the candidates' query from that index, whatever the number of open
+    /// sessions (a search, not a scan).
+    #[test]
+    fn the_candidates_query_searches_the_index() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let columns = crate::rows::HISTORY_COLUMNS
+            .replace("exit_plate,", "")
+            .replace("exit_plate_view, plate_match, match_candidates,", "");
+        conn.execute_batch(&format!("CREATE TABLE history ({columns});"))
+            .unwrap();
+        conn.execute_batch(include_str!("../../../migrations/0013_exit_matching.sql"))
+            .unwrap();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", *BY_SKELETON))
+            .unwrap()
+            .query_map(["51612345"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("USING INDEX history_open_skeleton")),
+            "{plan:?}"
         );
     }
 }
