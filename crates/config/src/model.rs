@@ -48,6 +48,7 @@ pub struct Config {
     pub(crate) data_dir_override: Option<PathBuf>,
     pub(crate) plate_policy: PlatePolicy,
     pub(crate) exit_match: ExitMatch,
+    pub(crate) max_stay_hours: u64,
     pub(crate) max_clock_skew_secs: u64,
     pub(crate) max_event_age_secs: u64,
     pub(crate) metrics: bool,
@@ -128,6 +129,7 @@ impl Config {
             data_dir: self.data_dir.to_string_lossy().into_owned(),
             plate_policy: self.plate_policy.as_str().to_owned(),
             exit_match: self.exit_match.as_str().to_owned(),
+            max_stay_hours: i64::try_from(self.max_stay_hours).unwrap_or(i64::MAX),
             max_clock_skew_secs: i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX),
             max_event_age_secs: i64::try_from(self.max_event_age_secs).unwrap_or(i64::MAX),
             metrics: self.metrics,
@@ -240,6 +242,12 @@ impl Config {
     /// How plate reads are checked.
     pub fn plate_policy(&self) -> PlatePolicy {
         self.plate_policy
+    }
+
+    /// How long a car may stay before it is an overstay; `None` when overstays are off
+    /// (`max_stay_hours` 0).
+    pub fn max_stay(&self) -> Option<Duration> {
+        (self.max_stay_hours > 0).then(|| Duration::from_secs(self.max_stay_hours * 3600))
     }
 
     /// How an exit of a plate with no open session is matched.

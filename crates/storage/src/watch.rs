@@ -1,5 +1,5 @@
-//! Reads of the network's watch list and of a plate's open session, for the watch-list
-//! endpoints and an edge's detection preview.
+//! Reads for revenue protection: the network's watch list and a plate's open session (for the
+//! watch-list endpoints and an edge's detection preview), and the count of overstays.
 //!
 //! A `watchlist.set` event is a setting per plate: `append` keeps the newest one of each plate
 //! in `settings` under `watch:` and the plate (the same rule as the other settings, so every
@@ -48,6 +48,18 @@ impl Storage {
             }
         }
         Ok(out)
+    }
+
+    /// Open sessions (IN, not deleted, opened by an entry) that entered before `before_ms`: the
+    /// overstays when `before_ms` is now minus `max_stay_hours`.
+    pub async fn overstay_count(&self, before_ms: i64) -> Result<i64, StorageError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM history
+              WHERE entry_ms < ?1 AND deleted = 0 AND status = 'IN' AND is_anomaly = 0",
+        )
+        .bind(before_ms)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// The newest open session (IN, not deleted) of plate `plate_id`, if any.
