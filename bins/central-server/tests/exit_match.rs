@@ -23,20 +23,13 @@ fn row<'a>(rows: &'a [Value], plate: &str) -> Option<&'a Value> {
     rows.iter().find(|r| r["plate_id"] == plate)
 }
 
-fn connected(c: &common::Central) -> bool {
-    let (_, v) = common::json(c.api_port, "GET", "/api/p2p/status", None);
-    v["peers"]
-        .as_array()
-        .is_some_and(|p| p.iter().any(|p| p["connected"] == true))
-}
-
 #[test]
 fn confusable_exits_close_the_real_session_and_can_be_undone() {
     let m = common::plan(&["central-a", "central-b"]);
     let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
     let b = common::start_member(&m, 1, &[0], SECRET, json!({}));
     common::eventually("mesh connected", || {
-        (connected(&a) && connected(&b)).then_some(())
+        (common::connected(&a) && common::connected(&b)).then_some(())
     });
     let t0 = now_secs() - 2.0 * 3600.0;
 

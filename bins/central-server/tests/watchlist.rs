@@ -10,13 +10,6 @@ use serde_json::{Value, json};
 
 use common::{SECRET, now_secs};
 
-fn connected(c: &common::Central) -> bool {
-    let (_, v) = common::json(c.api_port, "GET", "/api/p2p/status", None);
-    v["peers"]
-        .as_array()
-        .is_some_and(|p| p.iter().any(|p| p["connected"] == true))
-}
-
 fn listed(c: &common::Central) -> Vec<Value> {
     let (status, v) = common::json(c.api_port, "GET", "/api/watchlist", None);
     assert_eq!(status, 200, "{v}");
@@ -37,7 +30,7 @@ fn a_watch_list_is_shared_and_denies_at_the_other_central() {
     let a = common::start_member(&m, 0, &[1], SECRET, json!({}));
     let b = common::start_member(&m, 1, &[0], SECRET, json!({}));
     common::eventually("mesh connected", || {
-        (connected(&a) && connected(&b)).then_some(())
+        (common::connected(&a) && common::connected(&b)).then_some(())
     });
 
     let add = json!({ "plate": "51G-555.55", "reason": "stolen", "action": "deny" });

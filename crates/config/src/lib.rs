@@ -2,7 +2,8 @@
 //!
 //! The file keeps the seed's shape (`this_central {id, ip, p2p_port, api_port}`,
 //! `peer_centrals [{id, ip, p2p_port, api_port}]`) and adds `bind`, `cluster_secret`, `admin_token`,
-//! `admin_networks`, `timezone`, `data_dir`, `plate_policy`, `max_clock_skew_secs`,
+//! `admin_networks`, `timezone`, `data_dir`, `plate_policy`, `exit_match`, `max_stay_hours`,
+//! `max_clock_skew_secs`,
 //! `max_event_age_secs`, `metrics`, `edge_request_retention_secs`, the optional `tls`
 //! section and the `mesh` section (compression, liveness timers), each with a default.
 //!

@@ -69,7 +69,7 @@ use crate::import::ImportTag;
 use crate::order::{Item, Vehicle};
 use crate::payload::{
     EntryPayload, ExitPayload, ExitUnmatchPayload, HistoryDeletePayload, HistoryEditPayload,
-    LocationPayload, Payload, PlateMatch,
+    LocationPayload, Payload,
 };
 pub use crate::session::{
     CONCURRENT_ENTRY, Conflict, DUPLICATE_EXIT, PlateFold, Session, SessionStatus, Side,
@@ -176,7 +176,7 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
         };
         if let Some(mut what) = what {
             let import = ImportTag::of(e);
-            let unmatched = unmatched.contains(&e.id.to_string()) && unmatch(&mut what);
+            let unmatched = unmatched.contains(&e.id.to_string()) && what.unmatch();
             items.push(Item {
                 event: e,
                 what,
@@ -193,31 +193,6 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
         edits,
         deletes,
     }
-}
-
-/// Turns a confusably matched exit back into the exit the camera read (its `exit_plate`, no
-/// entry named); returns whether it was such an exit (an `exit.unmatch` of any other event
-/// changes nothing).
-fn unmatch(what: &mut Vehicle) -> bool {
-    let Vehicle::Exit(x) = what else {
-        return false;
-    };
-    if !x.matched.is_confusable() {
-        return false;
-    }
-    let matched = std::mem::take(&mut x.matched);
-    let Some(read) = matched.exit_plate else {
-        return false;
-    };
-    x.gate.plate_view = matched.exit_plate_view.unwrap_or_else(|| read.clone());
-    let matched_to = std::mem::replace(&mut x.gate.plate_id, read);
-    x.entry_ref = None;
-    // The session it was matched to stays listed as the candidate it was.
-    x.matched = PlateMatch {
-        match_candidates: vec![matched_to],
-        ..PlateMatch::default()
-    };
-    true
 }
 
 /// Folds one plate's events (vehicle events plus operator events targeting its sessions), in

@@ -57,6 +57,12 @@ fn gate(plate: &str, at_ms: i64, camera: i64) -> EntryPayload {
         .with_edge(&camera.to_string(), None)
 }
 
+/// One line of the report, on stdout.
+#[allow(clippy::print_stdout)]
+fn say(line: &str) {
+    println!("{line}");
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -101,10 +107,10 @@ async fn main() -> Result<(), AnyError> {
     while let Some(done) = inflight.join_next().await {
         done??;
     }
-    eprintln!(
+    say(&format!(
         "{total} entries in {:.1} s",
         started.elapsed().as_secs_f64()
-    );
+    ));
     let mut times: [Vec<f64>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for n in 0..k {
         for (kind, times) in times.iter_mut().enumerate() {
@@ -142,17 +148,17 @@ async fn main() -> Result<(), AnyError> {
     for (kind, v) in times.iter_mut().enumerate() {
         let p50 = pct(v, 0.50);
         p99[kind] = pct(v, 0.99);
-        println!(
+        say(&format!(
             "{}: p50 {p50:.3} ms, p99 {:.3} ms ({} exits)",
             names[kind],
             p99[kind],
             v.len()
-        );
+        ));
     }
-    println!(
+    say(&format!(
         "added by matching at p99: misread {:.3} ms, exact with matching on {:.3} ms ({open} open sessions at the end)",
         p99[2] - p99[0],
         p99[1] - p99[0]
-    );
+    ));
     Ok(())
 }
