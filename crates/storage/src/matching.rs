@@ -142,9 +142,19 @@ mod tests {
     #[test]
     fn the_candidates_query_searches_the_index() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let columns = crate::rows::HISTORY_COLUMNS
-            .replace("exit_plate,", "")
-            .replace("exit_plate_view, plate_match, match_candidates,", "");
+        // The columns before migration 0013, which adds the other four.
+        let added = [
+            "exit_plate",
+            "exit_plate_view",
+            "plate_match",
+            "match_candidates",
+        ];
+        let columns: Vec<&str> = crate::rows::HISTORY_COLUMNS
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !added.contains(c))
+            .collect();
+        let columns = columns.join(", ");
         conn.execute_batch(&format!("CREATE TABLE history ({columns});"))
             .unwrap();
         conn.execute_batch(include_str!("../../../migrations/0013_exit_matching.sql"))
