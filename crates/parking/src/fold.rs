@@ -176,7 +176,11 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
         };
         if let Some(mut what) = what {
             let import = ImportTag::of(e);
-            let unmatched = unmatched.contains(&e.id.to_string()) && what.unmatch();
+            // (The id text is made only for exits, and only when some exit was unmatched.)
+            let unmatched = !unmatched.is_empty()
+                && matches!(what, Vehicle::Exit(_))
+                && unmatched.contains(&e.id.to_string())
+                && what.unmatch();
             items.push(Item {
                 event: e,
                 what,
