@@ -167,6 +167,7 @@ pub(crate) fn parse_event(
                 .or_else(|| edge_event_id.clone());
             Intent::Exit {
                 payload: ExitPayload::at_gate(gate, entry_ref),
+                matching: settings.exit_match,
                 request_key,
             }
         }

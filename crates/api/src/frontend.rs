@@ -52,10 +52,32 @@ pub(crate) async fn cameras(state: AppState) -> Result<JsonReply, ApiError> {
 pub(crate) async fn parking_state(state: AppState) -> Result<JsonReply, ApiError> {
     let rows = state.storage().in_parking().await?;
     let s = state.storage().stats(today(&state)).await?;
-    let vehicles: Vec<Value> = rows.iter().map(render::history_row).collect();
+    // Overstays (`max_stay_hours`): flagged on each row, counted beside the stats.
+    let cutoff = overstay_cutoff(&state);
+    let mut overstays = 0;
+    let vehicles: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let over = cutoff.is_some_and(|c| r.entry_ms.is_some_and(|at| at < c));
+            overstays += i64::from(over);
+            let mut v = render::history_row(r);
+            v["overstay"] = json!(over);
+            v
+        })
+        .collect();
     Ok(ok(
-        json!({ "success": true, "vehicles_in_parking": vehicles, "stats": render::stats(&s) }),
+        json!({ "success": true, "vehicles_in_parking": vehicles, "stats": render::stats(&s),
+        "overstays": overstays }),
     ))
+}
+
+/// The entry instant before which a car still inside is an overstay, when `max_stay_hours` is
+/// set.
+pub(crate) fn overstay_cutoff(state: &AppState) -> Option<i64> {
+    state
+        .settings()
+        .max_stay_ms
+        .map(|max| parkmesh_clock::now_ms().saturating_sub(max))
 }
 
 fn flag(q: &HashMap<String, String>, key: &str) -> Result<bool, ApiError> {

@@ -21,6 +21,8 @@
 //! - `ws`: `/ws/history`, `/ws/cameras`, `/ws/edge`; `hub`: their fan-out.
 //! - `server`: the accept loop (plain or TLS) and graceful shutdown.
 //! - `render`: the seed's JSON shapes, and the edge event type and camera they speak of.
+//! - `watchlist`: the network's watch list and the edge's detection preview
+//!   (`POST /api/edge/detection`).
 //! - `tariff`: the fee table: the stored `"fees"` setting read, merged and validated once.
 //! - `metrics`: `GET /metrics` (Prometheus text); `counters`: the figures this crate counts.
 //! - `status_page`: the operator's status page `GET /mesh`, its JSON and live stream.
@@ -49,6 +51,7 @@ mod site;
 mod state;
 mod status_page;
 mod tariff;
+mod watchlist;
 mod ws;
 
 pub use crate::client::{Target, call_with_token};

@@ -8,6 +8,7 @@
 //! operator who made it (the `X-Operator` header, else how the caller passed the admin rule), so
 //! history shows who let the car in or out. The endpoint is under the admin rule.
 
+use parkmesh_parking::plate::ExitMatch;
 use std::convert::Infallible;
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload};
@@ -83,8 +84,10 @@ async fn manual_entry(
         edge_id: None,
     };
     let intent = match edge_type {
+        // The operator names the plate: it is matched as typed.
         EdgeType::Exit => Intent::Exit {
             payload: ExitPayload::at_gate(gate, None),
+            matching: ExitMatch::Exact,
             request_key: None,
         },
         EdgeType::Entry | EdgeType::Location => Intent::Entry {

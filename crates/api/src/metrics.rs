@@ -85,6 +85,16 @@ pub(crate) async fn render(state: &AppState) -> Result<String, ApiError> {
         conflicts,
     );
 
+    let overstays: Gauge = Gauge::default();
+    if let Some(cutoff) = crate::frontend::overstay_cutoff(state) {
+        overstays.set(state.storage().overstay_count(cutoff).await?);
+    }
+    r.register(
+        "parkmesh_overstay_sessions",
+        "Cars inside for longer than max_stay_hours (0 when it is off)",
+        overstays,
+    );
+
     let up: Family<Labels, Gauge> = Family::default();
     let rtt: Family<Labels, GaugeF> = Family::default();
     let lag: Family<Labels, Gauge> = Family::default();

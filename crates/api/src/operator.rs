@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 
 use parkmesh_parking::payload::{
-    HistoryDeletePayload, HistoryEditPayload, Payload, StaffPayload, Subscription,
-    SubscriptionsPayload,
+    ExitUnmatchPayload, HistoryDeletePayload, HistoryEditPayload, Payload, StaffPayload,
+    Subscription, SubscriptionsPayload,
 };
 use parkmesh_protocol::EventKind;
 use parkmesh_storage::Intent;
@@ -47,6 +47,11 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallib
         .and(who())
         .and(st())
         .then(|id, op, s| async move { finish(delete(s, id, op).await) });
+    let unmatch = warp::path!("api" / "parking" / "history" / i64 / "unmatch")
+        .and(warp::post())
+        .and(who())
+        .and(st())
+        .then(|id, op, s| async move { finish(unmatch(s, id, op).await) });
     let changes = warp::path!("api" / "parking" / "history" / "changes")
         .and(warp::get())
         .and(st())
@@ -75,6 +80,8 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Result<JsonReply, Infallib
     changes
         .or(edit)
         .unify()
+        .or(unmatch)
+        .unify()
         .or(delete)
         .unify()
         .or(get_subs)
@@ -93,6 +100,35 @@ async fn session(state: &AppState, id: i64) -> Result<parkmesh_storage::HistoryR
         Some(row) if !row.deleted => Ok(row),
         _ => Err(ApiError::NotFound(format!("history entry {id} not found"))),
     }
+}
+
+/// `POST /api/parking/history/{id}/unmatch` (admin): undoes the match of a session's exit to it
+/// as a confusable plate (`exit.unmatch`); the session reopens and the exit becomes an
+/// exception under the plate it was read as, at every central.
+async fn unmatch(state: AppState, id: i64, op: String) -> Result<JsonReply, ApiError> {
+    let row = session(&state, id).await?;
+    let exit = match (&row.plate_match, &row.exit_event_id) {
+        (Some(m), Some(exit)) if m == parkmesh_parking::plate::MATCH_CONFUSABLE => exit.clone(),
+        _ => {
+            return Err(ApiError::BadRequest(format!(
+                "history entry {id} was not closed by a confusable exit match"
+            )));
+        }
+    };
+    let payload = ExitUnmatchPayload {
+        session: exit,
+        changed_by: op,
+    };
+    state
+        .append(Intent::Event {
+            kind: ExitUnmatchPayload::KIND,
+            payload: payload.to_value(),
+        })
+        .await?;
+    Ok(ok(json!({
+        "success": true,
+        "message": format!("History entry {id}: exit match undone"),
+    })))
 }
 
 /// `PUT /api/parking/history/{id}` `{plate_id, plate_view}` (admin): a plate correction.

@@ -47,7 +47,8 @@ pub(crate) struct CameraInfo {
 
 /// A history row with the seed's field names (plus parkmesh's `session_id`, `exception`,
 /// `exempt`, the late-arrival flags `entry_late`, `exit_late`, `time_clamped`, and
-/// `entry_operator` / `exit_operator` of manual entries and exits).
+/// `entry_operator` / `exit_operator` of manual entries and exits, and the exit matching's
+/// `exit_plate`, `exit_plate_view`, `plate_match` and `match_candidates`).
 pub(crate) fn history_row(r: &HistoryRow) -> Value {
     json!({
         "id": r.id,
@@ -83,6 +84,13 @@ pub(crate) fn history_row(r: &HistoryRow) -> Value {
         "time_clamped": r.time_clamped,
         "entry_operator": r.entry_operator,
         "exit_operator": r.exit_operator,
+        "exit_plate": r.exit_plate,
+        "exit_plate_view": r.exit_plate_view,
+        "plate_match": r.plate_match,
+        "match_candidates": r
+            .match_candidates
+            .as_deref()
+            .map_or_else(Vec::new, |c| c.split(',').collect::<Vec<_>>()),
     })
 }
 

@@ -8,7 +8,8 @@ use warp::Filter;
 use crate::filters::{admin, body, with_state};
 use crate::state::AppState;
 use crate::{
-    cameras, edge, frontend, manual, metrics, operator, p2p, reply, reports, site, status_page, ws,
+    cameras, edge, frontend, manual, metrics, operator, p2p, reply, reports, site, status_page,
+    watchlist, ws,
 };
 
 /// All routes of the API, with CORS for a browser frontend on another origin and the
@@ -124,6 +125,7 @@ pub fn routes(
         .or(put_fees)
         .or(p2p::routes(state.clone()))
         .or(operator::routes(state.clone()))
+        .or(watchlist::routes(state.clone()))
         .or(site::routes(state.clone()))
         .or(cameras::routes(state.clone()))
         .or(cameras::stream_route(state.clone()))

@@ -19,6 +19,10 @@ pub(crate) struct ApiSettings {
     pub(crate) tz: jiff::tz::TimeZone,
     /// Plate validation policy.
     pub(crate) plate_policy: PlatePolicy,
+    /// How an exit of a plate with no open session is matched (`exit_match`).
+    pub(crate) exit_match: parkmesh_parking::plate::ExitMatch,
+    /// How long a car may stay before it is an overstay (ms): `max_stay_hours`; `None` = off.
+    pub(crate) max_stay_ms: Option<i64>,
     /// How far in the future an edge timestamp is honoured (ms): `max_clock_skew_secs`.
     pub(crate) max_skew_ms: i64,
     /// How far in the past an edge timestamp is honoured (ms): `max_event_age_secs`.
@@ -31,6 +35,8 @@ impl ApiSettings {
         Self {
             tz: tz.clone(),
             plate_policy: config.plate_policy(),
+            exit_match: config.exit_match(),
+            max_stay_ms: config.max_stay().map(ms),
             max_skew_ms: ms(config.max_clock_skew()),
             max_age_ms: ms(config.max_event_age()),
         }

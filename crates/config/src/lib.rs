@@ -2,7 +2,8 @@
 //!
 //! The file keeps the seed's shape (`this_central {id, ip, p2p_port, api_port}`,
 //! `peer_centrals [{id, ip, p2p_port, api_port}]`) and adds `bind`, `cluster_secret`, `admin_token`,
-//! `admin_networks`, `timezone`, `data_dir`, `plate_policy`, `max_clock_skew_secs`,
+//! `admin_networks`, `timezone`, `data_dir`, `plate_policy`, `exit_match`, `max_stay_hours`,
+//! `max_clock_skew_secs`,
 //! `max_event_age_secs`, `metrics`, `edge_request_retention_secs`, the optional `tls`
 //! section, the `mesh` section (compression, liveness timers) and the `storage` section (SQLite
 //! or PostgreSQL), each with a default.
@@ -68,7 +69,9 @@ pub use crate::admin::AdminGrant;
 pub use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET, ENV_DATABASE_URL, no_env, process_env};
 pub use crate::error::{AdminDenied, ConfigError, Diagnostic};
 pub use crate::host::Host;
-pub use crate::model::{Central, Config, DB_FILE_NAME, Loaded, PlatePolicy, StorageBackend};
+pub use crate::model::{
+    Central, Config, DB_FILE_NAME, ExitMatch, Loaded, PlatePolicy, StorageBackend,
+};
 pub use crate::network::Network;
 pub use crate::raw::{
     DEFAULT_ADMIN_NETWORKS, DEFAULT_API_PORT, DEFAULT_BIND, DEFAULT_DATA_DIR,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
-pub use parkmesh_parking::plate::PlatePolicy;
+pub use parkmesh_parking::plate::{ExitMatch, PlatePolicy};
 use parkmesh_protocol::CentralId;
 use serde_json::Value;
 
@@ -47,6 +47,8 @@ pub struct Config {
     pub(crate) data_dir: PathBuf,
     pub(crate) data_dir_override: Option<PathBuf>,
     pub(crate) plate_policy: PlatePolicy,
+    pub(crate) exit_match: ExitMatch,
+    pub(crate) max_stay_hours: u64,
     pub(crate) max_clock_skew_secs: u64,
     pub(crate) max_event_age_secs: u64,
     pub(crate) metrics: bool,
@@ -147,6 +149,8 @@ impl Config {
             timezone: self.timezone_name.clone(),
             data_dir: self.data_dir.to_string_lossy().into_owned(),
             plate_policy: self.plate_policy.as_str().to_owned(),
+            exit_match: self.exit_match.as_str().to_owned(),
+            max_stay_hours: i64::try_from(self.max_stay_hours).unwrap_or(i64::MAX),
             max_clock_skew_secs: i64::try_from(self.max_clock_skew_secs).unwrap_or(i64::MAX),
             max_event_age_secs: i64::try_from(self.max_event_age_secs).unwrap_or(i64::MAX),
             metrics: self.metrics,
@@ -281,6 +285,17 @@ impl Config {
     /// How plate reads are checked.
     pub fn plate_policy(&self) -> PlatePolicy {
         self.plate_policy
+    }
+
+    /// How long a car may stay before it is an overstay; `None` when overstays are off
+    /// (`max_stay_hours` 0).
+    pub fn max_stay(&self) -> Option<Duration> {
+        (self.max_stay_hours > 0).then(|| Duration::from_secs(self.max_stay_hours * 3600))
+    }
+
+    /// How an exit of a plate with no open session is matched.
+    pub fn exit_match(&self) -> ExitMatch {
+        self.exit_match
     }
 
     /// Largest accepted distance between a peer's clock and ours; also how far in the future an

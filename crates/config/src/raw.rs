@@ -112,6 +112,11 @@ config_keys! {
     data_dir: String = DEFAULT_DATA_DIR.to_owned(), text;
     /// `lenient` or `strict`.
     plate_policy: String = "lenient".to_owned(), text;
+    /// `confusable` (an exit of a plate with no open session closes the one open session of a
+    /// look-alike plate) or `exact`.
+    exit_match: String = "confusable".to_owned(), text;
+    /// Hours after which a car still inside is an overstay; 0 = off.
+    max_stay_hours: i64 = 0, whole;
     /// Largest accepted clock distance to a peer, and how far in the future an edge timestamp
     /// may be, in seconds.
     max_clock_skew_secs: i64 = secs(DEFAULT_MAX_CLOCK_SKEW_SECS), whole;

@@ -15,7 +15,7 @@ use crate::decode::{Report, join};
 use crate::env::{ENV_ADMIN_TOKEN, ENV_CLUSTER_SECRET, ENV_DATABASE_URL};
 use crate::error::ConfigError;
 use crate::host::{Host, parse_host};
-use crate::model::{Central, Config, Loaded, PlatePolicy, Secret, StorageBackend};
+use crate::model::{Central, Config, ExitMatch, Loaded, PlatePolicy, Secret, StorageBackend};
 use crate::network::Network;
 use crate::raw::{RawCentral, RawConfig};
 
@@ -25,6 +25,9 @@ const DOC_ORIGIN: &str = "config";
 const MIN_SECRET_LEN: usize = 16;
 /// Largest accepted `max_clock_skew_secs`: one day; a larger bound would accept nonsense clocks.
 const MAX_CLOCK_SKEW_LIMIT: i64 = 86_400;
+/// Largest accepted `max_stay_hours`: a year.
+const MAX_STAY_LIMIT_HOURS: u64 = 8760;
+
 /// Largest accepted `max_event_age_secs`: 30 days, longer than any edge keeps its queue.
 const MAX_EVENT_AGE_LIMIT: i64 = 30 * 86_400;
 /// Most entries of `admin_networks`.
@@ -258,6 +261,31 @@ pub(crate) fn validate(
         );
     }
 
+    let exit_match = ExitMatch::parse(&raw.exit_match);
+    if exit_match.is_none() {
+        report.problem(
+            "exit_match",
+            format!(
+                "unknown mode {:?} — use \"confusable\" or \"exact\"",
+                raw.exit_match
+            ),
+        );
+    }
+
+    let max_stay = match u64::try_from(raw.max_stay_hours) {
+        Ok(hours) if hours <= MAX_STAY_LIMIT_HOURS => Some(hours),
+        _ => {
+            report.problem(
+                "max_stay_hours",
+                format!(
+                    "{} is out of range — use 0 (off) to {MAX_STAY_LIMIT_HOURS} hours",
+                    raw.max_stay_hours
+                ),
+            );
+            None
+        }
+    };
+
     let skew = match u64::try_from(raw.max_clock_skew_secs) {
         Ok(secs) if (1..=MAX_CLOCK_SKEW_LIMIT).contains(&raw.max_clock_skew_secs) => Some(secs),
         _ => {
@@ -332,6 +360,8 @@ pub(crate) fn validate(
         data_dir: PathBuf::from(&raw.data_dir),
         data_dir_override: None,
         plate_policy: plate_policy?,
+        exit_match: exit_match?,
+        max_stay_hours: max_stay?,
         max_clock_skew_secs: skew?,
         max_event_age_secs: event_age?,
         metrics: raw.metrics,

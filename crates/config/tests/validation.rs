@@ -232,6 +232,29 @@ fn operations_keys_default_and_are_validated() {
 }
 
 #[test]
+fn revenue_keys_default_and_are_validated() {
+    let loaded = Config::from_json_value(&good(), no_env).unwrap().config;
+    assert_eq!(loaded.exit_match(), parkmesh_config::ExitMatch::Confusable);
+    assert_eq!(loaded.max_stay(), None, "0 = off");
+    let mut doc = good();
+    doc["exit_match"] = json!("exact");
+    doc["max_stay_hours"] = json!(4);
+    let loaded = Config::from_json_value(&doc, no_env).unwrap().config;
+    assert_eq!(loaded.exit_match(), parkmesh_config::ExitMatch::Exact);
+    assert_eq!(loaded.max_stay().map(|d| d.as_secs()), Some(4 * 3600));
+    assert_eq!(loaded.to_raw().to_json()["exit_match"], "exact");
+
+    let mut d = good();
+    d["exit_match"] = json!("fuzzy");
+    assert_one(&problems(&d), "exit_match", "unknown mode");
+    for bad in [json!(-1), json!(8761)] {
+        let mut d = good();
+        d["max_stay_hours"] = bad;
+        assert_one(&problems(&d), "max_stay_hours", "out of range");
+    }
+}
+
+#[test]
 fn type_errors_name_the_path_and_every_problem_is_reported() {
     let doc = json!({
         "this_central": {"id": "central-1", "ip": 10, "p2p_port": "9000", "api_port": 8000},

@@ -105,6 +105,7 @@ async fn callbacks_fire_once_with_the_peers_entry_and_exit() {
         site_a
             .append(Intent::Exit {
                 payload: ExitPayload::at_gate(gate("30A12345", t0 + 2 * 3_600_000, "exit"), None),
+                matching: parkmesh_parking::plate::ExitMatch::Exact,
                 request_key: None,
             })
             .await

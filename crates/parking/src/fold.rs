@@ -31,6 +31,10 @@
 //!   waits as an exception session and the entry, when folded, completes it — never a car left
 //!   inside forever. EXIT without a ref closes the open session. An EXIT that matches nothing
 //!   becomes an exception session (status OUT, no entry side).
+//! - An EXIT that its central matched to a confusable plate's session carries that plate as its
+//!   `plate_id` (and the plate read as `exit_plate`), so it is an exit of this group like any
+//!   other; its matching facts stay on the exit side. Once an `exit.unmatch` names it, it closes
+//!   nothing: it is an exception under the plate it was read as, listing this plate as candidate.
 //! - LOCATION updates the open session's location, or opens an anomaly session (status IN, id =
 //!   the sighting's event id).
 //! - `history.edit` overrides a session's plate (newest edit by [`Event::order_key`] wins);
@@ -64,7 +68,8 @@ use crate::fee::{Tariff, duration_text};
 use crate::import::ImportTag;
 use crate::order::{Item, Vehicle};
 use crate::payload::{
-    EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
+    EntryPayload, ExitPayload, ExitUnmatchPayload, HistoryDeletePayload, HistoryEditPayload,
+    LocationPayload, Payload,
 };
 pub use crate::session::{
     CONCURRENT_ENTRY, Conflict, DUPLICATE_EXIT, PlateFold, Session, SessionStatus, Side,
@@ -141,6 +146,12 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
     let mut items = Vec::new();
     let mut edits = Vec::new();
     let mut deletes = Vec::new();
+    let unmatched: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::ExitUnmatch)
+        .filter_map(|e| ExitUnmatchPayload::from_event(e).ok())
+        .map(|p| p.session)
+        .collect();
     for &e in events {
         if !seen.insert(&e.id) {
             continue;
@@ -163,12 +174,18 @@ fn prepare<'a>(events: &[&'a Event]) -> Prepared<'a> {
             }
             _ => None,
         };
-        if let Some(what) = what {
+        if let Some(mut what) = what {
             let import = ImportTag::of(e);
+            // (The id text is made only for exits, and only when some exit was unmatched.)
+            let unmatched = !unmatched.is_empty()
+                && matches!(what, Vehicle::Exit(_))
+                && unmatched.contains(&e.id.to_string())
+                && what.unmatch();
             items.push(Item {
                 event: e,
                 what,
                 import,
+                unmatched,
             });
         }
     }
@@ -286,6 +303,10 @@ impl<'a> Walk<'a> {
             Vehicle::Entry(p) => self.entry(item, p),
             Vehicle::Exit(x) => match &item.import {
                 Some(tag) => self.imported_exit(item.event, tag, x),
+                None if item.unmatched => {
+                    let exit = Side::gate(item.event, &x.gate);
+                    self.exception(item.event, item.event.id.to_string(), exit, x, None);
+                }
                 None => self.exit(at, item.event, x),
             },
             Vehicle::Location(p) => self.sighting(item.event, p),
@@ -463,7 +484,10 @@ impl<'a> Walk<'a> {
                     .map(|(idx, _)| idx)
             }),
         };
-        let exit = Side::gate(e, p);
+        let exit = Side {
+            matched: x.matched.clone(),
+            ..Side::gate(e, p)
+        };
         match target {
             Some(idx) => {
                 if self.closable.is_some_and(|(c, _)| c == idx) {
@@ -532,7 +556,10 @@ impl<'a> Walk<'a> {
             Session::new(id.clone(), &p.plate_id, &p.plate_view, &e.id.origin),
             tag,
         );
-        s.exit = Some(exit);
+        s.exit = Some(Side {
+            matched: x.matched.clone(),
+            ..exit
+        });
         s.status = SessionStatus::Out;
         s.exception = true;
         s.exempt = x.exempt.clone();

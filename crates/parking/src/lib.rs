@@ -45,4 +45,6 @@ pub mod time;
 pub use crate::error::ParkingError;
 pub use crate::fee::Tariff;
 pub use crate::fold::blocks_entry;
-pub use crate::project::{Projection, effective_plate, group_by_plate, project};
+pub use crate::project::{
+    Projection, WATCH_PREFIX, effective_plate, group_by_plate, moves_events, project,
+};

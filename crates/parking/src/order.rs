@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use parkmesh_protocol::{CentralId, Event, EventKind, Hlc};
 
 use crate::import::ImportTag;
-use crate::payload::{EntryPayload, ExitPayload, LocationPayload, Payload};
+use crate::payload::{EntryPayload, ExitPayload, LocationPayload, Payload, PlateMatch};
 
 /// The typed payload of a vehicle event.
 pub(crate) enum Vehicle {
@@ -38,6 +38,30 @@ impl Vehicle {
         }
     }
 
+    /// Turns a confusably matched exit back into the exit the camera read (its `exit_plate`,
+    /// no entry named; the plate it was matched to stays listed as its candidate); returns
+    /// whether it was such an exit (an `exit.unmatch` of any other event changes nothing).
+    pub(crate) fn unmatch(&mut self) -> bool {
+        let Self::Exit(x) = self else {
+            return false;
+        };
+        if !x.matched.is_confusable() {
+            return false;
+        }
+        let matched = std::mem::take(&mut x.matched);
+        let Some(read) = matched.exit_plate else {
+            return false;
+        };
+        x.gate.plate_view = matched.exit_plate_view.unwrap_or_else(|| read.clone());
+        let matched_to = std::mem::replace(&mut x.gate.plate_id, read);
+        x.entry_ref = None;
+        x.matched = PlateMatch {
+            match_candidates: vec![matched_to],
+            ..PlateMatch::default()
+        };
+        true
+    }
+
     /// Kind rank at equal business time: entry 0, sighting 1, exit 2.
     fn rank(&self) -> u8 {
         match self {
@@ -53,6 +77,9 @@ pub(crate) struct Item<'a> {
     pub(crate) event: &'a Event,
     pub(crate) what: Vehicle,
     pub(crate) import: Option<ImportTag>,
+    /// An exit whose confusable match an operator undid (`exit.unmatch`): its payload reads
+    /// as the plate the camera saw, and it closes nothing.
+    pub(crate) unmatched: bool,
 }
 
 impl Item<'_> {

@@ -168,6 +168,73 @@ pub struct ExitPayload {
     /// Subscription type that exempts the fee, decided at the exiting central.
     #[serde(default)]
     pub exempt: Option<String>,
+    /// How the exit was matched, decided at the exiting central (absent: by its own plate).
+    #[serde(flatten)]
+    pub matched: PlateMatch,
+}
+
+/// The exiting central's exit matching (`exit_match`): with `plate_match: "confusable"` the
+/// exit's `plate_id` is the plate of the session it closes and `exit_plate` what the camera
+/// read; an exit left unmatched lists the open sessions' plates it could have closed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlateMatch {
+    /// The plate the exit camera read, when it was matched to another plate's session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_plate: Option<String>,
+    /// That plate as shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_plate_view: Option<String>,
+    /// `"confusable"` ([`crate::plate::MATCH_CONFUSABLE`]) for such a match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_match: Option<String>,
+    /// Plates of the open sessions an exit could have closed when more than one could.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_candidates: Vec<String>,
+}
+
+impl PlateMatch {
+    /// Whether the exit was matched to a confusable plate's session.
+    pub fn is_confusable(&self) -> bool {
+        self.plate_match.as_deref() == Some(crate::plate::MATCH_CONFUSABLE)
+            && self.exit_plate.is_some()
+    }
+
+    fn validate(&self) -> Result<(), ParkingError> {
+        if let Some(plate) = &self.exit_plate {
+            plate_fields(plate, self.exit_plate_view.as_deref().unwrap_or(plate))?;
+        }
+        text("plate_match", self.plate_match.as_deref(), MAX_ID)?;
+        if self.match_candidates.len() > MAX_CANDIDATES {
+            return Err(field(
+                "match_candidates",
+                format!("at most {MAX_CANDIDATES} plates"),
+            ));
+        }
+        self.match_candidates
+            .iter()
+            .try_for_each(|c| required("match_candidates", c, MAX_ID))
+    }
+}
+
+/// Most candidate plates an unmatched exit lists.
+pub const MAX_CANDIDATES: usize = 16;
+
+/// An operator undid an exit's confusable match (`exit.unmatch`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExitUnmatchPayload {
+    /// The exit's event id text.
+    pub session: String,
+    /// Operator.
+    #[serde(default)]
+    pub changed_by: String,
+}
+
+impl Payload for ExitUnmatchPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        session_id(&self.session)?;
+        text("changed_by", Some(&self.changed_by), MAX_TEXT)
+    }
+    const KIND: EventKind = EventKind::ExitUnmatch;
 }
 
 impl Payload for ExitPayload {
@@ -175,6 +242,7 @@ impl Payload for ExitPayload {
         self.gate.validate()?;
         text("entry_ref", self.entry_ref.as_deref(), MAX_ID)?;
         text("exempt", self.exempt.as_deref(), MAX_ID)?;
+        self.matched.validate()?;
         Tariff::validate(&self.tariff)
     }
     const KIND: EventKind = EventKind::VehicleExit;
@@ -189,6 +257,7 @@ impl ExitPayload {
             entry_ref,
             tariff: Tariff::default(),
             exempt: None,
+            matched: PlateMatch::default(),
         }
     }
 }
@@ -265,6 +334,52 @@ impl Payload for HistoryDeletePayload {
         text("changed_by", Some(&self.changed_by), MAX_TEXT)
     }
     const KIND: EventKind = EventKind::HistoryDelete;
+}
+
+/// What a watch-list entry asks for when its plate passes a gate.
+pub const WATCH_ACTIONS: [&str; 2] = ["alert", "deny"];
+/// The `action` of a `watchlist.set` that takes the plate off the list.
+pub const WATCH_REMOVE: &str = "remove";
+
+/// A plate put on the network's watch list, changed or taken off (`watchlist.set`); the newest
+/// event per plate (by [`Event::order_key`]) is the plate's entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchPayload {
+    /// Normalised plate.
+    pub plate_id: String,
+    /// Plate as shown.
+    pub plate_view: String,
+    /// Why it is watched (stolen, unpaid, banned, ...).
+    #[serde(default)]
+    pub reason: String,
+    /// `alert`, `deny` ([`WATCH_ACTIONS`]) or `remove` ([`WATCH_REMOVE`]).
+    pub action: String,
+    /// Operator.
+    #[serde(default)]
+    pub changed_by: String,
+}
+
+impl WatchPayload {
+    /// Whether the plate is on the list after this event (not taken off).
+    pub fn is_listed(&self) -> bool {
+        self.action != WATCH_REMOVE
+    }
+}
+
+impl Payload for WatchPayload {
+    fn validate(&self) -> Result<(), ParkingError> {
+        plate_fields(&self.plate_id, &self.plate_view)?;
+        text("reason", Some(&self.reason), MAX_TEXT)?;
+        text("changed_by", Some(&self.changed_by), MAX_TEXT)?;
+        if !WATCH_ACTIONS.contains(&self.action.as_str()) && self.action != WATCH_REMOVE {
+            return Err(field(
+                "action",
+                format!("must be \"alert\" or \"deny\", not {:?}", self.action),
+            ));
+        }
+        Ok(())
+    }
+    const KIND: EventKind = EventKind::WatchlistSet;
 }
 
 impl Payload for Tariff {

@@ -38,6 +38,73 @@ impl PlatePolicy {
     }
 }
 
+/// Look-alike characters that plate OCR confuses, each letter with the digit it is read as:
+/// O/0, D/0, Q/0, I/1, L/1, B/8, S/5, Z/2, G/6, A/4. The one table of them (the README lists
+/// it): exit matching, the watch list and the database index that finds candidates all use it.
+pub const CONFUSABLE: [(char, char); 10] = [
+    ('O', '0'),
+    ('D', '0'),
+    ('Q', '0'),
+    ('I', '1'),
+    ('L', '1'),
+    ('B', '8'),
+    ('S', '5'),
+    ('Z', '2'),
+    ('G', '6'),
+    ('A', '4'),
+];
+
+/// How an exit whose plate has no open session may close another plate's session
+/// (`exit_match` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ExitMatch {
+    /// Only the exit's own plate.
+    Exact,
+    /// Also the one open session whose plate differs from the exit's only by [`CONFUSABLE`]
+    /// characters, when exactly one does; the default.
+    #[default]
+    Confusable,
+}
+
+impl ExitMatch {
+    /// The configuration's spelling: `exact` or `confusable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Confusable => "confusable",
+        }
+    }
+
+    /// The mode spelled `s` (as [`ExitMatch::as_str`] writes it), if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Exact, Self::Confusable]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// `plate_match` of an exit matched to a confusable plate's session.
+pub const MATCH_CONFUSABLE: &str = "confusable";
+
+/// The plate id with every [`CONFUSABLE`] letter replaced by its digit: two plate ids are
+/// confusable with each other exactly when their skeletons are equal.
+pub fn skeleton(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            CONFUSABLE
+                .iter()
+                .find(|(letter, _)| *letter == c)
+                .map_or(c, |(_, digit)| *digit)
+        })
+        .collect()
+}
+
+/// Whether plate ids `a` and `b` differ, but only by [`CONFUSABLE`] characters (same length,
+/// each differing position a pair of the table or two letters read as the same digit).
+pub fn confusable(a: &str, b: &str) -> bool {
+    a != b && a.len() == b.len() && skeleton(a) == skeleton(b)
+}
+
 /// A normalised plate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plate {
@@ -152,6 +219,26 @@ mod tests {
             err.to_string().len() < 200,
             "the error does not echo the input"
         );
+    }
+
+    #[test]
+    fn confusable_plates_differ_only_by_the_table() {
+        assert!(confusable("51G12345", "51G1234S"));
+        assert!(confusable("51G12345", "5IG12345"));
+        assert!(confusable("30A0D123", "30AO0123"));
+        assert!(
+            !confusable("51G12345", "51G12345"),
+            "equal is not confusable"
+        );
+        assert!(!confusable("51G12345", "51G1234X"));
+        assert!(!confusable("51G12345", "51G123455"));
+        assert_eq!(skeleton("OBSZGAIL"), "08526411");
+        for (letter, digit) in CONFUSABLE {
+            assert!(letter.is_ascii_uppercase() && digit.is_ascii_digit());
+        }
+        assert_eq!(ExitMatch::parse("exact"), Some(ExitMatch::Exact));
+        assert_eq!(ExitMatch::parse("fuzzy"), None);
+        assert_eq!(ExitMatch::default().as_str(), "confusable");
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //!    other vehicle event (a concurrent-entry loser, say) goes to [`effective_plate`] of itself.
 //!    Edits and deletes follow the event they target.
 //!
+//! An `exit.unmatch` (an operator undid an exit's match to a confusable plate's session) moves
+//! the same way: the fold makes that exit an exception under the plate it was read as, so pass 2
+//! files it there.
+//!
 //! A closed session corrected afterwards therefore moves with both of its sides, and an entry
 //! that lost a concurrent-entry conflict and was corrected by the operator (the misread case)
 //! leaves the conflict. Both passes are functions of the event set, so the result is too.
@@ -28,12 +32,16 @@ use parkmesh_protocol::{Event, EventKind};
 use crate::fold::{PlateFold, fold_members, fold_plate, plate_key};
 use crate::payload::{HistoryEditPayload, Payload};
 
+/// The key prefix of a plate's watch-list entry among the settings (`watch:` and the plate).
+pub const WATCH_PREFIX: &str = "watch:";
+
 /// Everything derived from an event set.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Projection {
     /// Per plate (after operator corrections), its sessions and conflicts.
     pub plates: BTreeMap<String, PlateFold>,
-    /// Per setting kind (`fees.set`, `subscriptions.set`, `staff.set`), the newest payload.
+    /// Per setting kind (`fees.set`, `subscriptions.set`, `staff.set`), the newest payload; per
+    /// watched plate ([`WATCH_PREFIX`] and the plate), its newest `watchlist.set` payload.
     pub settings: BTreeMap<String, serde_json::Value>,
     /// Per zone name, the newest `zone.config` payload.
     pub zones: BTreeMap<String, serde_json::Value>,
@@ -60,9 +68,15 @@ pub fn effective_plate(event: &Event, admin: &[Event]) -> String {
         .unwrap_or_default()
 }
 
+/// Whether an operator event of kind `kind` may move vehicle events to another group: a plate
+/// correction, or an undone confusable match (the exit goes back to the plate it was read as).
+pub fn moves_events(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::HistoryEdit | EventKind::ExitUnmatch)
+}
+
 fn session_target(e: &Event) -> Option<&str> {
     match e.kind {
-        EventKind::HistoryEdit | EventKind::HistoryDelete => {
+        EventKind::HistoryEdit | EventKind::HistoryDelete | EventKind::ExitUnmatch => {
             e.payload.get("session").and_then(|v| v.as_str())
         }
         _ => None,
@@ -99,7 +113,7 @@ pub fn group_by_plate(events: &[Event]) -> BTreeMap<String, Vec<Event>> {
     let mut out: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     for (plate, group) in &raw {
         let admin = admin_by_raw.remove(plate.as_str()).unwrap_or_default();
-        if !admin.iter().any(|a| a.kind == EventKind::HistoryEdit) {
+        if !admin.iter().any(|a| moves_events(&a.kind)) {
             // No corrections: the whole group stays under its raw plate (the common case).
             for e in group {
                 key_of.insert(e.id.to_string(), plate.clone());
@@ -144,6 +158,10 @@ pub fn project(events: &[Event]) -> Projection {
                     None => continue,
                 }
             }
+            EventKind::WatchlistSet => match e.payload.get("plate_id").and_then(|v| v.as_str()) {
+                Some(plate) => format!("{WATCH_PREFIX}{plate}"),
+                None => continue,
+            },
             _ => continue,
         };
         if newest.get(&key).is_none_or(|old| e.cmp_order(old).is_gt()) {

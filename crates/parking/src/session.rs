@@ -4,7 +4,7 @@
 
 use parkmesh_protocol::{CentralId, Event};
 
-use crate::payload::{EntryPayload, LocationPayload};
+use crate::payload::{EntryPayload, LocationPayload, PlateMatch};
 
 /// Conflict kind: two entries for one plate with no exit between them.
 pub const CONCURRENT_ENTRY: &str = "concurrent_entry";
@@ -47,6 +47,8 @@ pub struct Side {
     pub clamped: bool,
     /// Who made it, for a manual (operator) entry or exit.
     pub operator: Option<String>,
+    /// For an exit: how it was matched to its session (default for entries and exact exits).
+    pub matched: PlateMatch,
 }
 
 impl Side {
@@ -87,6 +89,7 @@ impl Side {
             late: false,
             clamped: false,
             operator: None,
+            matched: PlateMatch::default(),
         }
     }
 }

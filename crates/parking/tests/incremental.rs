@@ -6,7 +6,8 @@
 //! any other chunk folds only the events after the settled point. After every chunk the store
 //! must hold exactly the full fold of everything it has seen. Histories have late, duplicated and
 //! reordered events, edits, deletes, `entry_ref` exits (by event id and by edge id, with edge ids
-//! that repeat), concurrent entries, sightings and imported copies.
+//! that repeat), concurrent entries, sightings, imported copies, exits matched from a look-alike
+//! plate and undos of such matches.
 //!
 //! Cases: 256 by default; `INCREMENTAL_CASES=N` runs more.
 
@@ -41,6 +42,11 @@ enum Act {
     Delete {
         target: usize,
     },
+    /// An exit read as a look-alike plate and matched to this plate's open session.
+    ConfusableExit,
+    Unmatch {
+        target: usize,
+    },
 }
 
 fn arb_import() -> impl Strategy<Value = Option<u8>> {
@@ -56,6 +62,8 @@ fn arb_act() -> impl Strategy<Value = Act> {
         2 => Just(Act::Location),
         1 => any::<usize>().prop_map(|target| Act::Edit { target }),
         1 => any::<usize>().prop_map(|target| Act::Delete { target }),
+        2 => Just(Act::ConfusableExit),
+        1 => any::<usize>().prop_map(|target| Act::Unmatch { target }),
     ]
 }
 
@@ -106,6 +114,11 @@ fn build(specs: Vec<(usize, i64, Act)>) -> Vec<Event> {
                 tag(exit(o, seq, PLATE, at, r), import)
             }
             Act::Location => location(o, seq, PLATE, at, "Zone A"),
+            Act::ConfusableExit => confusable_exit(o, seq, PLATE, "30A1111I", at),
+            Act::Unmatch { target } if !out.is_empty() => {
+                let t = out[target % out.len()].id.to_string();
+                unmatch(o, seq, at, &t)
+            }
             Act::Edit { target } if !out.is_empty() => {
                 let t = out[target % out.len()].id.to_string();
                 edit(o, seq, at, &t, "30A99999")

@@ -15,15 +15,29 @@ use proptest::prelude::*;
 
 const PLATES: [&str; 3] = ["30A11111", "30A22222", "51G33333"];
 const ORIGINS: [&str; 3] = ["a", "b", "c"];
+/// How an exit camera might misread each plate (confusable characters only).
+const READ_AS: [&str; 3] = ["30A1111I", "30A2222Z", "5IG33333"];
 
 /// One generated action; targets index earlier actions (modulo how many exist).
 #[derive(Debug, Clone)]
 enum Act {
     Entry,
-    Exit { by_ref: Option<(usize, bool)> },
+    Exit {
+        by_ref: Option<(usize, bool)>,
+    },
     Location,
-    Edit { target: usize, plate: usize },
-    Delete { target: usize },
+    Edit {
+        target: usize,
+        plate: usize,
+    },
+    Delete {
+        target: usize,
+    },
+    /// An exit read as `READ_AS[plate]` and matched to the plate's open session.
+    ConfusableExit,
+    Unmatch {
+        target: usize,
+    },
 }
 
 fn arb_act() -> impl Strategy<Value = Act> {
@@ -34,6 +48,8 @@ fn arb_act() -> impl Strategy<Value = Act> {
         2 => Just(Act::Location),
         1 => (any::<usize>(), 0..PLATES.len()).prop_map(|(target, plate)| Act::Edit { target, plate }),
         1 => any::<usize>().prop_map(|target| Act::Delete { target }),
+        2 => Just(Act::ConfusableExit),
+        1 => any::<usize>().prop_map(|target| Act::Unmatch { target }),
     ]
 }
 
@@ -60,6 +76,11 @@ fn build(specs: Vec<(usize, usize, i64, Act)>) -> Vec<Event> {
                 exit(o, seq, p, at, r)
             }
             Act::Location => location(o, seq, p, at, "Zone A"),
+            Act::ConfusableExit => confusable_exit(o, seq, p, READ_AS[plate], at),
+            Act::Unmatch { target } if !out.is_empty() => {
+                let t = out[target % out.len()].id.to_string();
+                unmatch(o, seq, at, &t)
+            }
             Act::Edit { target, plate } if !out.is_empty() => {
                 let t = out[target % out.len()].id.to_string();
                 edit(o, seq, at, &t, PLATES[plate])
@@ -141,7 +162,10 @@ proptest! {
             .iter()
             .filter(|e| {
                 e.payload.get("plate_id").and_then(|v| v.as_str()) == Some(PLATES[0])
-                    || matches!(e.kind, EventKind::HistoryEdit | EventKind::HistoryDelete)
+                    || matches!(
+                        e.kind,
+                        EventKind::HistoryEdit | EventKind::HistoryDelete | EventKind::ExitUnmatch
+                    )
             })
             .cloned()
             .collect();

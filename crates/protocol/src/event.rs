@@ -216,6 +216,14 @@ pub enum EventKind {
     ZoneConfig,
     /// The site's edge camera list changed (`config.cameras`).
     CamerasConfig,
+    /// An operator undid an exit's match to a confusable plate's session, `{"session": <the
+    /// exit's event id>, "changed_by"}` (`exit.unmatch`): the session reopens and the exit
+    /// becomes an exception under the plate it was read as.
+    ExitUnmatch,
+    /// An operator put a plate on the network's watch list, changed its entry or took it off,
+    /// `{"plate_id", "plate_view", "reason", "action": "alert"|"deny"|"remove", "changed_by"}`
+    /// (`watchlist.set`); the newest event per plate wins.
+    WatchlistSet,
     /// A site announced its time zone, `{"timezone": "<IANA name>"}` (`site.timezone`); the
     /// network reports count each site's days in it.
     SiteTimezone,
@@ -238,6 +246,8 @@ impl EventKind {
             Self::ZoneConfig => "zone.config",
             Self::CamerasConfig => "config.cameras",
             Self::SiteTimezone => "site.timezone",
+            Self::ExitUnmatch => "exit.unmatch",
+            Self::WatchlistSet => "watchlist.set",
             Self::Other(s) => s,
         }
     }
@@ -257,6 +267,8 @@ impl From<String> for EventKind {
             "zone.config" => Self::ZoneConfig,
             "config.cameras" => Self::CamerasConfig,
             "site.timezone" => Self::SiteTimezone,
+            "exit.unmatch" => Self::ExitUnmatch,
+            "watchlist.set" => Self::WatchlistSet,
             _ => Self::Other(s),
         }
     }

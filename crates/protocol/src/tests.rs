@@ -114,6 +114,8 @@ fn event_kinds_keep_their_wire_names() {
         (EventKind::ZoneConfig, "zone.config"),
         (EventKind::CamerasConfig, "config.cameras"),
         (EventKind::SiteTimezone, "site.timezone"),
+        (EventKind::ExitUnmatch, "exit.unmatch"),
+        (EventKind::WatchlistSet, "watchlist.set"),
     ] {
         assert_eq!(kind.as_str(), wire);
         assert_eq!(EventKind::from(wire.to_owned()), kind);

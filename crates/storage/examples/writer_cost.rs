@@ -155,6 +155,7 @@ async fn local(a: &Args) -> Result<(), AnyError> {
     let exits = (0..a.n)
         .map(|i| Intent::Exit {
             payload: exit(i),
+            matching: parkmesh_parking::plate::ExitMatch::Exact,
             request_key: Some(format!("EXIT:x{i}")),
         })
         .collect();
@@ -284,6 +285,7 @@ async fn aged(a: &Args, k: usize) -> Result<(), AnyError> {
                     gate_of(plate.clone(), at + HOUR, format!("{edge}-x"), 2),
                     Some(edge.clone()),
                 ),
+                matching: parkmesh_parking::plate::ExitMatch::Exact,
                 request_key: Some(format!("EXIT:{edge}-x")),
             });
         }

@@ -29,7 +29,7 @@ pub(crate) fn insert_event(
         EventKind::VehicleEntry | EventKind::VehicleExit | EventKind::VehicleLocation => {
             (str_field(&event, "plate_id").map(str::to_owned), None)
         }
-        EventKind::HistoryEdit | EventKind::HistoryDelete => {
+        EventKind::HistoryEdit | EventKind::HistoryDelete | EventKind::ExitUnmatch => {
             (None, str_field(&event, "session").map(str::to_owned))
         }
         _ => (None, None),
@@ -74,15 +74,17 @@ pub(crate) fn insert_event(
         dirty.plates.insert(plate);
     }
     match &event.kind {
-        EventKind::HistoryEdit | EventKind::HistoryDelete => {
+        EventKind::HistoryEdit | EventKind::HistoryDelete | EventKind::ExitUnmatch => {
             if let Some(target) = &session_ref {
-                audit(conn, event, target)?;
+                if event.kind != EventKind::ExitUnmatch {
+                    audit(conn, event, target)?;
+                }
                 let plate: Option<Option<String>> = conn
                     .prepare_cached("SELECT plate_key FROM events WHERE id_text = ?1")?
                     .query_row([target], |r| r.get(0))
                     .optional()?;
                 if let Some(Some(plate)) = plate {
-                    if event.kind == EventKind::HistoryEdit {
+                    if parkmesh_parking::moves_events(&event.kind) {
                         crate::group::note_edit(conn, &plate)?;
                     }
                     dirty.full_plates.insert(plate.clone());
@@ -95,6 +97,12 @@ pub(crate) fn insert_event(
         EventKind::StaffSet => set_setting(conn, "staff", event)?,
         EventKind::ZoneConfig => set_zone(conn, event)?,
         EventKind::CamerasConfig => set_setting(conn, "edge_cameras", event)?,
+        EventKind::WatchlistSet => {
+            if let Some(plate) = str_field(event, "plate_id") {
+                let key = format!("{}{plate}", parkmesh_parking::WATCH_PREFIX);
+                set_setting(conn, &key, event)?;
+            }
+        }
         _ => {}
     }
     Ok(())

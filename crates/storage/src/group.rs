@@ -45,14 +45,17 @@ pub(crate) fn is_aimed(conn: &Connection, id_text: &str) -> Result<bool, Storage
         .query_row([id_text], |r| r.get(0))?)
 }
 
-/// Whether a held `history.edit` targets event `id_text`. (The kind is a literal, not a bound
-/// parameter: SQLite checks a bound value against the partial index on `events.kind` and then
+/// Whether a held `history.edit` or `exit.unmatch` (the kinds that move events between groups,
+/// `parkmesh_parking::moves_events`) targets event `id_text`. (The kinds are literals, not bound
+/// parameters: SQLite checks a bound value against the partial index on `events.kind` and then
 /// re-prepares the statement at every new binding, which cost more than the query itself.)
 pub(crate) fn is_edited(conn: &Connection, id_text: &str) -> Result<bool, StorageError> {
     debug_assert_eq!(EventKind::HistoryEdit.as_str(), "history.edit");
+    debug_assert_eq!(EventKind::ExitUnmatch.as_str(), "exit.unmatch");
     Ok(conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1 AND kind = 'history.edit')",
+            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1
+                             AND kind IN ('history.edit', 'exit.unmatch'))",
         )?
         .query_row([id_text], |r| r.get(0))?)
 }

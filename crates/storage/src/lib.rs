@@ -29,6 +29,8 @@
 //!   transaction, plates folded in memory).
 //! - `parkai`: reading an original ParkAI database (read-only, refusing one in use).
 //! - `read`: queries over the projections and the log (history, stats, catch-up pages, ...).
+//! - `watch`: the watch list and a plate's open session, for the watch-list endpoints and an
+//!   edge's detection preview.
 //! - `report`: network reports per site and local day, figures kept in `report_days` and kept
 //!   current by change marks that the writer (and triggers, for deletes) set.
 //! - `backup`: consistent copies of a live database, and restoring one safely.
@@ -47,6 +49,7 @@ mod error;
 mod events;
 mod group;
 mod heads;
+mod matching;
 mod migrate;
 mod parkai;
 mod postgres;
@@ -59,6 +62,7 @@ mod settings;
 mod settled;
 mod stats;
 mod unsettled;
+mod watch;
 mod work;
 mod write_conn;
 mod writer;
@@ -84,6 +88,7 @@ pub use crate::read::{HistoryQuery, SiteCounts};
 pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite};
 pub use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, Stats, ZoneRow};
 pub use crate::stats::{DEFAULT_REQUEST_RETENTION_MS, Labels, StorageMetrics};
+pub use crate::watch::WatchEntry;
 pub use crate::writer::{Commit, Ingested, Intent};
 
 /// How to open a central's storage.

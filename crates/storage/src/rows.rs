@@ -113,6 +113,19 @@ pub struct HistoryRow {
     /// Who made a manual exit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_operator: Option<String>,
+    /// The plate the exit camera read, when the exit was matched to this confusable plate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_plate: Option<String>,
+    /// That plate as shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_plate_view: Option<String>,
+    /// `confusable` for such a match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_match: Option<String>,
+    /// For an exception: the plates of the open sessions its exit could have closed,
+    /// comma-separated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_candidates: Option<String>,
     /// When this central first stored the row (site-local text).
     pub created_at: String,
     /// When this central last changed the row (site-local text).
@@ -200,6 +213,10 @@ history_columns!(
     time_clamped,
     entry_operator,
     exit_operator,
+    exit_plate,
+    exit_plate_view,
+    plate_match,
+    match_candidates,
     created_at,
     updated_at,
 );

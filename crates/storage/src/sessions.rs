@@ -210,6 +210,12 @@ pub(crate) fn to_row(
         time_clamped: entry.is_some_and(|e| e.clamped) || exit.is_some_and(|e| e.clamped),
         entry_operator: entry.and_then(|e| e.operator.clone()),
         exit_operator: exit.and_then(|e| e.operator.clone()),
+        exit_plate: exit.and_then(|e| e.matched.exit_plate.clone()),
+        exit_plate_view: exit.and_then(|e| e.matched.exit_plate_view.clone()),
+        plate_match: exit.and_then(|e| e.matched.plate_match.clone()),
+        match_candidates: exit
+            .filter(|e| !e.matched.match_candidates.is_empty())
+            .map(|e| e.matched.match_candidates.join(",")),
         created_at: now_text.to_owned(),
         updated_at: now_text.to_owned(),
     }
@@ -283,9 +289,11 @@ pub(crate) fn insert_row_unmarked(
             entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
             exit_source, duration, fee, status, sync_status, exception, exempt, is_anomaly, deleted,
             last_location, last_location_ms, last_location_time, entry_late, exit_late, time_clamped,
-            entry_operator, exit_operator, created_at, updated_at)
+            entry_operator, exit_operator, created_at, updated_at,
+            exit_plate, exit_plate_view, plate_match, match_candidates)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)
+                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39,
+                 ?40, ?41, ?42, ?43)
          ON CONFLICT(session_id) DO NOTHING";
     let inserted = conn.prepare_cached(sql)?.execute(params![
         r.session_id,
@@ -327,6 +335,10 @@ pub(crate) fn insert_row_unmarked(
         r.exit_operator,
         r.created_at,
         r.updated_at,
+        r.exit_plate,
+        r.exit_plate_view,
+        r.plate_match,
+        r.match_candidates,
     ])?;
     if inserted == 0 {
         return Ok(None);

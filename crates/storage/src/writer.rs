@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use parkmesh_parking::payload::{EntryPayload, ExitPayload, LocationPayload, Payload, Tariff};
+use parkmesh_parking::plate::ExitMatch;
 use parkmesh_parking::subscription::Subscription;
 use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc, HlcClock, StreamId};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -42,10 +43,13 @@ pub enum Intent {
         request_key: Option<String>,
     },
     /// A vehicle left. The tariff and subscription exemption are filled in by the writer from
-    /// the replicated settings in force at this central.
+    /// the replicated settings in force at this central, and under `matching` an exit whose
+    /// plate has no open session is matched to a confusable plate's session (`matching`).
     Exit {
         /// The exit.
         payload: ExitPayload,
+        /// How an exit of a plate with no open session is matched (`exit_match`).
+        matching: ExitMatch,
         /// Idempotency key.
         request_key: Option<String>,
     },
@@ -356,7 +360,12 @@ impl Writer {
                 }
                 (EntryPayload::KIND, serde_json::to_value(&payload)?)
             }
-            Intent::Exit { mut payload, .. } => {
+            Intent::Exit {
+                mut payload,
+                matching,
+                ..
+            } => {
+                crate::matching::match_exit(&self.db.conn, matching, &mut payload)?;
                 if self.settings.is_none() {
                     self.settings = Some((
                         settings::tariff(&self.db.conn)?,

@@ -69,6 +69,7 @@ async fn a_corrected_misread_entry_is_closed_by_the_exit_of_the_real_plate() {
     } = s
         .ingest(Intent::Exit {
             payload: exit("51A12345", T0 + 2 * HOUR),
+            matching: parkmesh_parking::plate::ExitMatch::Exact,
             request_key: None,
         })
         .await

@@ -30,6 +30,7 @@ async fn a_repeated_request_gets_the_first_outcome_even_after_the_session_change
     // The car leaves; then the edge replays its entry request (a lost answer).
     s.ingest(Intent::Exit {
         payload: exit("30A12345", T0 + 2 * HOUR),
+        matching: parkmesh_parking::plate::ExitMatch::Exact,
         request_key: Some("EXIT:edge-2".into()),
     })
     .await
@@ -190,6 +191,7 @@ async fn projection_equals_a_rebuild_from_the_log() {
         if i % 3 == 0 {
             s.ingest(Intent::Exit {
                 payload: exit(&plate, T0 + i * 60_000 + HOUR),
+                matching: parkmesh_parking::plate::ExitMatch::Exact,
                 request_key: None,
             })
             .await

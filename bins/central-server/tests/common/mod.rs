@@ -240,6 +240,14 @@ pub fn now_secs() -> f64 {
         .as_secs_f64()
 }
 
+/// Whether `c` shows at least one peer connected in `/api/p2p/status`.
+pub fn connected(c: &Central) -> bool {
+    let (_, v) = json(c.api_port, "GET", "/api/p2p/status", None);
+    v["peers"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|p| p["connected"] == true))
+}
+
 /// A camera event (`ENTRY` or `EXIT`) as the original edge cameras post it.
 pub fn edge_event(kind: &str, plate: &str, ts: f64) -> Value {
     serde_json::json!({ "type": kind, "camera_id": 1, "camera_name": "Gate", "camera_type": kind,

@@ -3,8 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 use parkmesh_parking::payload::{
-    EntryPayload, ExitPayload, HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
-    Tariff,
+    EntryPayload, ExitPayload, ExitUnmatchPayload, HistoryDeletePayload, HistoryEditPayload,
+    LocationPayload, Payload, PlateMatch, Tariff,
 };
 use parkmesh_protocol::{CentralId, Event, EventId, EventKind, Hlc};
 
@@ -61,7 +61,29 @@ pub fn exit_payload(plate: &str, at_ms: i64, entry_ref: Option<String>) -> ExitP
         entry_ref,
         tariff: Tariff::default(),
         exempt: None,
+        matched: PlateMatch::default(),
     }
+}
+
+/// An exit read as `read` that the exiting central matched to the open session of `plate`.
+pub fn confusable_exit(origin: &str, seq: u64, plate: &str, read: &str, at_ms: i64) -> Event {
+    let mut p = exit_payload(plate, at_ms, None);
+    p.matched = PlateMatch {
+        exit_plate: Some(read.into()),
+        exit_plate_view: Some(read.into()),
+        plate_match: Some("confusable".into()),
+        match_candidates: Vec::new(),
+    };
+    ev(origin, seq, at_ms, ExitPayload::KIND, p.to_value())
+}
+
+/// An operator's undo of exit `exit`'s confusable match.
+pub fn unmatch(origin: &str, seq: u64, hlc_ms: i64, exit: &str) -> Event {
+    let p = ExitUnmatchPayload {
+        session: exit.into(),
+        changed_by: "op".into(),
+    };
+    ev(origin, seq, hlc_ms, ExitUnmatchPayload::KIND, p.to_value())
 }
 
 pub fn exit(origin: &str, seq: u64, plate: &str, at_ms: i64, entry_ref: Option<String>) -> Event {

@@ -27,6 +27,7 @@ pub async fn visit(s: &Storage, plate: &str, at: i64) -> Box<parkmesh_storage::H
     let out = s
         .ingest(Intent::Exit {
             payload: exit(plate, at + 2 * HOUR),
+            matching: parkmesh_parking::plate::ExitMatch::Exact,
             request_key: None,
         })
         .await
