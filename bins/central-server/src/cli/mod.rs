@@ -46,8 +46,8 @@ pub(crate) enum Command {
         #[command(flatten)]
         out: Output,
     },
-    /// Validates the configuration file and what it names (TLS files, data directory, ports)
-    /// without starting anything.
+    /// Validates the configuration file and what it names (TLS files, data directory or
+    /// PostgreSQL database, ports) without starting anything.
     CheckConfig(Output),
     /// Writes a consistent copy of the database to FILE while the central keeps running.
     Backup {

@@ -80,6 +80,8 @@ pub(crate) async fn connect(url: &str) -> Result<(PgConnection, String, String),
     let opts = PgConnectOptions::from_str(url)
         .map_err(|e| explain(&without_password(url), "", e))?
         .application_name("parkmesh")
+        // The server's NOTICEs (e.g. "already exists, skipping") are not worth a log line.
+        .options([("client_min_messages", "warning")])
         .disable_statement_logging();
     let target = describe(&opts);
     let user = opts.get_username().to_owned();
