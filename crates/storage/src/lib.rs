@@ -41,6 +41,7 @@
 mod append;
 mod backup;
 mod bulk;
+mod codec;
 mod error;
 mod events;
 mod group;
@@ -198,6 +199,14 @@ impl Storage {
     /// The site time zone used for local-time text.
     pub fn tz(&self) -> &jiff::tz::TimeZone {
         &self.tz
+    }
+
+    /// What the readers of `history` rows need to complete them (`rows::RowContext`).
+    pub(crate) fn row_context(&self) -> rows::RowContext<'_> {
+        rows::RowContext {
+            tz: &self.tz,
+            own: self.stream.origin.as_str(),
+        }
     }
 
     /// Subscribes to commit notices (sent after each write transaction commits). A slow

@@ -147,8 +147,10 @@ fn names_prefix(
     after: &BTreeSet<&str>,
 ) -> Result<bool, StorageError> {
     for sql in [
-        "SELECT session_id, plate_key, is_anomaly, entry_event_id FROM history WHERE session_id = ?1",
-        "SELECT session_id, plate_key, is_anomaly, entry_event_id FROM history WHERE event_id = ?1",
+        // `entry_ms`: whether the session has an entry (its id is the session id, or stored).
+        "SELECT session_id, plate_key, is_anomaly, entry_ms FROM history WHERE session_id = ?1",
+        // A NULL `event_id` is the session id, which the first search covers.
+        "SELECT session_id, plate_key, is_anomaly, entry_ms FROM history WHERE event_id = ?1",
     ] {
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query([r])?;
@@ -156,7 +158,7 @@ fn names_prefix(
             let session: String = row.get(0)?;
             let plate: String = row.get(1)?;
             let anomaly: bool = row.get(2)?;
-            let entry: Option<String> = row.get(3)?;
+            let entry: Option<i64> = row.get(3)?;
             if plate == group && !anomaly && entry.is_some() && !after.contains(session.as_str()) {
                 return Ok(true);
             }

@@ -347,7 +347,11 @@ impl Writer {
         }
         let (kind, payload) = match intent {
             Intent::Entry { payload, .. } => {
-                if let Some(open) = sessions::open_session(&self.db.conn, &payload.plate_id)? {
+                if let Some(open) = sessions::open_session(
+                    &self.db.conn,
+                    &self.db.row_context(),
+                    &payload.plate_id,
+                )? {
                     return Err(StorageError::AlreadyInside {
                         plate_id: payload.plate_id,
                         entry_time: open.entry_time.unwrap_or_default(),
@@ -411,7 +415,7 @@ impl Writer {
         };
         self.db.next_seq += 1;
         // Fresh: the stream head moves once for the whole batch (`batch`).
-        append::insert_event(&self.db.conn, event.clone(), true, now, dirty)?;
+        append::insert_event(&self.db.conn, event.clone(), true, dirty)?;
         refold::refold(&self.db.conn, &self.db.stream, &self.db.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {
@@ -419,7 +423,8 @@ impl Writer {
         });
         let session = match session {
             Some(s) => Some(Box::new(s.clone())),
-            None => sessions::session_of_event(&self.db.conn, &id_text)?.map(Box::new),
+            None => sessions::session_of_event(&self.db.conn, &self.db.row_context(), &id_text)?
+                .map(Box::new),
         };
         if let Some(key) = request_key {
             // The outcome as domain data, in the same transaction as the event: the `answer`
@@ -453,7 +458,8 @@ impl Writer {
         // the session as it is now.
         let session = match serde_json::from_str::<Option<Box<HistoryRow>>>(&snapshot) {
             Ok(session) => session,
-            Err(_) => sessions::session_of_event(&self.db.conn, &event_id)?.map(Box::new),
+            Err(_) => sessions::session_of_event(&self.db.conn, &self.db.row_context(), &event_id)?
+                .map(Box::new),
         };
         Ok(Some(Ingested::Duplicate { event, session }))
     }
@@ -472,7 +478,7 @@ impl Writer {
                 continue;
             }
             self.db.hlc.observe(event.hlc);
-            append::insert_event(&self.db.conn, event, false, now, dirty)?;
+            append::insert_event(&self.db.conn, event, false, dirty)?;
         }
         crate::heads::advance_heads(&self.db.conn, &self.db.stream, dirty)?;
         refold::refold(&self.db.conn, &self.db.stream, &self.db.tz, now, dirty)?;

@@ -36,6 +36,7 @@ async fn migrations_are_idempotent() {
             "0008_fewer_index_writes".to_owned(),
             "0009_refold_deleted".to_owned(),
             "0010_settled_points".to_owned(),
+            "0011_compact_layout".to_owned(),
         ]
     );
     assert!(parkmesh_storage::migrate(&db).await.unwrap().is_empty());
@@ -76,7 +77,7 @@ async fn hot_lookups_use_the_narrowed_indexes() {
         ),
         // A raw plate's events whose group key a correction moved.
         (
-            "SELECT id_text FROM events t WHERE t.plate_key = ?1 AND t.group_key IS NOT t.plate_key",
+            "SELECT seq FROM events t WHERE t.plate_key = ?1 AND t.group_key IS NOT t.plate_key",
             "events_plate_moved",
         ),
     ];
@@ -120,7 +121,7 @@ async fn reopening_a_pre_group_key_database_regroups_corrected_plates() {
             .unwrap();
         conn.execute_batch(
             "UPDATE events SET group_key = plate_key;
-             UPDATE history SET plate_key = (SELECT plate_key FROM events WHERE id_text = session_id);
+             UPDATE history SET plate_key = (SELECT plate_key FROM events WHERE origin || ':' || incarnation || ':' || seq = session_id);
              DELETE FROM conflicts;
              INSERT INTO meta (key, value) VALUES ('regroup_pending', '1');",
         )
@@ -200,8 +201,8 @@ async fn reopening_a_pre_0009_database_refolds_plates_with_deleted_sessions() {
             "UPDATE history SET exit_event_id = NULL, exit_ms = NULL, status = 'IN', fee = 0
               WHERE session_id = '{e}';
              INSERT INTO history (session_id, plate_key, exit_event_id, plate_id, plate_view,
-                                  exit_ms, status, sync_status, exception, created_at, updated_at)
-             VALUES ('{x}', '51A12345', '{x}', '51A12345', '51A12345', {at}, 'OUT', 'SYNCED', 1,
+                                  exit_ms, status, exception, created_at, updated_at)
+             VALUES ('{x}', '51A12345', '{x}', '51A12345', '51A12345', {at}, 'OUT', 1,
                      'then', 'then');
              DELETE FROM settled_points;
              INSERT INTO meta (key, value) VALUES ('refold_deleted_pending', '1');",

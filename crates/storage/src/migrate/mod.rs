@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0010_settled_points",
         include_str!("../../../../migrations/0010_settled_points.sql"),
     ),
+    (
+        11,
+        "0011_compact_layout",
+        include_str!("../../../../migrations/0011_compact_layout.sql"),
+    ),
 ];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the
