@@ -3,7 +3,9 @@
 -- `events` is rebuilt without the two columns that cost bytes in every row and index and were
 -- read by nothing but lookups: `id_text` (the text `origin:incarnation:seq`, made of the row's
 -- own key columns: lookups by event id now search the unique key), with its unique index, and
--- `received_at_ms` (never read). The payload is written in the compact form of storage's
+-- `received_at_ms` (never read). A vehicle event's raw plate is stored only when a plate
+-- correction moved the event to another group key (else it is the group key). The kind is stored as a small integer code (storage's
+-- `codec::kind_code`; a kind without a code keeps its text). The payload is written in the compact form of storage's
 -- `codec` (a BLOB, a third to a quarter of the JSON text); the rows copied here keep their JSON text,
 -- which reads the same, and the writer re-encodes them at start-up in one transaction (the
 -- `compact_payloads_pending` marker), so a database is usable at every step of the upgrade.
@@ -14,10 +16,10 @@ CREATE TABLE events_v11 (
     seq         INTEGER NOT NULL,
     hlc_ms      INTEGER NOT NULL,
     hlc_counter INTEGER NOT NULL,
-    kind        TEXT    NOT NULL,
+    kind                NOT NULL,   -- no type (no affinity): a code (`codec::kind_code`), or text
     schema      INTEGER NOT NULL,
     payload     BLOB    NOT NULL,   -- compact form (storage's `codec`), or JSON text
-    plate_key   TEXT,               -- derived: plate of a vehicle event
+    plate_key   TEXT,               -- derived: raw plate of a vehicle event, when not group_key
     group_key   TEXT,               -- derived: the plate it is folded under (storage's `group`)
     session_ref TEXT,               -- derived: target event id of an operator event
     -- The stream key: catch-up pages (`origin = ? AND incarnation = ? AND seq >= ?`), lookups
@@ -26,20 +28,35 @@ CREATE TABLE events_v11 (
 );
 INSERT INTO events_v11 (pk, origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload,
                         plate_key, group_key, session_ref)
-    SELECT pk, origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload,
-           plate_key, group_key, session_ref
+    SELECT pk, origin, incarnation, seq, hlc_ms, hlc_counter,
+           CASE kind
+               WHEN 'vehicle.entry' THEN 1
+               WHEN 'vehicle.exit' THEN 2
+               WHEN 'vehicle.location' THEN 3
+               WHEN 'history.edit' THEN 4
+               WHEN 'history.delete' THEN 5
+               WHEN 'fees.set' THEN 6
+               WHEN 'subscriptions.set' THEN 7
+               WHEN 'staff.set' THEN 8
+               WHEN 'zone.config' THEN 9
+               WHEN 'config.cameras' THEN 10
+               WHEN 'site.timezone' THEN 11
+               ELSE kind
+           END,
+           schema, payload, NULLIF(plate_key, group_key), group_key, session_ref
       FROM events;
 DROP TABLE events;
 ALTER TABLE events_v11 RENAME TO events;
 -- The fold's load of a group's events (`WHERE group_key = ?`), and the raw plate's events that
 -- stayed under it (storage's `events::RAW_PLATE`).
 CREATE INDEX events_group_key ON events (group_key) WHERE group_key IS NOT NULL;
--- A raw plate's events moved to another group key (`events::RAW_PLATE`, second term).
-CREATE INDEX events_plate_moved ON events (plate_key) WHERE group_key IS NOT plate_key;
+-- A raw plate's events moved to another group key (`events::RAW_PLATE`, second term): only
+-- those keep their raw plate in `plate_key` (NULL: the raw plate is the group key).
+CREATE INDEX events_plate_moved ON events (plate_key) WHERE plate_key IS NOT NULL;
 -- Operator events aimed at an event (`session_ref = ?`: the fold's loads, `group::is_aimed`).
 CREATE INDEX events_session_ref ON events (session_ref) WHERE session_ref IS NOT NULL;
 -- The sites' announced time zones (the reports' `announced_zones`, `announced_timezone`).
-CREATE INDEX events_site_timezone ON events (origin) WHERE kind = 'site.timezone';
+CREATE INDEX events_site_timezone ON events (origin) WHERE kind = 11;
 INSERT OR REPLACE INTO meta (key, value) VALUES ('compact_payloads_pending', '1');
 
 -- `history` is rebuilt without the columns a reader derives (storage's `rows::RowContext`):

@@ -37,7 +37,7 @@ pub(crate) fn insert_event(
         .prepare_cached(
             "INSERT OR IGNORE INTO events (origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema,
                                            payload, plate_key, group_key, session_ref)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10)",
         )?
         .execute(params![
             event.id.origin.as_str(),
@@ -45,7 +45,7 @@ pub(crate) fn insert_event(
             event.id.seq as i64,
             event.hlc.wall_ms as i64,
             i64::from(event.hlc.counter),
-            event.kind.as_str(),
+            crate::codec::kind_value(&event.kind),
             i64::from(event.schema),
             crate::codec::encode(&event.payload),
             plate_key,

@@ -18,6 +18,7 @@
 //! is entry `c >> 2` of [`DICT`], `1` a literal of `c >> 2` UTF-8 bytes that follow, `2` the
 //! `c >> 2`-th literal string of this payload again.
 
+use parkmesh_protocol::EventKind;
 use serde_json::{Map, Number, Value};
 
 use crate::error::StorageError;
@@ -79,6 +80,51 @@ const DICT: &[&str] = &[
     "reason",
     "status",
 ];
+
+/// The event kinds stored as a small integer in `events.kind` (code = index + 1); any other
+/// kind is stored as its text. Part of the stored format (migration 0011 writes the same codes):
+/// entries may only be appended.
+const KINDS: [EventKind; 11] = [
+    EventKind::VehicleEntry,
+    EventKind::VehicleExit,
+    EventKind::VehicleLocation,
+    EventKind::HistoryEdit,
+    EventKind::HistoryDelete,
+    EventKind::FeesSet,
+    EventKind::SubscriptionsSet,
+    EventKind::StaffSet,
+    EventKind::ZoneConfig,
+    EventKind::CamerasConfig,
+    EventKind::SiteTimezone,
+];
+
+/// The code of `kind` in `events.kind`, when it has one.
+pub(crate) fn kind_code(kind: &EventKind) -> Option<i64> {
+    KINDS.iter().position(|k| k == kind).map(|i| i as i64 + 1)
+}
+
+/// `kind` as stored in `events.kind`: its code, or its text.
+pub(crate) fn kind_value(kind: &EventKind) -> rusqlite::types::Value {
+    match kind_code(kind) {
+        Some(code) => rusqlite::types::Value::Integer(code),
+        None => rusqlite::types::Value::Text(kind.as_str().to_owned()),
+    }
+}
+
+/// The SQL literal of `kind` as stored (for statements with the kind written in: a bound value
+/// would not match a partial index on the kind).
+pub(crate) fn kind_sql(kind: &EventKind) -> String {
+    match kind_code(kind) {
+        Some(code) => code.to_string(),
+        None => format!("'{}'", kind.as_str().replace('\'', "''")),
+    }
+}
+
+/// The kind stored as `code`; `None` for an unknown code.
+pub(crate) fn kind_of_code(code: i64) -> Option<EventKind> {
+    let i = usize::try_from(code.checked_sub(1)?).ok()?;
+    KINDS.get(i).cloned()
+}
 
 /// Deepest nesting decoded (a corrupt blob must not overflow the stack).
 const MAX_DEPTH: usize = 64;
@@ -472,6 +518,26 @@ mod tests {
                 27 << 2
             ]
         );
+    }
+
+    #[test]
+    fn kinds_have_fixed_codes() {
+        // The codes migration 0011 writes in SQL.
+        let sql = include_str!("../../../migrations/0011_compact_layout.sql");
+        for (i, kind) in KINDS.iter().enumerate() {
+            let code = i as i64 + 1;
+            assert_eq!(kind_code(kind), Some(code));
+            assert_eq!(kind_of_code(code).as_ref(), Some(kind));
+            assert!(
+                sql.contains(&format!("WHEN '{}' THEN {code}", kind.as_str())),
+                "{kind:?}"
+            );
+        }
+        let other = EventKind::from("x.y".to_owned());
+        assert_eq!(kind_code(&other), None);
+        assert_eq!(kind_sql(&other), "'x.y'");
+        assert_eq!(kind_of_code(0), None);
+        assert_eq!(kind_of_code(12), None);
     }
 
     #[test]

@@ -30,7 +30,8 @@ pub(crate) struct EventParts {
     pub(crate) seq: i64,
     pub(crate) hlc_ms: i64,
     pub(crate) hlc_counter: i64,
-    pub(crate) kind: String,
+    /// The kind: its code (`codec::kind_code`) or, for a kind without one, its text.
+    pub(crate) kind: KindColumn,
     pub(crate) schema: i64,
     /// The stored payload's bytes: the compact form (`codec`) or, in a row written before
     /// migration 0011 and not yet re-encoded, JSON text.
@@ -49,6 +50,15 @@ impl EventParts {
         let payload = codec::decode_stored(stored, &|| {
             format!("event {}/{}/{}", self.origin, self.incarnation, self.seq)
         })?;
+        let kind = match self.kind {
+            KindColumn::Code(code) => codec::kind_of_code(code).ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "event {}/{}/{}: unknown kind code {code}",
+                    self.origin, self.incarnation, self.seq
+                ))
+            })?,
+            KindColumn::Text(text) => EventKind::from(text),
+        };
         Ok(Event {
             id: EventId {
                 origin: CentralId::new(self.origin)
@@ -60,11 +70,37 @@ impl EventParts {
                 wall_ms: self.hlc_ms as u64,
                 counter: self.hlc_counter as u32,
             },
-            kind: EventKind::from(self.kind),
+            kind,
             payload,
             schema: self.schema as u16,
         })
     }
+}
+
+/// `events.kind` as stored.
+pub(crate) enum KindColumn {
+    /// A kind's code (`codec::kind_code`).
+    Code(i64),
+    /// A kind without a code, as text.
+    Text(String),
+}
+
+/// `events.kind` of a pool (sqlx) row's column `col`.
+fn kind_from_row(r: &SqliteRow, col: usize) -> Result<KindColumn, StorageError> {
+    use sqlx::{TypeInfo, ValueRef as _};
+    Ok(if r.try_get_raw(col)?.type_info().name() == "INTEGER" {
+        KindColumn::Code(r.try_get(col)?)
+    } else {
+        KindColumn::Text(r.try_get(col)?)
+    })
+}
+
+/// `events.kind` of the writer's rusqlite row, column `col`.
+pub(crate) fn kind_from_row_w(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<KindColumn> {
+    Ok(match r.get_ref(col)? {
+        ValueRef::Integer(code) => KindColumn::Code(code),
+        _ => KindColumn::Text(r.get(col)?),
+    })
 }
 
 /// A stored payload column read through the pool (sqlx): its bytes and whether they are JSON
@@ -100,7 +136,7 @@ pub(crate) fn event_from_row(r: &SqliteRow) -> Result<Event, StorageError> {
         seq: r.try_get(2)?,
         hlc_ms: r.try_get(3)?,
         hlc_counter: r.try_get(4)?,
-        kind: r.try_get(5)?,
+        kind: kind_from_row(r, 5)?,
         schema: r.try_get(6)?,
         payload,
         payload_is_json,
@@ -126,7 +162,7 @@ fn event_from_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventParts> {
         seq: r.get(2)?,
         hlc_ms: r.get(3)?,
         hlc_counter: r.get(4)?,
-        kind: r.get(5)?,
+        kind: kind_from_row_w(r, 5)?,
         schema: r.get(6)?,
         payload,
         payload_is_json,
@@ -148,12 +184,18 @@ pub(crate) enum PlateOf {
 }
 
 /// `WHERE` terms (on table alias `t`, key `?1`) selecting the events of a raw plate, as two
-/// alternatives for a `UNION ALL`: the raw plate index holds only the events whose group key
-/// differs from their raw plate (migration 0008), the group key index the others.
+/// alternatives for a `UNION ALL`. `events.plate_key` holds the raw plate only when a correction
+/// moved the event to another group key (migration 0011; the index `events_plate_moved` holds
+/// just those); for the others it is NULL and the raw plate is the group key.
 pub(crate) const RAW_PLATE: [&str; 2] = [
-    "t.group_key = ?1 AND t.plate_key = ?1",
-    "t.plate_key = ?1 AND t.group_key IS NOT t.plate_key",
+    "t.group_key = ?1 AND t.plate_key IS NULL",
+    "t.plate_key = ?1",
 ];
+
+/// SQL of the raw plate of the event row under alias `alias` (see [`RAW_PLATE`]).
+pub(crate) fn raw_plate_of(alias: &str) -> String {
+    format!("COALESCE({alias}.plate_key, {alias}.group_key)")
+}
 
 /// The vehicle events of plate `key` (see [`PlateOf`]), plus the operator events
 /// (`history.edit` / `history.delete`) targeting them. (A join rather than `IN (SELECT ..)`,
@@ -244,7 +286,10 @@ pub(crate) fn plate_of(
         return Ok(None);
     };
     Ok(conn
-        .prepare_cached(&format!("SELECT plate_key FROM events WHERE {BY_ID}"))?
+        .prepare_cached(&format!(
+            "SELECT {} FROM events t WHERE {BY_ID}",
+            raw_plate_of("t")
+        ))?
         .query_row(rusqlite::params![origin, incarnation, seq], |r| r.get(0))
         .optional()?)
 }

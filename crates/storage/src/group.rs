@@ -19,7 +19,7 @@ use parkmesh_protocol::EventKind;
 use rusqlite::{Connection, params};
 
 use crate::error::StorageError;
-use crate::events::{BY_ID, PlateOf, RAW_PLATE, id_text_of, load_events};
+use crate::events::{BY_ID, PlateOf, RAW_PLATE, id_text_of, load_events, raw_plate_of};
 
 /// Whether some `history.edit` targets an event of raw plate `raw` (`edited_plates`, kept by
 /// [`note_edit`]).
@@ -49,11 +49,14 @@ pub(crate) fn is_aimed(conn: &Connection, id_text: &str) -> Result<bool, Storage
 /// parameter: SQLite checks a bound value against the partial index on `events.kind` and then
 /// re-prepares the statement at every new binding, which cost more than the query itself.)
 pub(crate) fn is_edited(conn: &Connection, id_text: &str) -> Result<bool, StorageError> {
-    debug_assert_eq!(EventKind::HistoryEdit.as_str(), "history.edit");
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1 AND kind = {})",
+            crate::codec::kind_sql(&EventKind::HistoryEdit)
+        )
+    });
     Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1 AND kind = 'history.edit')",
-        )?
+        .prepare_cached(&SQL)?
         .query_row([id_text], |r| r.get(0))?)
 }
 
@@ -74,7 +77,7 @@ pub(crate) fn targets_plates(
 ) -> Result<BTreeSet<String>, StorageError> {
     let targets: Vec<String> = conn
         .prepare("SELECT session_ref FROM events WHERE kind = ?1 AND session_ref IS NOT NULL")?
-        .query_map([kind.as_str()], |r| r.get(0))?
+        .query_map([crate::codec::kind_value(kind)], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut plates = BTreeSet::new();
     for target in targets {
@@ -114,13 +117,17 @@ pub(crate) fn regroup(
             if old.as_deref() == Some(key.as_str()) {
                 continue;
             }
-            conn.prepare_cached(&format!("UPDATE events SET group_key = ?4 WHERE {BY_ID}"))?
-                .execute(params![
-                    e.id.origin.as_str(),
-                    e.id.incarnation as i64,
-                    e.id.seq as i64,
-                    key
-                ])?;
+            // The raw plate stays in `plate_key` while the group key differs from it.
+            conn.prepare_cached(&format!(
+                "UPDATE events SET plate_key = NULLIF({raw}, ?4), group_key = ?4 WHERE {BY_ID}",
+                raw = raw_plate_of("events")
+            ))?
+            .execute(params![
+                e.id.origin.as_str(),
+                e.id.incarnation as i64,
+                e.id.seq as i64,
+                key
+            ])?;
             groups.extend(old);
             moved = true;
         }

@@ -124,7 +124,7 @@ fn refold_group(
             .execute([group])?;
     }
     insert_conflicts(conn, group, &fold.conflicts, dirty)?;
-    write_settled_point(conn, group, &settled)?;
+    write_settled_point(conn, group, &settled, first_after)?;
     let unsettled = Unsettled::after_fold(settled, events, &[], rows);
     dirty.unsettled.put(group, unsettled);
     Ok(existing.into_iter().collect())
@@ -206,9 +206,9 @@ pub(crate) fn refold_after(
         None => {
             let settled = match settled_point(conn, group)? {
                 Some(settled) => settled,
-                // Every group folded since migration 0006 has a settled point (or no events before
-                // it), and a group with foldable events has sessions: a group with neither
-                // holds nothing to fold but the new events.
+                // A group with sessions but no settled point (fewer than `settled::MIN_SETTLED`
+                // settled sessions, or folded before migration 0006) is folded in full; a group
+                // with neither holds nothing to fold but the new events.
                 None if !has_rows(conn, group)? => SettledPoint {
                     after: None,
                     suffix: Vec::new(),
@@ -259,7 +259,13 @@ pub(crate) fn refold_after(
         }
     }
     insert_conflicts(conn, group, &fold.conflicts, dirty)?;
-    write_settled_point(conn, group, &next)?;
+    // A group that had a settled point keeps one; else count the sessions this fold settled.
+    let settled_sessions = if settled.after.is_some() {
+        usize::MAX
+    } else {
+        fold.sessions.len().saturating_sub(next.sessions.len())
+    };
+    write_settled_point(conn, group, &next, settled_sessions)?;
     let unsettled = Unsettled::after_fold(next, held, new, rows);
     dirty.unsettled.put(group, unsettled);
     Ok(Some(gone.into_iter().collect()))

@@ -164,21 +164,57 @@ pub(crate) fn stored_id<'a>(id: &'a Option<String>, session_id: &str) -> Option<
     id.as_deref().filter(|id| *id != session_id)
 }
 
+/// How `created_at` and `updated_at` are stored: the instant of the site-local text (an integer,
+/// ms) when formatting it back in `tz` gives the same text, else the text itself (as rows written
+/// before migration 0011 hold it). The reader formats an integer in the site's time zone.
+pub(crate) fn stored_time(text: &str, tz: &jiff::tz::TimeZone) -> rusqlite::types::Value {
+    match parkmesh_parking::time::parse_local(text, tz) {
+        Some(ms) if parkmesh_parking::time::format_local(ms, tz) == text => {
+            rusqlite::types::Value::Integer(ms)
+        }
+        _ => rusqlite::types::Value::Text(text.to_owned()),
+    }
+}
+
+impl RowContext<'_> {
+    /// A stored time column read through the pool (sqlx): formatted when an integer.
+    fn time_of(&self, r: &SqliteRow, col: &str) -> Result<String, StorageError> {
+        use sqlx::{TypeInfo, ValueRef};
+        Ok(if r.try_get_raw(col)?.type_info().name() == "INTEGER" {
+            parkmesh_parking::time::format_local(r.try_get::<i64, _>(col)?, self.tz)
+        } else {
+            r.try_get(col)?
+        })
+    }
+
+    /// The same for the writer's rusqlite row, column `i`.
+    fn time_of_w(&self, r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<String> {
+        Ok(match r.get_ref(i)? {
+            rusqlite::types::ValueRef::Integer(ms) => {
+                parkmesh_parking::time::format_local(ms, self.tz)
+            }
+            _ => r.get(i)?,
+        })
+    }
+}
+
 /// Generates, from the one list of stored `history` columns (each named like its [`HistoryRow`]
-/// field; the two ids of [`stored_id`] are read after them), the sqlx reader (by column name,
+/// field; the two ids of [`stored_id`] and the two times of [`stored_time`] are read after them), the sqlx reader (by column name,
 /// for `SELECT *`) and the writer's rusqlite reader (by position, for `SELECT`
 /// [`HISTORY_COLUMNS`]; looking columns up by name costs a scan of the column names per field).
 macro_rules! history_columns {
     ($($col:ident),* $(,)?) => {
         /// The stored `history` columns in the order [`history_row_w`] reads them.
         pub(crate) const HISTORY_COLUMNS: &str =
-            concat!(stringify!($($col),*), ", entry_event_id, event_id");
+            concat!(stringify!($($col),*), ", entry_event_id, event_id, created_at, updated_at");
 
         pub(crate) fn history_row(r: &SqliteRow, cx: &RowContext<'_>) -> Result<HistoryRow, StorageError> {
             let mut row = HistoryRow {
                 $($col: r.try_get(stringify!($col))?,)*
                 entry_event_id: r.try_get("entry_event_id")?,
                 event_id: r.try_get("event_id")?,
+                created_at: cx.time_of(r, "created_at")?,
+                updated_at: cx.time_of(r, "updated_at")?,
                 entry_time: None,
                 exit_time: None,
                 last_location_time: None,
@@ -202,6 +238,8 @@ macro_rules! history_columns {
                 $($col: r.get(next())?,)*
                 entry_event_id: r.get(next())?,
                 event_id: r.get(next())?,
+                created_at: cx.time_of_w(r, next())?,
+                updated_at: cx.time_of_w(r, next())?,
                 entry_time: None,
                 exit_time: None,
                 last_location_time: None,
@@ -261,8 +299,6 @@ history_columns!(
     time_clamped,
     entry_operator,
     exit_operator,
-    created_at,
-    updated_at,
 );
 
 /// Dashboard counters for one site-local day.

@@ -12,7 +12,9 @@ use parkmesh_protocol::StreamId;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StorageError;
-use crate::rows::{HistoryRow, RowContext, history_diff, history_row_w, select_history, stored_id};
+use crate::rows::{
+    HistoryRow, RowContext, history_diff, history_row_w, select_history, stored_id, stored_time,
+};
 use crate::work::WorkingSet;
 
 static HISTORY_BY_SESSION: LazyLock<String> =
@@ -99,7 +101,7 @@ pub(crate) fn write_session(
     };
     let old = match old {
         Some(old) => old,
-        None => match insert_row(conn, &row)? {
+        None => match insert_row(conn, tz, &row)? {
             Some(id) => {
                 row.id = id;
                 dirty.changed_sessions.push(row.clone());
@@ -126,7 +128,7 @@ pub(crate) fn write_session(
         return Ok(old);
     }
     row.updated_at = now_text.to_owned();
-    update_row(conn, &old, &row)?;
+    update_row(conn, tz, &old, &row)?;
     dirty.changed_sessions.push(row.clone());
     Ok(row)
 }
@@ -229,7 +231,12 @@ pub(crate) fn to_row(
 /// differ: SQLite rewrites every index that holds a column named in `SET`, so naming all of them
 /// would rewrite all seven indexes of `history` for every change. The few distinct column sets
 /// (an exit closing a session, a sighting, an edit, ...) each get their cached statement.
-fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(), StorageError> {
+fn update_row(
+    conn: &Connection,
+    tz: &jiff::tz::TimeZone,
+    old: &HistoryRow,
+    new: &HistoryRow,
+) -> Result<(), StorageError> {
     let mut diff = history_diff(old, new);
     let entry_id = stored_id(&new.entry_event_id, &new.session_id);
     if stored_id(&old.entry_event_id, &old.session_id) != entry_id {
@@ -238,6 +245,14 @@ fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(
     let event_id = stored_id(&new.event_id, &new.session_id);
     if stored_id(&old.event_id, &old.session_id) != event_id {
         diff.push(("event_id", &event_id));
+    }
+    let created_at = stored_time(&new.created_at, tz);
+    if old.created_at != new.created_at {
+        diff.push(("created_at", &created_at));
+    }
+    let updated_at = stored_time(&new.updated_at, tz);
+    if old.updated_at != new.updated_at {
+        diff.push(("updated_at", &updated_at));
     }
     if diff.is_empty() {
         return Ok(());
@@ -280,8 +295,12 @@ fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(
 
 /// Inserts a new session row, marks its days for the reports and returns its id; `None` when a
 /// row with this session id exists already (under another group key).
-pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
-    let id = insert_row_unmarked(conn, r)?;
+pub(crate) fn insert_row(
+    conn: &Connection,
+    tz: &jiff::tz::TimeZone,
+    r: &HistoryRow,
+) -> Result<Option<i64>, StorageError> {
+    let id = insert_row_unmarked(conn, tz, r)?;
     if id.is_some() {
         // Report change marks (see `report::mark_days`).
         crate::report::mark_days(conn, &[r.entry_ms, r.exit_ms])?;
@@ -294,6 +313,7 @@ pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64
 /// statement.
 pub(crate) fn insert_row_unmarked(
     conn: &Connection,
+    tz: &jiff::tz::TimeZone,
     r: &HistoryRow,
 ) -> Result<Option<i64>, StorageError> {
     // The derived columns are not stored (`rows::RowContext`).
@@ -339,8 +359,8 @@ pub(crate) fn insert_row_unmarked(
         r.time_clamped,
         r.entry_operator,
         r.exit_operator,
-        r.created_at,
-        r.updated_at,
+        stored_time(&r.created_at, tz),
+        stored_time(&r.updated_at, tz),
     ])?;
     if inserted == 0 {
         return Ok(None);

@@ -77,7 +77,7 @@ async fn hot_lookups_use_the_narrowed_indexes() {
         ),
         // A raw plate's events whose group key a correction moved.
         (
-            "SELECT seq FROM events t WHERE t.plate_key = ?1 AND t.group_key IS NOT t.plate_key",
+            "SELECT seq FROM events t WHERE t.plate_key = ?1",
             "events_plate_moved",
         ),
     ];
@@ -120,8 +120,8 @@ async fn reopening_a_pre_group_key_database_regroups_corrected_plates() {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .unwrap();
         conn.execute_batch(
-            "UPDATE events SET group_key = plate_key;
-             UPDATE history SET plate_key = (SELECT plate_key FROM events WHERE origin || ':' || incarnation || ':' || seq = session_id);
+            "UPDATE events SET group_key = COALESCE(plate_key, group_key), plate_key = NULL;
+             UPDATE history SET plate_key = (SELECT group_key FROM events WHERE origin || ':' || incarnation || ':' || seq = session_id);
              DELETE FROM conflicts;
              INSERT INTO meta (key, value) VALUES ('regroup_pending', '1');",
         )

@@ -64,6 +64,8 @@ async fn filled(dir: &std::path::Path) -> (String, OldColumns) {
     for (i, plate) in ["30A10001", "30A10002", "30A10003"].iter().enumerate() {
         visit(&s, plate, T0 + i as i64 * HOUR).await;
     }
+    // A returning car: its plate has two settled sessions, so a settled point.
+    visit(&s, "30A10001", T0 + 3 * HOUR).await;
     s.ingest(parkmesh_storage::Intent::Entry {
         payload: entry("30A20000", T0 + 5 * HOUR),
         request_key: None,
@@ -105,7 +107,14 @@ fn downgrade(dir: &std::path::Path, old: &OldColumns) {
              UNIQUE (origin, incarnation, seq));
          INSERT INTO events_old
              SELECT pk, origin, incarnation, seq, origin || ':' || incarnation || ':' || seq, hlc_ms,
-                    hlc_counter, kind, schema, payload, plate_key, session_ref, hlc_ms, group_key
+                    hlc_counter,
+                    CASE kind WHEN 1 THEN 'vehicle.entry' WHEN 2 THEN 'vehicle.exit'
+                        WHEN 3 THEN 'vehicle.location' WHEN 4 THEN 'history.edit'
+                        WHEN 5 THEN 'history.delete' WHEN 6 THEN 'fees.set'
+                        WHEN 7 THEN 'subscriptions.set' WHEN 8 THEN 'staff.set'
+                        WHEN 9 THEN 'zone.config' WHEN 10 THEN 'config.cameras'
+                        WHEN 11 THEN 'site.timezone' ELSE kind END,
+                    schema, payload, COALESCE(plate_key, group_key), session_ref, hlc_ms, group_key
                FROM events;
          DROP TABLE events;
          ALTER TABLE events_old RENAME TO events;
@@ -173,6 +182,13 @@ async fn an_old_layout_database_upgrades_in_place_and_answers_as_before() {
     assert!(marks > 0, "the history leaves settled points");
     downgrade(dir.path(), &old);
     let held = count(dir.path(), "SELECT COUNT(*) FROM events");
+    assert_eq!(
+        count(
+            dir.path(),
+            "SELECT COUNT(*) FROM events WHERE typeof(kind) = 'text'"
+        ),
+        held
+    );
     assert_eq!(
         count(
             dir.path(),

@@ -65,9 +65,10 @@ fn generate(db: &Path, sessions: u64, first_day_ms: i64) -> anyhow::Result<()> {
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")?;
     let tx = conn.transaction()?;
     {
+        // Kind 11: `site.timezone` as migration 0011 stores it.
         let mut ev = tx.prepare(
             "INSERT INTO events (origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload)
-             VALUES (?1, 1, 1, ?2, 0, 'site.timezone', 1, ?3)",
+             VALUES (?1, 1, 1, ?2, 0, 11, 1, ?3)",
         )?;
         let mut head =
             tx.prepare("INSERT INTO streams (origin, incarnation, head_seq) VALUES (?1, 1, 1)")?;

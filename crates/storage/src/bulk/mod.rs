@@ -97,10 +97,10 @@ impl Known {
             crate::events::id_text_of("events")
         ))?;
         let mut rows = stmt.query(params![
-            IMPORT_KINDS[0].as_str(),
-            IMPORT_KINDS[1].as_str(),
-            IMPORT_KINDS[2].as_str(),
-            IMPORT_KINDS[3].as_str()
+            crate::codec::kind_value(&IMPORT_KINDS[0]),
+            crate::codec::kind_value(&IMPORT_KINDS[1]),
+            crate::codec::kind_value(&IMPORT_KINDS[2]),
+            crate::codec::kind_value(&IMPORT_KINDS[3])
         ])?;
         while let Some(r) = rows.next()? {
             let id: String = r.get(1)?;
@@ -115,7 +115,11 @@ impl Known {
                 .and_then(|t| t.get("key"))
                 .and_then(serde_json::Value::as_str);
             if let Some(key) = key {
-                let kind = EventKind::from(r.get::<_, String>(0)?);
+                let kind = match crate::events::kind_from_row_w(r, 0)? {
+                    crate::events::KindColumn::Code(code) => crate::codec::kind_of_code(code)
+                        .unwrap_or_else(|| EventKind::from(String::new())),
+                    crate::events::KindColumn::Text(text) => EventKind::from(text),
+                };
                 out.0[slot(&kind)].entry(key.to_owned()).or_insert(id);
             }
         }

@@ -135,7 +135,7 @@ impl WriteConn {
             let mut insert = self.conn.prepare_cached(
                 "INSERT INTO events (origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema,
                                      payload, plate_key, group_key, session_ref)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8, ?9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, NULL, ?8, ?9)",
             )?;
             for e in &batch.events {
                 let inserted = insert.execute(params![
@@ -144,7 +144,7 @@ impl WriteConn {
                     e.seq as i64,
                     e.hlc.wall_ms as i64,
                     i64::from(e.hlc.counter),
-                    e.kind.as_str(),
+                    crate::codec::kind_value(&e.kind),
                     e.payload,
                     e.plate,
                     e.target,
@@ -186,7 +186,7 @@ impl WriteConn {
                     .chain(row.exit_ms)
                     .map(report::utc_day),
             );
-            if crate::sessions::insert_row_unmarked(&self.conn, row)?.is_none() {
+            if crate::sessions::insert_row_unmarked(&self.conn, &self.tz, row)?.is_none() {
                 return Err(StorageError::Corrupt(format!(
                     "history row of session {} already present",
                     row.session_id
