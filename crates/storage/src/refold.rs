@@ -50,7 +50,7 @@ pub(crate) fn refold(
         }
         groups.extend(these);
     }
-    let now_text = parkmesh_parking::time::format_local(now, tz);
+    let now = crate::rows::Now::new(now, tz);
     // Sessions may move between groups: every group is written first (a moved session's row is
     // updated in place, keeping its id), then each group drops the rows it held that its fold no
     // longer has, unless another group took them over meanwhile.
@@ -68,11 +68,11 @@ pub(crate) fn refold(
         let incremental = if full.contains(&group) || new.is_empty() {
             None
         } else {
-            refold_after(conn, own, tz, &now_text, &group, new, dirty)?
+            refold_after(conn, own, tz, &now, &group, new, dirty)?
         };
         let gone = match incremental {
             Some(gone) => gone,
-            None => refold_group(conn, own, tz, &now_text, &group, dirty)?,
+            None => refold_group(conn, own, tz, &now, &group, dirty)?,
         };
         if !gone.is_empty() {
             stale.push((group, gone));
@@ -94,7 +94,7 @@ fn refold_group(
     conn: &Connection,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
-    now_text: &str,
+    now: &crate::rows::Now,
     group: &str,
     dirty: &mut WorkingSet,
 ) -> Result<Vec<String>, StorageError> {
@@ -114,7 +114,7 @@ fn refold_group(
         } else {
             Stored::No
         };
-        let row = write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+        let row = write_session(conn, own, tz, now, group, session, stored, dirty)?;
         if i >= first_after {
             rows.insert(row.session_id.clone(), row);
         }
@@ -195,7 +195,7 @@ pub(crate) fn refold_after(
     conn: &Connection,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
-    now_text: &str,
+    now: &crate::rows::Now,
     group: &str,
     new: &[&Event],
     dirty: &mut WorkingSet,
@@ -249,7 +249,7 @@ pub(crate) fn refold_after(
             (true, None) => Stored::Probably,
             (false, _) => Stored::No,
         };
-        let row = write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+        let row = write_session(conn, own, tz, now, group, session, stored, dirty)?;
         rows.insert(row.session_id.clone(), row);
     }
     if !dirty.no_conflicts {

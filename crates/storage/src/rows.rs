@@ -164,10 +164,37 @@ pub(crate) fn stored_id<'a>(id: &'a Option<String>, session_id: &str) -> Option<
     id.as_deref().filter(|id| *id != session_id)
 }
 
+/// A command's time: the instant and its site-local text (`created_at` / `updated_at` of the rows
+/// it writes).
+pub(crate) struct Now {
+    /// The instant (ms).
+    pub(crate) ms: i64,
+    /// Its site-local text.
+    pub(crate) text: String,
+}
+
+impl Now {
+    /// `ms` with its text in `tz`.
+    pub(crate) fn new(ms: i64, tz: &jiff::tz::TimeZone) -> Self {
+        Self {
+            ms,
+            text: parkmesh_parking::time::format_local(ms, tz),
+        }
+    }
+}
+
 /// How `created_at` and `updated_at` are stored: the instant of the site-local text (an integer,
 /// ms) when formatting it back in `tz` gives the same text, else the text itself (as rows written
 /// before migration 0011 hold it). The reader formats an integer in the site's time zone.
-pub(crate) fn stored_time(text: &str, tz: &jiff::tz::TimeZone) -> rusqlite::types::Value {
+/// `now` (the command's time, whose text most rows carry) is answered without parsing.
+pub(crate) fn stored_time(
+    text: &str,
+    tz: &jiff::tz::TimeZone,
+    now: &Now,
+) -> rusqlite::types::Value {
+    if text == now.text {
+        return rusqlite::types::Value::Integer(now.ms);
+    }
     match parkmesh_parking::time::parse_local(text, tz) {
         Some(ms) if parkmesh_parking::time::format_local(ms, tz) == text => {
             rusqlite::types::Value::Integer(ms)

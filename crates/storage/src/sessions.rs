@@ -13,7 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StorageError;
 use crate::rows::{
-    HistoryRow, RowContext, history_diff, history_row_w, select_history, stored_id, stored_time,
+    HistoryRow, Now, RowContext, history_diff, history_row_w, select_history, stored_id,
+    stored_time,
 };
 use crate::work::WorkingSet;
 
@@ -81,13 +82,13 @@ pub(crate) fn write_session(
     conn: &Connection,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
-    now_text: &str,
+    now: &Now,
     group: &str,
     session: &Session,
     stored: Stored,
     dirty: &mut WorkingSet,
 ) -> Result<HistoryRow, StorageError> {
-    let mut row = to_row(session, group, own, tz, now_text);
+    let mut row = to_row(session, group, own, tz, &now.text);
     let cx = RowContext {
         tz,
         own: own.origin.as_str(),
@@ -101,7 +102,7 @@ pub(crate) fn write_session(
     };
     let old = match old {
         Some(old) => old,
-        None => match insert_row(conn, tz, &row)? {
+        None => match insert_row(conn, tz, now, &row)? {
             Some(id) => {
                 row.id = id;
                 dirty.changed_sessions.push(row.clone());
@@ -127,8 +128,8 @@ pub(crate) fn write_session(
     if old == row {
         return Ok(old);
     }
-    row.updated_at = now_text.to_owned();
-    update_row(conn, tz, &old, &row)?;
+    row.updated_at.clone_from(&now.text);
+    update_row(conn, tz, now, &old, &row)?;
     dirty.changed_sessions.push(row.clone());
     Ok(row)
 }
@@ -234,6 +235,7 @@ pub(crate) fn to_row(
 fn update_row(
     conn: &Connection,
     tz: &jiff::tz::TimeZone,
+    now: &Now,
     old: &HistoryRow,
     new: &HistoryRow,
 ) -> Result<(), StorageError> {
@@ -246,11 +248,11 @@ fn update_row(
     if stored_id(&old.event_id, &old.session_id) != event_id {
         diff.push(("event_id", &event_id));
     }
-    let created_at = stored_time(&new.created_at, tz);
+    let created_at = stored_time(&new.created_at, tz, now);
     if old.created_at != new.created_at {
         diff.push(("created_at", &created_at));
     }
-    let updated_at = stored_time(&new.updated_at, tz);
+    let updated_at = stored_time(&new.updated_at, tz, now);
     if old.updated_at != new.updated_at {
         diff.push(("updated_at", &updated_at));
     }
@@ -298,9 +300,10 @@ fn update_row(
 pub(crate) fn insert_row(
     conn: &Connection,
     tz: &jiff::tz::TimeZone,
+    now: &Now,
     r: &HistoryRow,
 ) -> Result<Option<i64>, StorageError> {
-    let id = insert_row_unmarked(conn, tz, r)?;
+    let id = insert_row_unmarked(conn, tz, now, r)?;
     if id.is_some() {
         // Report change marks (see `report::mark_days`).
         crate::report::mark_days(conn, &[r.entry_ms, r.exit_ms])?;
@@ -314,6 +317,7 @@ pub(crate) fn insert_row(
 pub(crate) fn insert_row_unmarked(
     conn: &Connection,
     tz: &jiff::tz::TimeZone,
+    now: &Now,
     r: &HistoryRow,
 ) -> Result<Option<i64>, StorageError> {
     // The derived columns are not stored (`rows::RowContext`).
@@ -359,8 +363,8 @@ pub(crate) fn insert_row_unmarked(
         r.time_clamped,
         r.entry_operator,
         r.exit_operator,
-        stored_time(&r.created_at, tz),
-        stored_time(&r.updated_at, tz),
+        stored_time(&r.created_at, tz, now),
+        stored_time(&r.updated_at, tz, now),
     ])?;
     if inserted == 0 {
         return Ok(None);

@@ -80,6 +80,27 @@ async fn hot_lookups_use_the_narrowed_indexes() {
             "SELECT seq FROM events t WHERE t.plate_key = ?1",
             "events_plate_moved",
         ),
+        // A raw plate's events that stayed under it (migration 0011: raw plate NULL).
+        (
+            "SELECT seq FROM events t WHERE t.group_key = ?1 AND t.plate_key IS NULL",
+            "events_group_key",
+        ),
+        // One event by its id (0011: no id text column; the stream key).
+        (
+            "SELECT payload FROM events WHERE origin = ?1 AND incarnation = ?2 AND seq = ?3",
+            "sqlite_autoindex_events_1",
+        ),
+        // A session by its entry's edge event id (0011: NULL when it is the session id).
+        (
+            "SELECT * FROM history WHERE (event_id = ?1 OR (event_id IS NULL AND session_id = ?1))
+               AND deleted = 0 ORDER BY id DESC LIMIT 1",
+            "history_event_id",
+        ),
+        // The fold's check of an exit's `entry_ref` against an edge event id.
+        (
+            "SELECT session_id, plate_key, is_anomaly, entry_ms FROM history WHERE event_id = ?1",
+            "history_event_id",
+        ),
     ];
     for (sql, index) in cases {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();

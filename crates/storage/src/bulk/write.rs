@@ -122,6 +122,7 @@ impl WriteConn {
         &mut self,
         batch: PlateBatch,
         had_vehicles: bool,
+        now: &crate::rows::Now,
         complex: &mut BTreeSet<String>,
         days: &mut BTreeSet<i64>,
     ) -> Result<(), StorageError> {
@@ -186,7 +187,7 @@ impl WriteConn {
                     .chain(row.exit_ms)
                     .map(report::utc_day),
             );
-            if crate::sessions::insert_row_unmarked(&self.conn, &self.tz, row)?.is_none() {
+            if crate::sessions::insert_row_unmarked(&self.conn, &self.tz, now, row)?.is_none() {
                 return Err(StorageError::Corrupt(format!(
                     "history row of session {} already present",
                     row.session_id
@@ -208,6 +209,7 @@ impl WriteConn {
         progress: Option<Progress>,
     ) -> Result<ImportReport, StorageError> {
         let now = crate::now_ms();
+        let stamp = crate::rows::Now::new(now, &self.tz);
         let report = ImportReport::default();
         let mut known = Known::read(&self.conn)?;
         let had_vehicles: bool = self.conn.query_row(
@@ -224,7 +226,7 @@ impl WriteConn {
             next_seq: self.next_seq,
             hlc: self.hlc,
             now,
-            now_text: parkmesh_parking::time::format_local(now, &self.tz),
+            now_text: stamp.text.clone(),
             tz: self.tz.clone(),
             progress,
             out: tx,
@@ -244,9 +246,9 @@ impl WriteConn {
             });
             // Ends when the preparing thread drops its sender (done or failed); on an error
             // here `rx` is dropped, so the preparing thread's next send fails and it stops.
-            let stored = rx
-                .into_iter()
-                .try_for_each(|batch| self.store(batch, had_vehicles, &mut complex, &mut days));
+            let stored = rx.into_iter().try_for_each(|batch| {
+                self.store(batch, had_vehicles, &stamp, &mut complex, &mut days)
+            });
             let walked = preparing.join().unwrap_or_else(|_| {
                 Err(StorageError::Corrupt(
                     "the import's preparing thread panicked".into(),
