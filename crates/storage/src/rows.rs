@@ -11,7 +11,7 @@ use crate::error::StorageError;
 /// first saw it, kept in `edge_requests`); clients never see it: the api renders rows by hand.
 /// Empty optional fields are left out of it (an entry's snapshot has no exit yet), which
 /// shortens the row written per edge request; a missing field reads as `None`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryRow {
     /// Local row id (stable for the session on this central; differs between centrals).
     pub id: i64,
@@ -242,11 +242,8 @@ macro_rules! history_columns {
                 event_id: r.try_get("event_id")?,
                 created_at: cx.time_of(r, "created_at")?,
                 updated_at: cx.time_of(r, "updated_at")?,
-                entry_time: None,
-                exit_time: None,
-                last_location_time: None,
-                duration: None,
-                sync_status: String::new(),
+                // The derived fields, filled by `complete`.
+                ..HistoryRow::default()
             };
             cx.complete(&mut row);
             Ok(row)
@@ -267,11 +264,7 @@ macro_rules! history_columns {
                 event_id: r.get(next())?,
                 created_at: cx.time_of_w(r, next())?,
                 updated_at: cx.time_of_w(r, next())?,
-                entry_time: None,
-                exit_time: None,
-                last_location_time: None,
-                duration: None,
-                sync_status: String::new(),
+                ..HistoryRow::default()
             };
             cx.complete(&mut row);
             Ok(row)
