@@ -8,7 +8,6 @@ use parkmesh_protocol::{Event, EventKind};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StorageError;
-use crate::events::json_text;
 use crate::settings::{set_setting, set_zone, str_field};
 use crate::work::WorkingSet;
 
@@ -22,7 +21,6 @@ pub(crate) fn insert_event(
     conn: &Connection,
     event: Event,
     fresh: bool,
-    now: i64,
     dirty: &mut WorkingSet,
 ) -> Result<(), StorageError> {
     let (plate_key, session_ref) = match event.kind {
@@ -37,23 +35,21 @@ pub(crate) fn insert_event(
     let id_text = event.id.to_string();
     let inserted = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO events (origin, incarnation, seq, id_text, hlc_ms, hlc_counter, kind, schema,
-                                           payload, plate_key, group_key, session_ref, received_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12)",
+            "INSERT OR IGNORE INTO events (origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema,
+                                           payload, plate_key, group_key, session_ref)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10)",
         )?
         .execute(params![
             event.id.origin.as_str(),
             event.id.incarnation as i64,
             event.id.seq as i64,
-            id_text,
             event.hlc.wall_ms as i64,
             i64::from(event.hlc.counter),
-            event.kind.as_str(),
+            crate::codec::kind_value(&event.kind),
             i64::from(event.schema),
-            json_text(&event.payload, 512)?,
+            crate::codec::encode(&event.payload),
             plate_key,
             session_ref,
-            now,
         ])?;
     if inserted == 0 {
         return Ok(());
@@ -79,11 +75,7 @@ pub(crate) fn insert_event(
                 if event.kind != EventKind::ExitUnmatch {
                     audit(conn, event, target)?;
                 }
-                let plate: Option<Option<String>> = conn
-                    .prepare_cached("SELECT plate_key FROM events WHERE id_text = ?1")?
-                    .query_row([target], |r| r.get(0))
-                    .optional()?;
-                if let Some(Some(plate)) = plate {
+                if let Some(Some(plate)) = crate::events::plate_of(conn, target)? {
                     if parkmesh_parking::moves_events(&event.kind) {
                         crate::group::note_edit(conn, &plate)?;
                     }

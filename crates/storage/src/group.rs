@@ -19,7 +19,7 @@ use parkmesh_protocol::EventKind;
 use rusqlite::{Connection, params};
 
 use crate::error::StorageError;
-use crate::events::{PlateOf, RAW_PLATE, load_events};
+use crate::events::{BY_ID, PlateOf, RAW_PLATE, id_text_of, load_events, raw_plate_of};
 
 /// Whether some `history.edit` targets an event of raw plate `raw` (`edited_plates`, kept by
 /// [`note_edit`]).
@@ -50,26 +50,42 @@ pub(crate) fn is_aimed(conn: &Connection, id_text: &str) -> Result<bool, Storage
 /// parameters: SQLite checks a bound value against the partial index on `events.kind` and then
 /// re-prepares the statement at every new binding, which cost more than the query itself.)
 pub(crate) fn is_edited(conn: &Connection, id_text: &str) -> Result<bool, StorageError> {
-    debug_assert_eq!(EventKind::HistoryEdit.as_str(), "history.edit");
-    debug_assert_eq!(EventKind::ExitUnmatch.as_str(), "exit.unmatch");
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1 AND kind IN ({}, {}))",
+            crate::codec::kind_sql(&EventKind::HistoryEdit),
+            crate::codec::kind_sql(&EventKind::ExitUnmatch)
+        )
+    });
     Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE session_ref = ?1
-                             AND kind IN ('history.edit', 'exit.unmatch'))",
-        )?
+        .prepare_cached(&SQL)?
         .query_row([id_text], |r| r.get(0))?)
 }
 
 /// Recomputes `edited_plates` from the log (after the bulk import, which writes events
 /// without the writer's bookkeeping).
 pub(crate) fn note_all_edits(conn: &Connection) -> Result<(), StorageError> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO edited_plates (plate_key)
-         SELECT DISTINCT v.plate_key FROM events a JOIN events v ON v.id_text = a.session_ref
-          WHERE a.kind = ?1 AND v.plate_key IS NOT NULL",
-    )?
-    .execute([EventKind::HistoryEdit.as_str()])?;
+    for plate in targets_plates(conn, &EventKind::HistoryEdit)? {
+        note_edit(conn, &plate)?;
+    }
     Ok(())
+}
+
+/// The raw plates of the vehicle events that held operator events of `kind` target (each
+/// target looked up by its key: the log does not store id texts).
+pub(crate) fn targets_plates(
+    conn: &Connection,
+    kind: &EventKind,
+) -> Result<BTreeSet<String>, StorageError> {
+    let targets: Vec<String> = conn
+        .prepare("SELECT session_ref FROM events WHERE kind = ?1 AND session_ref IS NOT NULL")?
+        .query_map([crate::codec::kind_value(kind)], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut plates = BTreeSet::new();
+    for target in targets {
+        plates.extend(crate::events::plate_of(conn, &target)?.flatten());
+    }
+    Ok(plates)
 }
 
 /// Recomputes the group keys of raw plate `raw`'s events, stores the ones that changed and adds
@@ -88,8 +104,9 @@ pub(crate) fn regroup(
     let [a, b] = RAW_PLATE;
     let current: BTreeMap<String, Option<String>> = conn
         .prepare_cached(&format!(
-            "SELECT id_text, group_key FROM events t WHERE {a}
-             UNION ALL SELECT id_text, group_key FROM events t WHERE {b}"
+            "SELECT {id}, group_key FROM events t WHERE {a}
+             UNION ALL SELECT {id}, group_key FROM events t WHERE {b}",
+            id = id_text_of("t")
         ))?
         .query_map([raw], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
@@ -102,8 +119,17 @@ pub(crate) fn regroup(
             if old.as_deref() == Some(key.as_str()) {
                 continue;
             }
-            conn.prepare_cached("UPDATE events SET group_key = ?1 WHERE id_text = ?2")?
-                .execute(params![key, id])?;
+            // The raw plate stays in `plate_key` while the group key differs from it.
+            conn.prepare_cached(&format!(
+                "UPDATE events SET plate_key = NULLIF({raw}, ?4), group_key = ?4 WHERE {BY_ID}",
+                raw = raw_plate_of("events")
+            ))?
+            .execute(params![
+                e.id.origin.as_str(),
+                e.id.incarnation as i64,
+                e.id.seq as i64,
+                key
+            ])?;
             groups.extend(old);
             moved = true;
         }

@@ -16,7 +16,7 @@
 //!
 //! Below them, modules that call none of the above: `work` (the command's working set),
 //! `write_conn` (the writer's connection and stream state, lent to the import), `events` (event
-//! rows and loads), `group` (group keys: the plate each vehicle event is folded under after
+//! rows and loads), `codec` (the compact stored form of payloads and the kind codes), `group` (group keys: the plate each vehicle event is folded under after
 //! operator corrections), `settled` (per group, the settled point: the point up to which its
 //! sessions are settled), `unsettled` (the writer's memory of what follows each group's settled
 //! point), `settings`, `heads` (stream heads, the version vector), `rows` (plain row types handed
@@ -45,6 +45,7 @@
 mod append;
 mod backup;
 mod bulk;
+mod codec;
 mod error;
 mod events;
 mod group;
@@ -209,6 +210,14 @@ impl Storage {
     /// The site time zone used for local-time text.
     pub fn tz(&self) -> &jiff::tz::TimeZone {
         &self.tz
+    }
+
+    /// What the readers of `history` rows need to complete them (`rows::RowContext`).
+    pub(crate) fn row_context(&self) -> rows::RowContext<'_> {
+        rows::RowContext {
+            tz: &self.tz,
+            own: self.stream.origin.as_str(),
+        }
     }
 
     /// Subscribes to commit notices (sent after each write transaction commits). A slow

@@ -16,7 +16,7 @@ use parkmesh_parking::plate::{CONFUSABLE, ExitMatch, MATCH_CONFUSABLE, confusabl
 use rusqlite::Connection;
 
 use crate::error::StorageError;
-use crate::rows::{HistoryRow, history_row_w, select_history};
+use crate::rows::{HistoryRow, RowContext, history_row_w, select_history};
 
 /// The SQL expression of column `col`'s skeleton, written from the one table of look-alike
 /// characters; migration 0013 indexes exactly this expression of `plate_key`.
@@ -39,12 +39,13 @@ static BY_SKELETON: LazyLock<String> = LazyLock::new(|| {
 /// (never `plate` itself), in plate order.
 pub(crate) fn confusable_open(
     conn: &Connection,
+    cx: &RowContext<'_>,
     plate: &str,
 ) -> Result<Vec<HistoryRow>, StorageError> {
     let mut out = Vec::new();
     for row in conn
         .prepare_cached(&BY_SKELETON)?
-        .query_map([skeleton(plate)], history_row_w)?
+        .query_map([skeleton(plate)], |r| history_row_w(r, cx))?
     {
         let row = row?;
         if row.deleted || row.is_anomaly || !confusable(&row.plate_key, plate) {
@@ -62,6 +63,7 @@ pub(crate) fn confusable_open(
 /// an exception that lists them. Anything else leaves it as it is.
 pub(crate) fn match_exit(
     conn: &Connection,
+    cx: &RowContext<'_>,
     mode: ExitMatch,
     x: &mut ExitPayload,
 ) -> Result<(), StorageError> {
@@ -76,7 +78,7 @@ pub(crate) fn match_exit(
     {
         return Ok(());
     }
-    let candidates = confusable_open(conn, &plate)?;
+    let candidates = confusable_open(conn, cx, &plate)?;
     match candidates.as_slice() {
         [] => {}
         [one] => {

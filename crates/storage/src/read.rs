@@ -119,7 +119,9 @@ impl Storage {
             .bind(offset)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(history_row).collect()
+        rows.iter()
+            .map(|r| history_row(r, &self.row_context()))
+            .collect()
     }
 
     /// Open sessions (vehicles in the lot), newest first.
@@ -138,7 +140,9 @@ impl Storage {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(history_row).transpose()
+        row.as_ref()
+            .map(|r| history_row(r, &self.row_context()))
+            .transpose()
     }
 
     /// One session by its global session id.
@@ -150,7 +154,9 @@ impl Storage {
             .bind(session_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(history_row).transpose()
+        row.as_ref()
+            .map(|r| history_row(r, &self.row_context()))
+            .transpose()
     }
 
     /// The live session whose entry carried the edge `event_id` (the seed's cross-node key).
@@ -159,12 +165,16 @@ impl Storage {
         event_id: &str,
     ) -> Result<Option<HistoryRow>, StorageError> {
         let row = sqlx::query(
-            "SELECT * FROM history WHERE event_id = ? AND deleted = 0 ORDER BY id DESC LIMIT 1",
+            // A NULL `event_id` is the session id (`rows::stored_id`).
+            "SELECT * FROM history WHERE (event_id = ?1 OR (event_id IS NULL AND session_id = ?1))
+               AND deleted = 0 ORDER BY id DESC LIMIT 1",
         )
         .bind(event_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(history_row).transpose()
+        row.as_ref()
+            .map(|r| history_row(r, &self.row_context()))
+            .transpose()
     }
 
     /// Dashboard counters for the site-local day `[start_ms, end_ms)`.
@@ -380,10 +390,9 @@ impl Storage {
     pub async fn site_counts(&self, day: (i64, i64)) -> Result<Vec<SiteCounts>, StorageError> {
         let rows = sqlx::query(
             "SELECT site, SUM(entries), SUM(exits) FROM (
-                 SELECT substr(entry_event_id, 1, instr(entry_event_id, ':') - 1) AS site,
-                        1 AS entries, 0 AS exits
-                   FROM history WHERE entry_ms >= ?1 AND entry_ms < ?2 AND deleted = 0
-                        AND entry_event_id IS NOT NULL
+                 SELECT substr(e, 1, instr(e, ':') - 1) AS site, 1 AS entries, 0 AS exits
+                   FROM (SELECT COALESCE(entry_event_id, session_id) AS e
+                           FROM history WHERE entry_ms >= ?1 AND entry_ms < ?2 AND deleted = 0)
                  UNION ALL
                  SELECT substr(exit_event_id, 1, instr(exit_event_id, ':') - 1), 0, 1
                    FROM history WHERE exit_ms >= ?1 AND exit_ms < ?2 AND deleted = 0

@@ -50,7 +50,7 @@ pub(crate) fn refold(
         }
         groups.extend(these);
     }
-    let now_text = parkmesh_parking::time::format_local(now, tz);
+    let now = crate::rows::Now::new(now, tz);
     // Sessions may move between groups: every group is written first (a moved session's row is
     // updated in place, keeping its id), then each group drops the rows it held that its fold no
     // longer has, unless another group took them over meanwhile.
@@ -68,11 +68,11 @@ pub(crate) fn refold(
         let incremental = if full.contains(&group) || new.is_empty() {
             None
         } else {
-            refold_after(conn, own, tz, &now_text, &group, new, dirty)?
+            refold_after(conn, own, tz, &now, &group, new, dirty)?
         };
         let gone = match incremental {
             Some(gone) => gone,
-            None => refold_group(conn, own, tz, &now_text, &group, dirty)?,
+            None => refold_group(conn, own, tz, &now, &group, dirty)?,
         };
         if !gone.is_empty() {
             stale.push((group, gone));
@@ -94,7 +94,7 @@ fn refold_group(
     conn: &Connection,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
-    now_text: &str,
+    now: &crate::rows::Now,
     group: &str,
     dirty: &mut WorkingSet,
 ) -> Result<Vec<String>, StorageError> {
@@ -114,7 +114,7 @@ fn refold_group(
         } else {
             Stored::No
         };
-        let row = write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+        let row = write_session(conn, own, tz, now, group, session, stored, dirty)?;
         if i >= first_after {
             rows.insert(row.session_id.clone(), row);
         }
@@ -124,7 +124,7 @@ fn refold_group(
             .execute([group])?;
     }
     insert_conflicts(conn, group, &fold.conflicts, dirty)?;
-    write_settled_point(conn, group, &settled)?;
+    write_settled_point(conn, group, &settled, first_after)?;
     let unsettled = Unsettled::after_fold(settled, events, &[], rows);
     dirty.unsettled.put(group, unsettled);
     Ok(existing.into_iter().collect())
@@ -147,8 +147,10 @@ fn names_prefix(
     after: &BTreeSet<&str>,
 ) -> Result<bool, StorageError> {
     for sql in [
-        "SELECT session_id, plate_key, is_anomaly, entry_event_id FROM history WHERE session_id = ?1",
-        "SELECT session_id, plate_key, is_anomaly, entry_event_id FROM history WHERE event_id = ?1",
+        // `entry_ms`: whether the session has an entry (its id is the session id, or stored).
+        "SELECT session_id, plate_key, is_anomaly, entry_ms FROM history WHERE session_id = ?1",
+        // A NULL `event_id` is the session id, which the first search covers.
+        "SELECT session_id, plate_key, is_anomaly, entry_ms FROM history WHERE event_id = ?1",
     ] {
         let mut stmt = conn.prepare_cached(sql)?;
         let mut rows = stmt.query([r])?;
@@ -156,7 +158,7 @@ fn names_prefix(
             let session: String = row.get(0)?;
             let plate: String = row.get(1)?;
             let anomaly: bool = row.get(2)?;
-            let entry: Option<String> = row.get(3)?;
+            let entry: Option<i64> = row.get(3)?;
             if plate == group && !anomaly && entry.is_some() && !after.contains(session.as_str()) {
                 return Ok(true);
             }
@@ -193,7 +195,7 @@ pub(crate) fn refold_after(
     conn: &Connection,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
-    now_text: &str,
+    now: &crate::rows::Now,
     group: &str,
     new: &[&Event],
     dirty: &mut WorkingSet,
@@ -204,9 +206,9 @@ pub(crate) fn refold_after(
         None => {
             let settled = match settled_point(conn, group)? {
                 Some(settled) => settled,
-                // Every group folded since migration 0006 has a settled point (or no events before
-                // it), and a group with foldable events has sessions: a group with neither
-                // holds nothing to fold but the new events.
+                // A group with sessions but no settled point (fewer than `settled::MIN_SETTLED`
+                // settled sessions, or folded before migration 0006) is folded in full; a group
+                // with neither holds nothing to fold but the new events.
                 None if !has_rows(conn, group)? => SettledPoint {
                     after: None,
                     suffix: Vec::new(),
@@ -247,7 +249,7 @@ pub(crate) fn refold_after(
             (true, None) => Stored::Probably,
             (false, _) => Stored::No,
         };
-        let row = write_session(conn, own, tz, now_text, group, session, stored, dirty)?;
+        let row = write_session(conn, own, tz, now, group, session, stored, dirty)?;
         rows.insert(row.session_id.clone(), row);
     }
     if !dirty.no_conflicts {
@@ -257,7 +259,13 @@ pub(crate) fn refold_after(
         }
     }
     insert_conflicts(conn, group, &fold.conflicts, dirty)?;
-    write_settled_point(conn, group, &next)?;
+    // A group that had a settled point keeps one; else count the sessions this fold settled.
+    let settled_sessions = if settled.after.is_some() {
+        usize::MAX
+    } else {
+        fold.sessions.len().saturating_sub(next.sessions.len())
+    };
+    write_settled_point(conn, group, &next, settled_sessions)?;
     let unsettled = Unsettled::after_fold(next, held, new, rows);
     dirty.unsettled.put(group, unsettled);
     Ok(Some(gone.into_iter().collect()))

@@ -130,16 +130,18 @@ impl Reports {
 
 /// Site time zones as announced, newest announcement per site; bad names are skipped.
 fn announced_zones(conn: &Connection) -> Result<BTreeMap<String, String>, StorageError> {
-    let mut stmt = conn.prepare(
-        "SELECT origin, payload FROM events WHERE kind = 'site.timezone'
+    // The kind's code written in, as the partial index `events_site_timezone` names it.
+    let mut stmt = conn.prepare(&format!(
+        "SELECT origin, payload FROM events WHERE kind = {}
          ORDER BY hlc_ms, hlc_counter, origin, incarnation, seq",
-    )?;
+        crate::codec::kind_sql(&parkmesh_protocol::EventKind::SiteTimezone)
+    ))?;
     let mut out = BTreeMap::new();
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    for row in rows {
-        let (origin, payload) = row?;
-        let name = serde_json::from_str::<serde_json::Value>(&payload)
-            .ok()
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let origin: String = r.get(0)?;
+        let name = crate::codec::StoredPayload::of(r.get_ref(1)?)
+            .and_then(|p| crate::codec::decode_stored(p, &String::new).ok())
             .and_then(|v| v.get("timezone")?.as_str().map(str::to_owned));
         match name {
             Some(n) if parkmesh_parking::time::parse_tz(&n).is_ok() => {
@@ -482,15 +484,17 @@ fn sites(v: &View, own_tz: &TimeZone, own: &str) -> Vec<ReportSite> {
 impl Storage {
     /// The time zone `site` announced last (`None` when it never announced one).
     pub async fn announced_timezone(&self, site: &str) -> Result<Option<String>, StorageError> {
-        let payload: Option<String> = sqlx::query_scalar(
-            "SELECT payload FROM events WHERE kind = 'site.timezone' AND origin = ?
+        let sql = format!(
+            "SELECT payload FROM events WHERE kind = {} AND origin = ?
              ORDER BY hlc_ms DESC, hlc_counter DESC, incarnation DESC, seq DESC LIMIT 1",
-        )
-        .bind(site)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(payload.and_then(|p| {
-            serde_json::from_str::<serde_json::Value>(&p)
+            crate::codec::kind_sql(&parkmesh_protocol::EventKind::SiteTimezone)
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(site)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| {
+            crate::events::payload_value(&r, 0, &String::new)
                 .ok()?
                 .get("timezone")?
                 .as_str()

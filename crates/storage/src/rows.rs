@@ -11,7 +11,7 @@ use crate::error::StorageError;
 /// first saw it, kept in `edge_requests`); clients never see it: the api renders rows by hand.
 /// Empty optional fields are left out of it (an entry's snapshot has no exit yet), which
 /// shortens the row written per edge request; a missing field reads as `None`.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryRow {
     /// Local row id (stable for the session on this central; differs between centrals).
     pub id: i64,
@@ -132,35 +132,161 @@ pub struct HistoryRow {
     pub updated_at: String,
 }
 
-/// Generates, from the one list of `history` columns (each named like its [`HistoryRow`]
-/// field), the sqlx reader (by column name, for `SELECT *`) and the writer's rusqlite reader (by
-/// position, for `SELECT` [`HISTORY_COLUMNS`]; looking columns up by name costs a scan of the
-/// column names per field).
+/// What a reader needs besides a stored `history` row to give the whole [`HistoryRow`]: the
+/// columns derived at read time (migration 0011) are not stored. The site-local times and the
+/// duration are made from the stored instants in the site's time zone, `sync_status` from the
+/// session's source central and this central's origin; `entry_event_id` and `event_id` are
+/// stored only when they differ from the session id (see [`stored_id`]).
+pub(crate) struct RowContext<'a> {
+    /// The site's time zone.
+    pub(crate) tz: &'a jiff::tz::TimeZone,
+    /// This central's origin.
+    pub(crate) own: &'a str,
+}
+
+impl RowContext<'_> {
+    /// Fills the derived fields of a row read from its stored columns.
+    fn complete(&self, row: &mut HistoryRow) {
+        let local = |ms: i64| parkmesh_parking::time::format_local(ms, self.tz);
+        if row.entry_ms.is_some() && row.entry_event_id.is_none() {
+            row.entry_event_id = Some(row.session_id.clone());
+        }
+        if row.event_id.is_none() {
+            row.event_id = Some(row.session_id.clone());
+        }
+        row.entry_time = row.entry_ms.map(local);
+        row.exit_time = row.exit_ms.map(local);
+        row.last_location_time = row.last_location_ms.map(local);
+        row.duration = row
+            .entry_ms
+            .zip(row.exit_ms)
+            .map(|(entry, exit)| parkmesh_parking::fee::duration_text(exit.saturating_sub(entry)));
+        row.sync_status = if row.source_central.as_deref() == Some(self.own) {
+            "LOCAL"
+        } else {
+            "SYNCED"
+        }
+        .to_owned();
+    }
+}
+
+/// How `entry_event_id` and `event_id` are stored: `None` (NULL) when the id is the session id,
+/// which the reader puts back ([`RowContext`]); a session's entry is its opening event, so both
+/// are nearly always the session id.
+pub(crate) fn stored_id<'a>(id: &'a Option<String>, session_id: &str) -> Option<&'a str> {
+    id.as_deref().filter(|id| *id != session_id)
+}
+
+/// A command's time: the instant and its site-local text (`created_at` / `updated_at` of the rows
+/// it writes).
+pub(crate) struct Now {
+    /// The instant (ms).
+    pub(crate) ms: i64,
+    /// Its site-local text.
+    pub(crate) text: String,
+}
+
+impl Now {
+    /// `ms` with its text in `tz`.
+    pub(crate) fn new(ms: i64, tz: &jiff::tz::TimeZone) -> Self {
+        Self {
+            ms,
+            text: parkmesh_parking::time::format_local(ms, tz),
+        }
+    }
+}
+
+/// How `created_at` and `updated_at` are stored: the instant of the site-local text (an integer,
+/// ms) when formatting it back in `tz` gives the same text, else the text itself (as rows written
+/// before migration 0011 hold it). The reader formats an integer in the site's time zone.
+/// `now` (the command's time, whose text most rows carry) is answered without parsing.
+pub(crate) fn stored_time(
+    text: &str,
+    tz: &jiff::tz::TimeZone,
+    now: &Now,
+) -> rusqlite::types::Value {
+    if text == now.text {
+        return rusqlite::types::Value::Integer(now.ms);
+    }
+    match parkmesh_parking::time::parse_local(text, tz) {
+        Some(ms) if parkmesh_parking::time::format_local(ms, tz) == text => {
+            rusqlite::types::Value::Integer(ms)
+        }
+        _ => rusqlite::types::Value::Text(text.to_owned()),
+    }
+}
+
+impl RowContext<'_> {
+    /// A stored time column read through the pool (sqlx): formatted when an integer.
+    fn time_of(&self, r: &SqliteRow, col: &str) -> Result<String, StorageError> {
+        use sqlx::{TypeInfo, ValueRef};
+        Ok(if r.try_get_raw(col)?.type_info().name() == "INTEGER" {
+            parkmesh_parking::time::format_local(r.try_get::<i64, _>(col)?, self.tz)
+        } else {
+            r.try_get(col)?
+        })
+    }
+
+    /// The same for the writer's rusqlite row, column `i`.
+    fn time_of_w(&self, r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<String> {
+        Ok(match r.get_ref(i)? {
+            rusqlite::types::ValueRef::Integer(ms) => {
+                parkmesh_parking::time::format_local(ms, self.tz)
+            }
+            _ => r.get(i)?,
+        })
+    }
+}
+
+/// Generates, from the one list of stored `history` columns (each named like its [`HistoryRow`]
+/// field; the two ids of [`stored_id`] and the two times of [`stored_time`] are read after them), the sqlx reader (by column name,
+/// for `SELECT *`) and the writer's rusqlite reader (by position, for `SELECT`
+/// [`HISTORY_COLUMNS`]; looking columns up by name costs a scan of the column names per field).
 macro_rules! history_columns {
     ($($col:ident),* $(,)?) => {
-        /// The `history` columns in the order [`history_row_w`] reads them.
-        pub(crate) const HISTORY_COLUMNS: &str = stringify!($($col),*);
+        /// The stored `history` columns in the order [`history_row_w`] reads them.
+        pub(crate) const HISTORY_COLUMNS: &str =
+            concat!(stringify!($($col),*), ", entry_event_id, event_id, created_at, updated_at");
 
-        pub(crate) fn history_row(r: &SqliteRow) -> Result<HistoryRow, StorageError> {
-            Ok(HistoryRow { $($col: r.try_get(stringify!($col))?),* })
+        pub(crate) fn history_row(r: &SqliteRow, cx: &RowContext<'_>) -> Result<HistoryRow, StorageError> {
+            let mut row = HistoryRow {
+                $($col: r.try_get(stringify!($col))?,)*
+                entry_event_id: r.try_get("entry_event_id")?,
+                event_id: r.try_get("event_id")?,
+                created_at: cx.time_of(r, "created_at")?,
+                updated_at: cx.time_of(r, "updated_at")?,
+                // The derived fields, filled by `complete`.
+                ..HistoryRow::default()
+            };
+            cx.complete(&mut row);
+            Ok(row)
         }
 
         /// The same for the writer's rusqlite connection, from a row selected with
         /// [`HISTORY_COLUMNS`].
-        pub(crate) fn history_row_w(r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
+        pub(crate) fn history_row_w(r: &rusqlite::Row<'_>, cx: &RowContext<'_>) -> rusqlite::Result<HistoryRow> {
             let mut i = 0usize;
             let mut next = || {
                 i += 1;
                 i - 1
             };
             // Fields are evaluated in the order written, which is the order of the columns.
-            Ok(HistoryRow { $($col: r.get(next())?),* })
+            let mut row = HistoryRow {
+                $($col: r.get(next())?,)*
+                entry_event_id: r.get(next())?,
+                event_id: r.get(next())?,
+                created_at: cx.time_of_w(r, next())?,
+                updated_at: cx.time_of_w(r, next())?,
+                ..HistoryRow::default()
+            };
+            cx.complete(&mut row);
+            Ok(row)
         }
 
-        /// The columns (but `id` and `session_id`) whose values differ between `old` and `new`,
-        /// with `new`'s values: what an `UPDATE` of `old`'s row to `new` has to write.
+        /// The stored columns (but `id` and `session_id`) whose values differ between `old` and
+        /// `new`, with `new`'s values: what an `UPDATE` of `old`'s row to `new` has to write.
         pub(crate) fn history_diff<'a>(
-            old: &HistoryRow,
+            old: &'a HistoryRow,
             new: &'a HistoryRow,
         ) -> Vec<(&'static str, &'a dyn rusqlite::ToSql)> {
             let mut diff: Vec<(&'static str, &'a dyn rusqlite::ToSql)> = Vec::new();
@@ -178,36 +304,29 @@ history_columns!(
     id,
     session_id,
     plate_key,
-    entry_event_id,
     exit_event_id,
-    event_id,
     source_central,
     edge_id,
     plate_id,
     plate_view,
     entry_ms,
-    entry_time,
     entry_camera_id,
     entry_camera_name,
     entry_confidence,
     entry_source,
     exit_ms,
-    exit_time,
     exit_camera_id,
     exit_camera_name,
     exit_confidence,
     exit_source,
-    duration,
     fee,
     status,
-    sync_status,
     exception,
     exempt,
     is_anomaly,
     deleted,
     last_location,
     last_location_ms,
-    last_location_time,
     entry_late,
     exit_late,
     time_clamped,
@@ -217,8 +336,6 @@ history_columns!(
     exit_plate_view,
     plate_match,
     match_candidates,
-    created_at,
-    updated_at,
 );
 
 /// Dashboard counters for one site-local day.

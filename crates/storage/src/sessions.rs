@@ -12,7 +12,10 @@ use parkmesh_protocol::StreamId;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::StorageError;
-use crate::rows::{HistoryRow, history_diff, history_row_w, select_history};
+use crate::rows::{
+    HistoryRow, Now, RowContext, history_diff, history_row_w, select_history, stored_id,
+    stored_time,
+};
 use crate::work::WorkingSet;
 
 static HISTORY_BY_SESSION: LazyLock<String> =
@@ -26,6 +29,7 @@ static SESSION_OF_EVENT: LazyLock<String> =
 /// any.
 pub(crate) fn open_session(
     conn: &Connection,
+    cx: &RowContext<'_>,
     plate: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
     // The newest by entry time (NULL oldest, as SQLite orders it). Picked here rather than with
@@ -34,7 +38,7 @@ pub(crate) fn open_session(
     let mut newest: Option<HistoryRow> = None;
     for row in conn
         .prepare_cached(&OPEN_SESSIONS)?
-        .query_map([plate], history_row_w)?
+        .query_map([plate], |r| history_row_w(r, cx))?
     {
         let row = row?;
         if !parkmesh_parking::blocks_entry(SessionStatus::In, row.deleted, row.is_anomaly) {
@@ -50,11 +54,12 @@ pub(crate) fn open_session(
 /// The session an event opened or closed, if any.
 pub(crate) fn session_of_event(
     conn: &Connection,
+    cx: &RowContext<'_>,
     id_text: &str,
 ) -> Result<Option<HistoryRow>, StorageError> {
     Ok(conn
         .prepare_cached(&SESSION_OF_EVENT)?
-        .query_row([id_text], history_row_w)
+        .query_row([id_text], |r| history_row_w(r, cx))
         .optional()?)
 }
 
@@ -77,30 +82,34 @@ pub(crate) fn write_session(
     conn: &Connection,
     own: &StreamId,
     tz: &jiff::tz::TimeZone,
-    now_text: &str,
+    now: &Now,
     group: &str,
     session: &Session,
     stored: Stored,
     dirty: &mut WorkingSet,
 ) -> Result<HistoryRow, StorageError> {
-    let mut row = to_row(session, group, own, tz, now_text);
+    let mut row = to_row(session, group, own, tz, &now.text);
+    let cx = RowContext {
+        tz,
+        own: own.origin.as_str(),
+    };
     // A session not stored under this group is tried as an insert first; one that exists
     // elsewhere (moved here from another group key) is then read and updated.
     let old = match stored {
         Stored::Known(old) => Some(old),
-        Stored::Probably => row_by_session(conn, &session.id)?,
+        Stored::Probably => row_by_session(conn, &cx, &session.id)?,
         Stored::No => None,
     };
     let old = match old {
         Some(old) => old,
-        None => match insert_row(conn, &row)? {
+        None => match insert_row(conn, tz, now, &row)? {
             Some(id) => {
                 row.id = id;
                 dirty.changed_sessions.push(row.clone());
                 return Ok(row);
             }
             None => {
-                let old = row_by_session(conn, &session.id)?.ok_or_else(|| {
+                let old = row_by_session(conn, &cx, &session.id)?.ok_or_else(|| {
                     StorageError::Corrupt(format!(
                         "history row of session {} neither insertable nor found",
                         session.id
@@ -119,8 +128,8 @@ pub(crate) fn write_session(
     if old == row {
         return Ok(old);
     }
-    row.updated_at = now_text.to_owned();
-    update_row(conn, &old, &row)?;
+    row.updated_at.clone_from(&now.text);
+    update_row(conn, tz, now, &old, &row)?;
     dirty.changed_sessions.push(row.clone());
     Ok(row)
 }
@@ -142,10 +151,14 @@ pub(crate) fn insert_conflicts(
     Ok(())
 }
 
-fn row_by_session(conn: &Connection, session_id: &str) -> Result<Option<HistoryRow>, StorageError> {
+fn row_by_session(
+    conn: &Connection,
+    cx: &RowContext<'_>,
+    session_id: &str,
+) -> Result<Option<HistoryRow>, StorageError> {
     Ok(conn
         .prepare_cached(&HISTORY_BY_SESSION)?
-        .query_row([session_id], history_row_w)
+        .query_row([session_id], |r| history_row_w(r, cx))
         .optional()?)
 }
 
@@ -225,8 +238,30 @@ pub(crate) fn to_row(
 /// differ: SQLite rewrites every index that holds a column named in `SET`, so naming all of them
 /// would rewrite all seven indexes of `history` for every change. The few distinct column sets
 /// (an exit closing a session, a sighting, an edit, ...) each get their cached statement.
-fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(), StorageError> {
-    let diff = history_diff(old, new);
+fn update_row(
+    conn: &Connection,
+    tz: &jiff::tz::TimeZone,
+    now: &Now,
+    old: &HistoryRow,
+    new: &HistoryRow,
+) -> Result<(), StorageError> {
+    let mut diff = history_diff(old, new);
+    let entry_id = stored_id(&new.entry_event_id, &new.session_id);
+    if stored_id(&old.entry_event_id, &old.session_id) != entry_id {
+        diff.push(("entry_event_id", &entry_id));
+    }
+    let event_id = stored_id(&new.event_id, &new.session_id);
+    if stored_id(&old.event_id, &old.session_id) != event_id {
+        diff.push(("event_id", &event_id));
+    }
+    let created_at = stored_time(&new.created_at, tz, now);
+    if old.created_at != new.created_at {
+        diff.push(("created_at", &created_at));
+    }
+    let updated_at = stored_time(&new.updated_at, tz, now);
+    if old.updated_at != new.updated_at {
+        diff.push(("updated_at", &updated_at));
+    }
     if diff.is_empty() {
         return Ok(());
     }
@@ -268,8 +303,13 @@ fn update_row(conn: &Connection, old: &HistoryRow, new: &HistoryRow) -> Result<(
 
 /// Inserts a new session row, marks its days for the reports and returns its id; `None` when a
 /// row with this session id exists already (under another group key).
-pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64>, StorageError> {
-    let id = insert_row_unmarked(conn, r)?;
+pub(crate) fn insert_row(
+    conn: &Connection,
+    tz: &jiff::tz::TimeZone,
+    now: &Now,
+    r: &HistoryRow,
+) -> Result<Option<i64>, StorageError> {
+    let id = insert_row_unmarked(conn, tz, now, r)?;
     if id.is_some() {
         // Report change marks (see `report::mark_days`).
         crate::report::mark_days(conn, &[r.entry_ms, r.exit_ms])?;
@@ -282,59 +322,57 @@ pub(crate) fn insert_row(conn: &Connection, r: &HistoryRow) -> Result<Option<i64
 /// statement.
 pub(crate) fn insert_row_unmarked(
     conn: &Connection,
+    tz: &jiff::tz::TimeZone,
+    now: &Now,
     r: &HistoryRow,
 ) -> Result<Option<i64>, StorageError> {
+    // The derived columns are not stored (`rows::RowContext`).
     let sql = "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, event_id, source_central,
-            edge_id, plate_id, plate_view, entry_ms, entry_time, entry_camera_id, entry_camera_name,
-            entry_confidence, entry_source, exit_ms, exit_time, exit_camera_id, exit_camera_name, exit_confidence,
-            exit_source, duration, fee, status, sync_status, exception, exempt, is_anomaly, deleted,
-            last_location, last_location_ms, last_location_time, entry_late, exit_late, time_clamped,
+            edge_id, plate_id, plate_view, entry_ms, entry_camera_id, entry_camera_name,
+            entry_confidence, entry_source, exit_ms, exit_camera_id, exit_camera_name, exit_confidence,
+            exit_source, fee, status, exception, exempt, is_anomaly, deleted,
+            last_location, last_location_ms, entry_late, exit_late, time_clamped,
             entry_operator, exit_operator, created_at, updated_at,
             exit_plate, exit_plate_view, plate_match, match_candidates)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39,
-                 ?40, ?41, ?42, ?43)
+                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35, ?36,
+                 ?37, ?38)
          ON CONFLICT(session_id) DO NOTHING";
     let inserted = conn.prepare_cached(sql)?.execute(params![
         r.session_id,
         r.plate_key,
-        r.entry_event_id,
+        stored_id(&r.entry_event_id, &r.session_id),
         r.exit_event_id,
-        r.event_id,
+        stored_id(&r.event_id, &r.session_id),
         r.source_central,
         r.edge_id,
         r.plate_id,
         r.plate_view,
         r.entry_ms,
-        r.entry_time,
         r.entry_camera_id,
         r.entry_camera_name,
         r.entry_confidence,
         r.entry_source,
         r.exit_ms,
-        r.exit_time,
         r.exit_camera_id,
         r.exit_camera_name,
         r.exit_confidence,
         r.exit_source,
-        r.duration,
         r.fee,
         r.status,
-        r.sync_status,
         r.exception,
         r.exempt,
         r.is_anomaly,
         r.deleted,
         r.last_location,
         r.last_location_ms,
-        r.last_location_time,
         r.entry_late,
         r.exit_late,
         r.time_clamped,
         r.entry_operator,
         r.exit_operator,
-        r.created_at,
-        r.updated_at,
+        stored_time(&r.created_at, tz, now),
+        stored_time(&r.updated_at, tz, now),
         r.exit_plate,
         r.exit_plate_view,
         r.plate_match,

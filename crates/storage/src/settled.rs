@@ -90,14 +90,28 @@ pub(crate) fn settled_point(
     }))
 }
 
-/// Stores `settled` as the settled point of `group`. One before every event is not stored (the
-/// group's next fold is a full one, which then costs no more than the settled point would save).
+/// Settled sessions a group needs before its settled point is stored. A group with fewer (a car
+/// seen once: most plates) is folded in full at its next event, which loads no more events than
+/// the settled point would have saved, and its row of `settled_points` (~60 bytes a plate) is
+/// not written.
+const MIN_SETTLED: usize = 2;
+
+/// Stores `settled` as the settled point of `group`, when it is worth keeping: `settled_sessions`
+/// sessions of the group lie before it (`usize::MAX` when the group had a settled point before).
+/// One before every event, or before fewer than [`MIN_SETTLED`] sessions, is not stored (the
+/// group's next fold is a full one, which then costs no more than the settled point would
+/// save).
 pub(crate) fn write_settled_point(
     conn: &Connection,
     group: &str,
     settled: &SettledPoint,
+    settled_sessions: usize,
 ) -> Result<(), StorageError> {
-    let Some(a) = settled.after.as_ref() else {
+    let Some(a) = settled
+        .after
+        .as_ref()
+        .filter(|_| settled_sessions >= MIN_SETTLED)
+    else {
         return forget_settled_point(conn, group);
     };
     let a = Some(a);

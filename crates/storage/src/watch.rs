@@ -74,6 +74,7 @@ impl Storage {
         .bind(plate_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(history_row).transpose()
+        let cx = self.row_context();
+        row.as_ref().map(|r| history_row(r, &cx)).transpose()
     }
 }

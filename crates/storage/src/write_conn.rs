@@ -12,7 +12,7 @@ pub(crate) struct WriteConn {
     pub(crate) conn: Connection,
     /// This central's own stream.
     pub(crate) stream: StreamId,
-    /// The site time zone, for the local-time text columns.
+    /// The site time zone, for the local-time texts of the rows.
     pub(crate) tz: jiff::tz::TimeZone,
     /// The seq of this central's next event.
     pub(crate) next_seq: u64,
@@ -22,4 +22,14 @@ pub(crate) struct WriteConn {
     /// The `conflicts` table is known to be empty (see `WorkingSet::no_conflicts`); only the
     /// writer inserts conflicts, and once one is stored (even if rolled back) this stays false.
     pub(crate) no_conflicts: bool,
+}
+
+impl WriteConn {
+    /// What the writer's reads of `history` rows need to complete them (`rows::RowContext`).
+    pub(crate) fn row_context(&self) -> crate::rows::RowContext<'_> {
+        crate::rows::RowContext {
+            tz: &self.tz,
+            own: self.stream.origin.as_str(),
+        }
+    }
 }

@@ -351,7 +351,11 @@ impl Writer {
         }
         let (kind, payload) = match intent {
             Intent::Entry { payload, .. } => {
-                if let Some(open) = sessions::open_session(&self.db.conn, &payload.plate_id)? {
+                if let Some(open) = sessions::open_session(
+                    &self.db.conn,
+                    &self.db.row_context(),
+                    &payload.plate_id,
+                )? {
                     return Err(StorageError::AlreadyInside {
                         plate_id: payload.plate_id,
                         entry_time: open.entry_time.unwrap_or_default(),
@@ -365,7 +369,12 @@ impl Writer {
                 matching,
                 ..
             } => {
-                crate::matching::match_exit(&self.db.conn, matching, &mut payload)?;
+                crate::matching::match_exit(
+                    &self.db.conn,
+                    &self.db.row_context(),
+                    matching,
+                    &mut payload,
+                )?;
                 if self.settings.is_none() {
                     self.settings = Some((
                         settings::tariff(&self.db.conn)?,
@@ -420,7 +429,7 @@ impl Writer {
         };
         self.db.next_seq += 1;
         // Fresh: the stream head moves once for the whole batch (`batch`).
-        append::insert_event(&self.db.conn, event.clone(), true, now, dirty)?;
+        append::insert_event(&self.db.conn, event.clone(), true, dirty)?;
         refold::refold(&self.db.conn, &self.db.stream, &self.db.tz, now, dirty)?;
         let id_text = event.id.to_string();
         let session = dirty.changed_sessions.iter().find(|s| {
@@ -428,7 +437,8 @@ impl Writer {
         });
         let session = match session {
             Some(s) => Some(Box::new(s.clone())),
-            None => sessions::session_of_event(&self.db.conn, &id_text)?.map(Box::new),
+            None => sessions::session_of_event(&self.db.conn, &self.db.row_context(), &id_text)?
+                .map(Box::new),
         };
         if let Some(key) = request_key {
             // The outcome as domain data, in the same transaction as the event: the `answer`
@@ -462,7 +472,8 @@ impl Writer {
         // the session as it is now.
         let session = match serde_json::from_str::<Option<Box<HistoryRow>>>(&snapshot) {
             Ok(session) => session,
-            Err(_) => sessions::session_of_event(&self.db.conn, &event_id)?.map(Box::new),
+            Err(_) => sessions::session_of_event(&self.db.conn, &self.db.row_context(), &event_id)?
+                .map(Box::new),
         };
         Ok(Some(Ingested::Duplicate { event, session }))
     }
@@ -481,7 +492,7 @@ impl Writer {
                 continue;
             }
             self.db.hlc.observe(event.hlc);
-            append::insert_event(&self.db.conn, event, false, now, dirty)?;
+            append::insert_event(&self.db.conn, event, false, dirty)?;
         }
         crate::heads::advance_heads(&self.db.conn, &self.db.stream, dirty)?;
         refold::refold(&self.db.conn, &self.db.stream, &self.db.tz, now, dirty)?;

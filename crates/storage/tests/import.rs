@@ -97,7 +97,7 @@ fn projection(dir: &std::path::Path) -> (Vec<String>, Vec<String>) {
     (
         read(
             "SELECT json_array(session_id, plate_key, plate_id, plate_view, status, fee, deleted, entry_ms,
-                    exit_ms, exception, duration, event_id, source_central, entry_event_id, exit_event_id)
+                    exit_ms, exception, event_id, source_central, entry_event_id, exit_event_id)
                FROM history ORDER BY session_id",
         ),
         read("SELECT json_array(plate_key, kind, winner, losers) FROM conflicts ORDER BY plate_key, winner"),

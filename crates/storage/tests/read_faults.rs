@@ -25,7 +25,7 @@ async fn a_damaged_event_fails_the_read_naming_it_and_a_repair_lets_the_stream_t
 
     // Damage seq 2 behind the storage's back, as a failing disk or a bad restore would.
     let raw = rusqlite::Connection::open(dir.path().join("central.db")).unwrap();
-    let good: String = raw
+    let good: rusqlite::types::Value = raw
         .query_row("SELECT payload FROM events WHERE seq = 2", [], |r| r.get(0))
         .unwrap();
     raw.execute("UPDATE events SET payload = '{truncated' WHERE seq = 2", [])

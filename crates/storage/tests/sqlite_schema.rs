@@ -36,6 +36,7 @@ async fn migrations_are_idempotent() {
             "0008_fewer_index_writes".to_owned(),
             "0009_refold_deleted".to_owned(),
             "0010_settled_points".to_owned(),
+            "0011_compact_layout".to_owned(),
             "0013_exit_matching".to_owned(),
         ]
     );
@@ -77,8 +78,29 @@ async fn hot_lookups_use_the_narrowed_indexes() {
         ),
         // A raw plate's events whose group key a correction moved.
         (
-            "SELECT id_text FROM events t WHERE t.plate_key = ?1 AND t.group_key IS NOT t.plate_key",
+            "SELECT seq FROM events t WHERE t.plate_key = ?1",
             "events_plate_moved",
+        ),
+        // A raw plate's events that stayed under it (migration 0011: raw plate NULL).
+        (
+            "SELECT seq FROM events t WHERE t.group_key = ?1 AND t.plate_key IS NULL",
+            "events_group_key",
+        ),
+        // One event by its id (0011: no id text column; the stream key).
+        (
+            "SELECT payload FROM events WHERE origin = ?1 AND incarnation = ?2 AND seq = ?3",
+            "sqlite_autoindex_events_1",
+        ),
+        // A session by its entry's edge event id (0011: NULL when it is the session id).
+        (
+            "SELECT * FROM history WHERE (event_id = ?1 OR (event_id IS NULL AND session_id = ?1))
+               AND deleted = 0 ORDER BY id DESC LIMIT 1",
+            "history_event_id",
+        ),
+        // The fold's check of an exit's `entry_ref` against an edge event id.
+        (
+            "SELECT session_id, plate_key, is_anomaly, entry_ms FROM history WHERE event_id = ?1",
+            "history_event_id",
         ),
     ];
     for (sql, index) in cases {
@@ -120,8 +142,8 @@ async fn reopening_a_pre_group_key_database_regroups_corrected_plates() {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .unwrap();
         conn.execute_batch(
-            "UPDATE events SET group_key = plate_key;
-             UPDATE history SET plate_key = (SELECT plate_key FROM events WHERE id_text = session_id);
+            "UPDATE events SET group_key = COALESCE(plate_key, group_key), plate_key = NULL;
+             UPDATE history SET plate_key = (SELECT group_key FROM events WHERE origin || ':' || incarnation || ':' || seq = session_id);
              DELETE FROM conflicts;
              INSERT INTO meta (key, value) VALUES ('regroup_pending', '1');",
         )
@@ -201,8 +223,8 @@ async fn reopening_a_pre_0009_database_refolds_plates_with_deleted_sessions() {
             "UPDATE history SET exit_event_id = NULL, exit_ms = NULL, status = 'IN', fee = 0
               WHERE session_id = '{e}';
              INSERT INTO history (session_id, plate_key, exit_event_id, plate_id, plate_view,
-                                  exit_ms, status, sync_status, exception, created_at, updated_at)
-             VALUES ('{x}', '51A12345', '{x}', '51A12345', '51A12345', {at}, 'OUT', 'SYNCED', 1,
+                                  exit_ms, status, exception, created_at, updated_at)
+             VALUES ('{x}', '51A12345', '{x}', '51A12345', '51A12345', {at}, 'OUT', 1,
                      'then', 'then');
              DELETE FROM settled_points;
              INSERT INTO meta (key, value) VALUES ('refold_deleted_pending', '1');",

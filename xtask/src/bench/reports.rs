@@ -65,10 +65,10 @@ fn generate(db: &Path, sessions: u64, first_day_ms: i64) -> anyhow::Result<()> {
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")?;
     let tx = conn.transaction()?;
     {
+        // Kind 11: `site.timezone` as migration 0011 stores it.
         let mut ev = tx.prepare(
-            "INSERT INTO events (origin, incarnation, seq, id_text, hlc_ms, hlc_counter, kind, schema,
-                    payload, received_at_ms)
-             VALUES (?1, 1, 1, ?1 || ':1:1', ?2, 0, 'site.timezone', 1, ?3, ?2)",
+            "INSERT INTO events (origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema, payload)
+             VALUES (?1, 1, 1, ?2, 0, 11, 1, ?3)",
         )?;
         let mut head =
             tx.prepare("INSERT INTO streams (origin, incarnation, head_seq) VALUES (?1, 1, 1)")?;
@@ -79,9 +79,9 @@ fn generate(db: &Path, sessions: u64, first_day_ms: i64) -> anyhow::Result<()> {
         }
         let mut insert = tx.prepare(
             "INSERT INTO history (session_id, plate_key, entry_event_id, exit_event_id, source_central,
-                    plate_id, plate_view, entry_ms, exit_ms, fee, status, sync_status, exception, exempt,
+                    plate_id, plate_view, entry_ms, exit_ms, fee, status, exception, exempt,
                     created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?2, ?2, ?6, ?7, ?8, ?9, 'SYNCED', ?10, ?11, '', '')",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?2, ?2, ?6, ?7, ?8, ?9, ?10, ?11, '', '')",
         )?;
         let per_day = sessions / DAYS as u64;
         let mut seq = 0u64;

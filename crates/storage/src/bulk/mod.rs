@@ -91,20 +91,36 @@ fn slot(kind: &EventKind) -> usize {
 impl Known {
     fn read(conn: &Connection) -> Result<Self, StorageError> {
         let mut out = Self::default();
-        let mut stmt = conn.prepare(
-            "SELECT kind, id_text, payload ->> '$.import.key' FROM events
-              WHERE kind IN (?1, ?2, ?3, ?4) AND instr(payload, '\"import\"') > 0",
-        )?;
+        // Every event of these kinds is decoded: the compact payloads cannot be searched in SQL.
+        let mut stmt = conn.prepare(&format!(
+            "SELECT kind, {}, payload FROM events WHERE kind IN (?1, ?2, ?3, ?4)",
+            crate::events::id_text_of("events")
+        ))?;
         let mut rows = stmt.query(params![
-            IMPORT_KINDS[0].as_str(),
-            IMPORT_KINDS[1].as_str(),
-            IMPORT_KINDS[2].as_str(),
-            IMPORT_KINDS[3].as_str()
+            crate::codec::kind_value(&IMPORT_KINDS[0]),
+            crate::codec::kind_value(&IMPORT_KINDS[1]),
+            crate::codec::kind_value(&IMPORT_KINDS[2]),
+            crate::codec::kind_value(&IMPORT_KINDS[3])
         ])?;
         while let Some(r) = rows.next()? {
-            let kind = EventKind::from(r.get::<_, String>(0)?);
-            if let Some(key) = r.get::<_, Option<String>>(2)? {
-                out.0[slot(&kind)].entry(key).or_insert(r.get(1)?);
+            let id: String = r.get(1)?;
+            let stored = crate::codec::StoredPayload::of(r.get_ref(2)?).ok_or_else(|| {
+                StorageError::Corrupt(format!(
+                    "event {id}: the stored payload is neither text nor a blob"
+                ))
+            })?;
+            let payload = crate::codec::decode_stored(stored, &|| format!("event {id}"))?;
+            let key = payload
+                .get(parkmesh_parking::import::IMPORT_FIELD)
+                .and_then(|t| t.get("key"))
+                .and_then(serde_json::Value::as_str);
+            if let Some(key) = key {
+                let kind = match crate::events::kind_from_row_w(r, 0)? {
+                    crate::events::KindColumn::Code(code) => crate::codec::kind_of_code(code)
+                        .unwrap_or_else(|| EventKind::from(String::new())),
+                    crate::events::KindColumn::Text(text) => EventKind::from(text),
+                };
+                out.0[slot(&kind)].entry(key.to_owned()).or_insert(id);
             }
         }
         Ok(out)

@@ -29,7 +29,7 @@ pub(super) struct EventRow {
     pub(super) hlc: Hlc,
     pub(super) kind: EventKind,
     pub(super) id_text: String,
-    pub(super) payload: String,
+    pub(super) payload: Vec<u8>,
     /// The plate of a vehicle event (`plate_key` and `group_key`).
     pub(super) plate: Option<String>,
     /// The session an edit or delete targets (`session_ref`).
@@ -120,7 +120,7 @@ impl Prepare {
         self.events += 1;
         let id_text = event.id.to_string();
         self.batch.events.push(EventRow {
-            payload: serde_json::to_string(&event.payload)?,
+            payload: crate::codec::encode(&event.payload),
             id_text: id_text.clone(),
             seq: event.id.seq,
             hlc: event.hlc,

@@ -9,7 +9,7 @@ use std::sync::mpsc::sync_channel;
 
 use parkmesh_parking::payload::{Payload, ZoneConfigPayload};
 use parkmesh_protocol::{Event, EventId, EventKind};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::prepare::{PlateBatch, Prepare};
 use super::{ImportInput, ImportReport, Known, Progress, setting_is, setting_key, walk, zone_is};
@@ -122,7 +122,7 @@ impl WriteConn {
         &mut self,
         batch: PlateBatch,
         had_vehicles: bool,
-        now: i64,
+        now: &crate::rows::Now,
         complex: &mut BTreeSet<String>,
         days: &mut BTreeSet<i64>,
     ) -> Result<(), StorageError> {
@@ -134,23 +134,21 @@ impl WriteConn {
                 .query_row([&batch.plate], |r| r.get::<_, bool>(0))?;
         {
             let mut insert = self.conn.prepare_cached(
-                "INSERT INTO events (origin, incarnation, seq, id_text, hlc_ms, hlc_counter, kind, schema,
-                                     payload, plate_key, group_key, session_ref, received_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9, ?10, ?11)",
+                "INSERT INTO events (origin, incarnation, seq, hlc_ms, hlc_counter, kind, schema,
+                                     payload, plate_key, group_key, session_ref)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, NULL, ?8, ?9)",
             )?;
             for e in &batch.events {
                 let inserted = insert.execute(params![
                     self.stream.origin.as_str(),
                     self.stream.incarnation as i64,
                     e.seq as i64,
-                    e.id_text,
                     e.hlc.wall_ms as i64,
                     i64::from(e.hlc.counter),
-                    e.kind.as_str(),
+                    crate::codec::kind_value(&e.kind),
                     e.payload,
                     e.plate,
                     e.target,
-                    now,
                 ])?;
                 if inserted != 1 {
                     return Err(StorageError::Corrupt(format!(
@@ -189,7 +187,7 @@ impl WriteConn {
                     .chain(row.exit_ms)
                     .map(report::utc_day),
             );
-            if crate::sessions::insert_row_unmarked(&self.conn, row)?.is_none() {
+            if crate::sessions::insert_row_unmarked(&self.conn, &self.tz, now, row)?.is_none() {
                 return Err(StorageError::Corrupt(format!(
                     "history row of session {} already present",
                     row.session_id
@@ -211,6 +209,7 @@ impl WriteConn {
         progress: Option<Progress>,
     ) -> Result<ImportReport, StorageError> {
         let now = crate::now_ms();
+        let stamp = crate::rows::Now::new(now, &self.tz);
         let report = ImportReport::default();
         let mut known = Known::read(&self.conn)?;
         let had_vehicles: bool = self.conn.query_row(
@@ -227,7 +226,7 @@ impl WriteConn {
             next_seq: self.next_seq,
             hlc: self.hlc,
             now,
-            now_text: parkmesh_parking::time::format_local(now, &self.tz),
+            now_text: stamp.text.clone(),
             tz: self.tz.clone(),
             progress,
             out: tx,
@@ -248,7 +247,7 @@ impl WriteConn {
             // Ends when the preparing thread drops its sender (done or failed); on an error
             // here `rx` is dropped, so the preparing thread's next send fails and it stops.
             let stored = rx.into_iter().try_for_each(|batch| {
-                self.store(batch, had_vehicles, now, &mut complex, &mut days)
+                self.store(batch, had_vehicles, &stamp, &mut complex, &mut days)
             });
             let walked = preparing.join().unwrap_or_else(|_| {
                 Err(StorageError::Corrupt(
@@ -274,12 +273,7 @@ impl WriteConn {
         }
         let mut plates = complex;
         for target in prepared.late_targets {
-            let plate: Option<Option<String>> = self
-                .conn
-                .prepare_cached("SELECT plate_key FROM events WHERE id_text = ?1")?
-                .query_row([&target], |r| r.get(0))
-                .optional()?;
-            plates.extend(plate.flatten());
+            plates.extend(crate::events::plate_of(&self.conn, &target)?.flatten());
         }
         report.events = prepared.events;
         let w = self;
@@ -324,7 +318,7 @@ impl WriteConn {
             };
             w.next_seq += 1;
             report.events += 1;
-            append::insert_event(&w.conn, event, true, now, &mut dirty)?;
+            append::insert_event(&w.conn, event, true, &mut dirty)?;
         }
         dirty.new_events.clear();
         for cam in &input.cameras {

@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../../migrations/0010_settled_points.sql"),
     ),
     (
+        11,
+        "0011_compact_layout",
+        include_str!("../../../../migrations/0011_compact_layout.sql"),
+    ),
+    (
         13,
         "0013_exit_matching",
         include_str!("../../../../migrations/0013_exit_matching.sql"),
