@@ -7,7 +7,7 @@ use parkmesh_storage::HistoryQuery;
 use serde_json::{Value, json};
 
 use crate::render;
-use crate::reply::{ApiError, JsonReply, ok, parse_object};
+use crate::reply::{ApiError, JsonReply, ok, ok_serialized, parse_object};
 use crate::state::AppState;
 
 /// Largest `limit` accepted by `/api/parking/history`.
@@ -48,14 +48,24 @@ pub(crate) async fn cameras(state: AppState) -> Result<JsonReply, ApiError> {
     Ok(ok(v))
 }
 
+/// The answer of `GET /api/parking/state`, written straight out (thousands of rows at a big
+/// site); the keys in the order `serde_json`'s map writes them.
+#[derive(serde::Serialize)]
+struct ParkingState<'a> {
+    stats: Value,
+    success: bool,
+    vehicles_in_parking: Vec<render::HistoryJson<'a>>,
+}
+
 /// `GET /api/parking/state`.
 pub(crate) async fn parking_state(state: AppState) -> Result<JsonReply, ApiError> {
     let rows = state.storage().in_parking().await?;
     let s = state.storage().stats(today(&state)).await?;
-    let vehicles: Vec<Value> = rows.iter().map(render::history_row).collect();
-    Ok(ok(
-        json!({ "success": true, "vehicles_in_parking": vehicles, "stats": render::stats(&s) }),
-    ))
+    Ok(ok_serialized(&ParkingState {
+        stats: render::stats(&s),
+        success: true,
+        vehicles_in_parking: rows.iter().map(render::HistoryJson).collect(),
+    }))
 }
 
 fn flag(q: &HashMap<String, String>, key: &str) -> Result<bool, ApiError> {
@@ -79,6 +89,16 @@ fn int(q: &HashMap<String, String>, key: &str, default: i64, max: i64) -> Result
             ))),
         },
     }
+}
+
+/// The answer of `GET /api/parking/history`, written straight out; the keys in the order
+/// `serde_json`'s map writes them.
+#[derive(serde::Serialize)]
+struct HistoryPage<'a> {
+    count: usize,
+    history: Vec<render::HistoryJson<'a>>,
+    stats: Value,
+    success: bool,
 }
 
 /// `GET /api/parking/history` with the seed's filters; `limit` is bounded, "today" is the site's
@@ -121,10 +141,12 @@ pub(crate) async fn history(
     };
     let rows = state.storage().history(&query).await?;
     let s = state.storage().stats(today(&state)).await?;
-    let history: Vec<Value> = rows.iter().map(render::history_row).collect();
-    Ok(ok(
-        json!({ "success": true, "count": history.len(), "stats": render::stats(&s), "history": history }),
-    ))
+    Ok(ok_serialized(&HistoryPage {
+        count: rows.len(),
+        history: rows.iter().map(render::HistoryJson).collect(),
+        stats: render::stats(&s),
+        success: true,
+    }))
 }
 
 /// `GET /api/parking/fees`.

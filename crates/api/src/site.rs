@@ -270,23 +270,29 @@ async fn sync_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, A
     ))
 }
 
-/// `GET /api/parking/occupancy`: per in-lot zone, capacity and the open sessions last seen there.
+/// `GET /api/parking/occupancy`: per in-lot zone, capacity and the open sessions last seen there
+/// (newest entry first). Reads only the cars seen at a place, and nothing when no zone exists.
 async fn occupancy(state: AppState) -> Result<JsonReply, ApiError> {
     let zones = state.storage().zones().await?;
-    let inside = state.storage().in_parking().await?;
+    let located = if zones.is_empty() {
+        Vec::new()
+    } else {
+        state.storage().located().await?
+    };
+    let mut by_zone: std::collections::HashMap<&str, Vec<Value>> = std::collections::HashMap::new();
+    for r in &located {
+        by_zone.entry(r.location.as_str()).or_default().push(json!({
+            "plate_id": r.plate_id, "plate_view": r.plate_view, "entry_time": r.entry_time,
+            "location_time": r.location_time, "is_anomaly": r.is_anomaly,
+        }));
+    }
     let lots: Vec<Value> = zones
         .iter()
         .map(|z| {
-            let vehicles: Vec<Value> = inside
-                .iter()
-                .filter(|r| r.last_location.as_deref() == Some(z.location_name.as_str()))
-                .map(|r| {
-                    json!({
-                        "plate_id": r.plate_id, "plate_view": r.plate_view, "entry_time": r.entry_time,
-                        "location_time": r.last_location_time, "is_anomaly": r.is_anomaly,
-                    })
-                })
-                .collect();
+            let vehicles = by_zone
+                .get(z.location_name.as_str())
+                .cloned()
+                .unwrap_or_default();
             let occupied = vehicles.len() as i64;
             json!({
                 "camera": { "id": z.camera_id, "name": z.location_name, "type": "PARKING_LOT" },

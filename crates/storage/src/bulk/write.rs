@@ -210,7 +210,7 @@ impl WriteConn {
         input: ImportInput,
         progress: Option<Progress>,
     ) -> Result<ImportReport, StorageError> {
-        let now = crate::now_ms();
+        let now = parkmesh_clock::now_ms();
         let report = ImportReport::default();
         let mut known = Known::read(&self.conn)?;
         let had_vehicles: bool = self.conn.query_row(

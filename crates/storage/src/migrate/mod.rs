@@ -62,6 +62,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0010_settled_points",
         include_str!("../../../../migrations/0010_settled_points.sql"),
     ),
+    (
+        12,
+        "0012_read_indexes",
+        include_str!("../../../../migrations/0012_read_indexes.sql"),
+    ),
 ];
 
 /// Applies the migrations that `conn`'s database lacks; returns the names applied (empty when the
@@ -94,7 +99,7 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<Vec<String>, Stor
         sqlx::query("INSERT INTO _migrations (version, name, applied_at_ms) VALUES (?, ?, ?)")
             .bind(version)
             .bind(name)
-            .bind(crate::now_ms())
+            .bind(parkmesh_clock::now_ms())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -88,7 +88,7 @@ impl Writer {
         self.requests_added = 0;
         let pruned = match self
             .pruner
-            .maybe_prune(&self.db.conn, &self.metrics, crate::now_ms())
+            .maybe_prune(&self.db.conn, &self.metrics, parkmesh_clock::now_ms())
         {
             Ok(n) => n,
             Err(e) => {
