@@ -59,7 +59,7 @@ struct ParkingState<'a> {
 
 /// `GET /api/parking/state`.
 pub(crate) async fn parking_state(state: AppState) -> Result<JsonReply, ApiError> {
-    let rows = state.storage().in_parking().await?;
+    let rows = state.storage().inside().await?;
     let s = state.storage().stats(today(&state)).await?;
     Ok(ok_serialized(&ParkingState {
         stats: render::stats(&s),

@@ -167,8 +167,8 @@ async fn the_cars_seen_at_a_place_are_the_open_sessions_last_seen_there() {
         .located()
         .await
         .unwrap()
-        .into_iter()
-        .map(|r| (r.plate_id, r.location))
+        .iter()
+        .map(|r| (r.plate_id.clone(), r.location.clone()))
         .collect();
     // Newest entry first; the second car's last sighting wins; the third was never seen.
     assert_eq!(
@@ -188,8 +188,8 @@ async fn the_cars_seen_at_a_place_are_the_open_sessions_last_seen_there() {
         .located()
         .await
         .unwrap()
-        .into_iter()
-        .map(|r| r.plate_id)
+        .iter()
+        .map(|r| r.plate_id.clone())
         .collect();
     assert_eq!(located, ["51A00001"], "a car that left is no longer listed");
 }

@@ -1,6 +1,8 @@
 //! The storage handle's reads: every public query of [`Storage`], each answered by the backend
 //! the handle holds ([`ReadBackend`]), and the network reports.
 
+use std::sync::Arc;
+
 use jiff::civil::Date;
 use parkmesh_protocol::{Event, StreamId, VersionVector};
 
@@ -38,8 +40,9 @@ impl Storage {
     }
 
     /// Open sessions last seen at a place (an in-lot camera's zone), newest first: what
-    /// `GET /api/parking/occupancy` lists per zone. Reads only those sessions.
-    pub async fn located(&self) -> Result<Vec<LocatedRow>, StorageError> {
+    /// `GET /api/parking/occupancy` lists per zone. Reads only those sessions;
+    /// the list is kept while the database is unchanged (a dashboard polls it).
+    pub async fn located(&self) -> Result<Arc<Vec<LocatedRow>>, StorageError> {
         on_backend!(self, r => r.located().await)
     }
 
@@ -154,12 +157,13 @@ impl Storage {
 
     /// Open sessions (vehicles in the lot), newest first.
     pub async fn in_parking(&self) -> Result<Vec<HistoryRow>, StorageError> {
-        self.history(&HistoryQuery {
-            limit: i64::MAX,
-            in_parking_only: true,
-            ..Default::default()
-        })
-        .await
+        Ok(self.inside().await?.as_ref().clone())
+    }
+
+    /// [`Storage::in_parking`], shared: the list is kept while the database is unchanged (a
+    /// dashboard polls it), so a poll with no change in between copies nothing.
+    pub async fn inside(&self) -> Result<Arc<Vec<HistoryRow>>, StorageError> {
+        on_backend!(self, r => r.inside().await)
     }
 
     /// Every site known here (this central, every site that announced a time zone or has

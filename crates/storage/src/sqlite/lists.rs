@@ -1,7 +1,13 @@
-//! The SQLite backend's lists: the history pages, the plate search and the cars seen at a
-//! place, which may return thousands of rows (the vehicles in the lot at a big site). They run
-//! on read-only rusqlite connections of their own on a blocking thread: through the async pool
+//! The SQLite backend's lists: the history pages, the plate search, the vehicles in the lot and
+//! the cars seen at a place, which may return thousands of rows at a big site. They run on
+//! read-only rusqlite connections of their own on a blocking thread: through the async pool
 //! every row is one hop between threads, which cost more than the query itself.
+//!
+//! The two lists a dashboard polls (the vehicles in the lot, the cars seen at a place) are kept
+//! from one read to the next while the database does not change: one connection watches
+//! SQLite's `PRAGMA data_version`, which moves whenever another connection commits. A list is
+//! never older than that number says (it is read after the number), so a poll after a commit
+//! reads again.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,11 +28,21 @@ const LOCATED: &str =
 /// Idle list connections kept for the next list.
 const IDLE: usize = 4;
 
-/// The list connections of one database: opened on first use, kept while idle.
+/// The polled lists as read at one `data_version` of the watching connection.
+#[derive(Debug, Default)]
+struct Kept {
+    version: i64,
+    inside: Option<Arc<Vec<HistoryRow>>>,
+    located: Option<Arc<Vec<LocatedRow>>>,
+}
+
+/// The list connections of one database (opened on first use, kept while idle), and the
+/// watching connection with the lists it keeps.
 #[derive(Debug)]
 pub(crate) struct Lists {
     db_path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    watch: Mutex<Option<(Connection, Kept)>>,
 }
 
 impl Lists {
@@ -34,19 +50,56 @@ impl Lists {
         Arc::new(Self {
             db_path,
             idle: Mutex::new(Vec::new()),
+            watch: Mutex::new(None),
         })
     }
 
-    fn take(&self) -> Result<Connection, StorageError> {
-        if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
-            return Ok(conn);
-        }
+    fn open(&self) -> Result<Connection, StorageError> {
         let conn = Connection::open_with_flags(
             &self.db_path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(conn)
+    }
+
+    fn take(&self) -> Result<Connection, StorageError> {
+        match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    /// The list `slot` picks, kept while the database has not changed, else read by `load`
+    /// (on the watching connection) and kept.
+    fn kept<T>(
+        &self,
+        slot: fn(&mut Kept) -> &mut Option<Arc<T>>,
+        load: impl FnOnce(&Connection) -> Result<T, StorageError>,
+    ) -> Result<Arc<T>, StorageError> {
+        let mut watch = self
+            .watch
+            .lock()
+            .map_err(|_| StorageError::Corrupt("list watch poisoned".into()))?;
+        if watch.is_none() {
+            *watch = Some((self.open()?, Kept::default()));
+        }
+        let Some((conn, kept)) = watch.as_mut() else {
+            return Err(StorageError::Corrupt("list watch missing".into()));
+        };
+        let version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if version != kept.version {
+            *kept = Kept {
+                version,
+                ..Kept::default()
+            };
+        }
+        if let Some(list) = slot(kept) {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(load(conn)?);
+        *slot(kept) = Some(list.clone());
+        Ok(list)
     }
 
     fn give_back(&self, conn: Connection) {
@@ -109,10 +162,53 @@ impl Reads {
         .await
     }
 
+    /// Open sessions (vehicles in the lot), newest first; kept while the database is unchanged.
+    pub(crate) async fn inside(&self) -> Result<Arc<Vec<HistoryRow>>, StorageError> {
+        let lists = self.lists.clone();
+        on_blocking(move || {
+            lists.kept(
+                |k| &mut k.inside,
+                |conn| {
+                    let q = HistoryQuery {
+                        limit: i64::MAX,
+                        in_parking_only: true,
+                        ..HistoryQuery::default()
+                    };
+                    let sql = HistorySql(&q);
+                    let (status, start, end, search, limit, offset) = sql.params();
+                    let mut stmt = conn.prepare_cached(&sql.sql(false))?;
+                    let rows = stmt.query_map(
+                        params![status, start, end, search, limit, offset],
+                        history_row_w,
+                    )?;
+                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                },
+            )
+        })
+        .await
+    }
+
     /// Open sessions last seen at a place (an in-lot camera's zone), newest first: what
-    /// `GET /api/parking/occupancy` lists per zone. Reads only those sessions (`history_located`).
-    pub(crate) async fn located(&self) -> Result<Vec<LocatedRow>, StorageError> {
-        self.on_list(|conn| {
+    /// `GET /api/parking/occupancy` lists per zone. Reads only those sessions (`history_located`);
+    /// kept while the database is unchanged.
+    pub(crate) async fn located(&self) -> Result<Arc<Vec<LocatedRow>>, StorageError> {
+        let lists = self.lists.clone();
+        on_blocking(move || lists.kept(|k| &mut k.located, located))
+            .await
+    }
+}
+
+/// Runs `f` on a blocking thread.
+async fn on_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StorageError::Corrupt(format!("list task failed: {e}")))?
+}
+
+/// The cars seen at a place, read on `conn`.
+fn located(conn: &Connection) -> Result<Vec<LocatedRow>, StorageError> {
             let mut stmt = conn.prepare_cached(LOCATED)?;
             let rows = stmt.query_map([], |r| {
                 Ok(LocatedRow {
@@ -125,9 +221,6 @@ impl Reads {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    }
 }
 
 fn escape_like(s: &str) -> String {
