@@ -319,13 +319,16 @@ async fn occupancy(state: AppState) -> Result<JsonReply, ApiError> {
     };
     let mut by_zone: HashMap<&str, Vec<LotCar<'_>>> = HashMap::new();
     for r in located.iter() {
-        by_zone.entry(r.location.as_str()).or_default().push(LotCar {
-            entry_time: &r.entry_time,
-            is_anomaly: r.is_anomaly,
-            location_time: &r.location_time,
-            plate_id: &r.plate_id,
-            plate_view: &r.plate_view,
-        });
+        by_zone
+            .entry(r.location.as_str())
+            .or_default()
+            .push(LotCar {
+                entry_time: &r.entry_time,
+                is_anomaly: r.is_anomaly,
+                location_time: &r.location_time,
+                plate_id: &r.plate_id,
+                plate_view: &r.plate_view,
+            });
     }
     let parking_lots = zones
         .iter()

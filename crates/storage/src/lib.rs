@@ -73,8 +73,8 @@ use sqlx::{Connection, SqliteConnection};
 pub use crate::backup::{DbSummary, Restored, backup, inspect, restore};
 pub use crate::bulk::{ImportInput, ImportReport, Progress, preview as preview_import};
 pub use crate::error::StorageError;
-pub use crate::parkai::{OriginalDb, read_original};
 pub use crate::handle::{Storage, StorageOptions};
+pub use crate::parkai::{OriginalDb, read_original};
 pub use crate::report::{DailyReport, DailyRow, FlowRow, ReportSite};
 pub use crate::rows::{
     CameraRow, ChangeRow, ConflictRow, HistoryQuery, HistoryRow, LocatedRow, SiteCounts, Stats,
@@ -82,7 +82,6 @@ pub use crate::rows::{
 };
 pub use crate::stats::{DEFAULT_REQUEST_RETENTION_MS, Labels, StorageMetrics};
 pub use crate::writer::{Commit, Ingested, Intent};
-
 
 /// Applies pending migrations to the database at `db_path` (creating it when missing) and
 /// returns the names of the migrations applied; running it again applies nothing.

@@ -414,7 +414,11 @@ impl SiteReports {
     }
 
     /// Per site and local day figures for every date from `from` to `to` (both included).
-    pub(crate) async fn daily_report(&self, from: Date, to: Date) -> Result<DailyReport, StorageError> {
+    pub(crate) async fn daily_report(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> Result<DailyReport, StorageError> {
         self.with_report(from, to, move |v, tz, own| {
             let sites = sites(v, tz, own);
             let dates = rules::dates(from, to);

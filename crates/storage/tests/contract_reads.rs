@@ -3,7 +3,9 @@
 //! exits, operator corrections and deletions; the cars seen at a place are the open sessions
 //! whose last sighting is there. Backend-neutral (see `common::Backend`).
 
-use parkmesh_parking::payload::{HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload};
+use parkmesh_parking::payload::{
+    HistoryDeletePayload, HistoryEditPayload, LocationPayload, Payload,
+};
 use parkmesh_storage::{HistoryQuery, HistoryRow, Ingested, Intent, Storage};
 
 mod common;
@@ -94,8 +96,28 @@ async fn a_plate_search_lists_what_comparing_every_plate_lists() {
     let every = s.history(&all()).await.unwrap();
     assert!(every.len() > 30, "{} sessions listed", every.len());
     let searches = [
-        "51A", "1A0", "a00", "A0001", "30K", "k00", "0K-00", "B.X", "6BX9", "x9", "5B", "77Z", "Z1", "88C0000",
-        "8C 00", "X", "12", "0", "ZZZ", "%", "_0", "51A0001850",
+        "51A",
+        "1A0",
+        "a00",
+        "A0001",
+        "30K",
+        "k00",
+        "0K-00",
+        "B.X",
+        "6BX9",
+        "x9",
+        "5B",
+        "77Z",
+        "Z1",
+        "88C0000",
+        "8C 00",
+        "X",
+        "12",
+        "0",
+        "ZZZ",
+        "%",
+        "_0",
+        "51A0001850",
     ];
     let mut found_any = false;
     for text in searches {
@@ -128,7 +150,11 @@ async fn a_plate_search_lists_what_comparing_every_plate_lists() {
                 .map(|r| r.id)
                 .collect();
             found_any |= !want.is_empty();
-            assert_eq!(search(&s, q).await, want, "search {text:?}, status {status:?}, day {day:?}, limit {limit} offset {offset}");
+            assert_eq!(
+                search(&s, q).await,
+                want,
+                "search {text:?}, status {status:?}, day {day:?}, limit {limit} offset {offset}"
+            );
         }
     }
     assert!(found_any);

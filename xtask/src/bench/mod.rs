@@ -165,7 +165,6 @@ impl Bench {
                 .unwrap_or(if self.quick { 50_000 } else { 1_000_000 }),
             samples: if self.quick { 50 } else { 200 },
         };
-        // The earlier binary first: both builds share target/release.
         let old = match &self.reads_at {
             Some(rev) => Some((rev.clone(), reads::build_at(root, rev)?)),
             None => None,

@@ -18,13 +18,12 @@
 //! worktree) beside this checkout's.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::json;
 
-use super::net::{Central, Http, entry, now_secs};
+use super::net::{Central, Http, entry, now_secs, post_each};
 
 /// Heading of the section in `bench/RESULTS.md`.
 pub(crate) const HEADING: &str = "## P17 — ";
@@ -70,32 +69,6 @@ fn seen_in_lot(plate: &str) -> String {
     .to_string()
 }
 
-/// Posts `bodies(i)` for every `i` in `0..n` from [`CLIENTS`] connections.
-fn post_all(port: u16, n: u64, bodies: fn(u64) -> Vec<String>) -> anyhow::Result<()> {
-    let handles: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            std::thread::spawn(move || -> anyhow::Result<()> {
-                let mut h = Http::connect(port)?;
-                let mut i = c;
-                while i < n {
-                    for body in bodies(i) {
-                        let (status, answer) = h.call("POST", "/api/edge/event", Some(&body))?;
-                        if status != 200 {
-                            bail!("{status}: {}", String::from_utf8_lossy(&answer));
-                        }
-                    }
-                    i += CLIENTS;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().map_err(|_| anyhow::anyhow!("poster panicked"))??;
-    }
-    Ok(())
-}
-
 /// (p50, p99) in ms of `samples` `GET path` on one connection; every answer must be a 200.
 fn timed(port: u16, path: &str, samples: usize) -> anyhow::Result<(f64, f64)> {
     let mut h = Http::connect(port)?;
@@ -126,11 +99,13 @@ fn dashboard(bin: &Path, dir: &Path, s: Sizes, f: &mut Figures) -> anyhow::Resul
     let settled = s.settled;
     let inside = s.inside;
     println!("  posting {settled} settled sessions and {inside} cars inside");
-    post_all(c.api, settled, |i| {
+    post_each(c.api, 0..settled, CLIENTS, |i| {
         let plate = format!("51A{i:06}");
         vec![entry(&plate, 1), gate("EXIT", 2, &plate)]
     })?;
-    post_all(c.api, inside, |i| vec![entry(&format!("30K{i:06}"), 1)])?;
+    post_each(c.api, 0..inside, CLIENTS, |i| {
+        vec![entry(&format!("30K{i:06}"), 1)]
+    })?;
     let held = count(c.api, "/api/parking/state", "vehicles_in_parking")?;
     if held as u64 != inside {
         bail!("the state lists {held} cars inside, {inside} were posted");
@@ -139,15 +114,12 @@ fn dashboard(bin: &Path, dir: &Path, s: Sizes, f: &mut Figures) -> anyhow::Resul
     f.occupancy = timed(c.api, "/api/parking/occupancy", s.samples)?;
     let cams = json!({ "edge_cameras": { "3": { "name": LOT, "ip": "", "camera_type": "PARKING_LOT",
                         "parking_lot_capacity": inside } } });
-    let (status, body) = Http::connect(c.api)?.call(
-        "POST",
-        "/api/edge/sync-config",
-        Some(&cams.to_string()),
-    )?;
+    let (status, body) =
+        Http::connect(c.api)?.call("POST", "/api/edge/sync-config", Some(&cams.to_string()))?;
     if status != 200 {
         bail!("sync-config: {status} {}", String::from_utf8_lossy(&body));
     }
-    post_all(c.api, inside / 3, |i| {
+    post_each(c.api, 0..inside / 3, CLIENTS, |i| {
         vec![seen_in_lot(&format!("30K{:06}", i * 3))]
     })?;
     let lots = Http::connect(c.api)?.json("GET", "/api/parking/occupancy", None)?;
@@ -171,28 +143,10 @@ fn history(
     f: &mut Figures,
 ) -> anyhow::Result<()> {
     let mut c = Central::plan(bin, dir, "reads-hist", &[])?;
-    let config = dir.join("import.json");
-    std::fs::write(
-        &config,
-        serde_json::to_vec(&json!({
-            "this_central": { "id": c.id, "ip": "127.0.0.1", "p2p_port": c.p2p, "api_port": c.api },
-            "data_dir": dir.join(&c.id).join("db"),
-        }))?,
-    )?;
     println!("  importing {} sessions", s.rows);
-    let t = Instant::now();
-    let out = Command::new(bin)
-        .arg("import-parkai")
-        .arg("--config")
-        .arg(&config)
-        .arg("--from")
-        .arg(original)
-        .output()
-        .context("cannot run central-server import-parkai")?;
-    f.import_secs = t.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!("import failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    let this = json!({ "id": c.id, "ip": "127.0.0.1", "p2p_port": c.p2p, "api_port": c.api });
+    let data_dir = dir.join(&c.id).join("db");
+    f.import_secs = super::import::run(bin, dir, this, &data_dir, original)?.0;
     c.start()?;
     let page = "/api/parking/history?limit=50";
     if count(c.api, page, "history")? != 50 {
@@ -255,9 +209,10 @@ pub(crate) fn original(tmp: &Path, rows: u64) -> anyhow::Result<PathBuf> {
 }
 
 /// Builds `central-server` in release at `rev` in a git worktree of its own
-/// (`target/compat/<commit>/src`), with this checkout's target folder (the registry
-/// dependencies are shared), and keeps the binary as `target/compat/<commit>/central-server`.
-/// Built before this checkout's binary, which the next build puts back in `target/release`.
+/// (`target/compat/<commit>/src`) and a target folder of its own
+/// (`target/compat/<commit>/release`: the workspace crates of two checkouts share their build
+/// hashes, so one target folder would mix them), and keeps the binary as
+/// `target/compat/<commit>/central-server` for the next run.
 pub(crate) fn build_at(root: &Path, rev: &str) -> anyhow::Result<PathBuf> {
     let commit = crate::compat::resolve(root, rev)?;
     let short = &commit[..commit.len().min(12)];
@@ -267,15 +222,19 @@ pub(crate) fn build_at(root: &Path, rev: &str) -> anyhow::Result<PathBuf> {
         return Ok(kept);
     }
     let src = crate::compat::checkout(root, &commit)?;
-    println!("building central-server (release) at {short}");
+    let target = dir.join("release");
+    println!(
+        "building central-server (release) at {short} in {}",
+        target.display()
+    );
     let status = crate::cargo::cargo(&src)
         .args(["build", "--release", "-p", "central-server"])
-        .env("CARGO_TARGET_DIR", root.join("target"))
+        .env("CARGO_TARGET_DIR", &target)
         .status()?;
     if !status.success() {
         bail!("building central-server at {short} failed");
     }
-    std::fs::copy(root.join("target/release/central-server"), &kept)?;
+    std::fs::copy(target.join("release/central-server"), &kept)?;
     Ok(kept)
 }
 

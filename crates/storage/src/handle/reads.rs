@@ -148,10 +148,7 @@ impl Storage {
     }
 
     /// The time zone `site` announced last (`None` when it never announced one).
-    pub async fn announced_timezone(
-        &self,
-        site: &str,
-    ) -> Result<Option<String>, StorageError> {
+    pub async fn announced_timezone(&self, site: &str) -> Result<Option<String>, StorageError> {
         on_backend!(self, r => r.announced_timezone(site).await)
     }
 

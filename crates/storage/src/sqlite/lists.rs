@@ -131,35 +131,7 @@ impl Reads {
     /// Sessions matching `q`, newest entry first; tombstoned sessions are not listed.
     pub(crate) async fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StorageError> {
         let q = q.clone();
-        self.on_list(move |conn| {
-            let sql = HistorySql(&q);
-            let (status, start, end, search, limit, offset) = sql.params();
-            let trigrams = match sql.trigrams() {
-                Some(t) => {
-                    let hits: i64 = conn
-                        .prepare_cached(
-                            "SELECT COUNT(*) FROM (SELECT rowid FROM history_plates
-                              WHERE history_plates MATCH ?1 LIMIT ?2)",
-                        )?
-                        .query_row(params![t, FEW_HITS + 1], |r| r.get(0))?;
-                    (hits <= FEW_HITS).then_some(t)
-                }
-                None => None,
-            };
-            let mut stmt = conn.prepare_cached(&sql.sql(trigrams.is_some()))?;
-            let rows = match trigrams {
-                Some(t) => stmt.query_map(
-                    params![status, start, end, search, limit, offset, t],
-                    history_row_w,
-                )?,
-                None => stmt.query_map(
-                    params![status, start, end, search, limit, offset],
-                    history_row_w,
-                )?,
-            };
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
+        self.on_list(move |conn| history(conn, &q)).await
     }
 
     /// Open sessions (vehicles in the lot), newest first; kept while the database is unchanged.
@@ -169,19 +141,12 @@ impl Reads {
             lists.kept(
                 |k| &mut k.inside,
                 |conn| {
-                    let q = HistoryQuery {
+                    let every_open = HistoryQuery {
                         limit: i64::MAX,
                         in_parking_only: true,
                         ..HistoryQuery::default()
                     };
-                    let sql = HistorySql(&q);
-                    let (status, start, end, search, limit, offset) = sql.params();
-                    let mut stmt = conn.prepare_cached(&sql.sql(false))?;
-                    let rows = stmt.query_map(
-                        params![status, start, end, search, limit, offset],
-                        history_row_w,
-                    )?;
-                    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+                    history(conn, &every_open)
                 },
             )
         })
@@ -193,8 +158,7 @@ impl Reads {
     /// kept while the database is unchanged.
     pub(crate) async fn located(&self) -> Result<Arc<Vec<LocatedRow>>, StorageError> {
         let lists = self.lists.clone();
-        on_blocking(move || lists.kept(|k| &mut k.located, located))
-            .await
+        on_blocking(move || lists.kept(|k| &mut k.located, located)).await
     }
 }
 
@@ -207,20 +171,51 @@ async fn on_blocking<T: Send + 'static>(
         .map_err(|e| StorageError::Corrupt(format!("list task failed: {e}")))?
 }
 
+/// The sessions `q` lists, read on `conn`: through the trigram index when the plate search
+/// has few hits there.
+fn history(conn: &Connection, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StorageError> {
+    let sql = HistorySql(q);
+    let (status, start, end, search, limit, offset) = sql.params();
+    let trigrams = match sql.trigrams() {
+        Some(t) => {
+            let hits: i64 = conn
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM (SELECT rowid FROM history_plates
+                      WHERE history_plates MATCH ?1 LIMIT ?2)",
+                )?
+                .query_row(params![t, FEW_HITS + 1], |r| r.get(0))?;
+            (hits <= FEW_HITS).then_some(t)
+        }
+        None => None,
+    };
+    let mut stmt = conn.prepare_cached(&sql.sql(trigrams.is_some()))?;
+    let rows = match trigrams {
+        Some(t) => stmt.query_map(
+            params![status, start, end, search, limit, offset, t],
+            history_row_w,
+        )?,
+        None => stmt.query_map(
+            params![status, start, end, search, limit, offset],
+            history_row_w,
+        )?,
+    };
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 /// The cars seen at a place, read on `conn`.
 fn located(conn: &Connection) -> Result<Vec<LocatedRow>, StorageError> {
-            let mut stmt = conn.prepare_cached(LOCATED)?;
-            let rows = stmt.query_map([], |r| {
-                Ok(LocatedRow {
-                    plate_id: r.get(0)?,
-                    plate_view: r.get(1)?,
-                    entry_time: r.get(2)?,
-                    location: r.get(3)?,
-                    location_time: r.get(4)?,
-                    is_anomaly: r.get(5)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let mut stmt = conn.prepare_cached(LOCATED)?;
+    let rows = stmt.query_map([], |r| {
+        Ok(LocatedRow {
+            plate_id: r.get(0)?,
+            plate_view: r.get(1)?,
+            entry_time: r.get(2)?,
+            location: r.get(3)?,
+            location_time: r.get(4)?,
+            is_anomaly: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 fn escape_like(s: &str) -> String {
@@ -323,22 +318,40 @@ mod tests {
     use super::HistorySql;
     use crate::rows::HistoryQuery;
 
+    /// The steps of the query plan of `sql` with `params` bound (SQLite plans with the bound
+    /// `LIMIT`).
+    fn steps(conn: &rusqlite::Connection, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(params, |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
 
-    /// The query plan of the history list for `q`, with its parameters bound as the read path
-    /// binds them (SQLite plans with the bound `LIMIT`).
+    /// A central's storage in `dir` (the schema made) and a connection to its file.
+    async fn opened(dir: &std::path::Path) -> (crate::handle::Storage, rusqlite::Connection) {
+        let db_path = dir.join("central.db");
+        let storage = crate::handle::Storage::open(crate::handle::StorageOptions {
+            db_path: db_path.clone(),
+            origin: parkmesh_protocol::CentralId::new("central-a").unwrap(),
+            tz: jiff::tz::TimeZone::UTC,
+        })
+        .await
+        .unwrap();
+        (storage, rusqlite::Connection::open(&db_path).unwrap())
+    }
+
+    /// The query plan of the history list for `q` (not by the trigram index), with its
+    /// parameters bound as the read path binds them.
     fn plan(conn: &rusqlite::Connection, q: &HistoryQuery) -> Vec<String> {
         let sql = HistorySql(q);
         let (status, start, end, search, limit, offset) = sql.params();
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.sql(false)))
-            .unwrap();
-        stmt.query_map(
+        steps(
+            conn,
+            &sql.sql(false),
             rusqlite::params![status, start, end, search, limit, offset],
-            |r| r.get::<_, String>(3),
         )
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
     }
 
     /// The vehicles in the lot (every open session: no real limit) and the status `IN` filter
@@ -348,15 +361,7 @@ mod tests {
     #[tokio::test]
     async fn open_session_lists_read_their_own_index_whatever_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("central.db");
-        let storage = crate::handle::Storage::open(crate::handle::StorageOptions {
-            db_path: db_path.clone(),
-            origin: parkmesh_protocol::CentralId::new("central-a").unwrap(),
-            tz: jiff::tz::TimeZone::UTC,
-        })
-        .await
-        .unwrap();
-        let conn = rusqlite::Connection::open(&db_path).unwrap();
+        let (storage, conn) = opened(dir.path()).await;
         let open = [
             HistoryQuery {
                 limit: i64::MAX,
@@ -400,15 +405,7 @@ mod tests {
     #[tokio::test]
     async fn plate_searches_and_located_cars_read_their_own_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("central.db");
-        let storage = crate::handle::Storage::open(crate::handle::StorageOptions {
-            db_path: db_path.clone(),
-            origin: parkmesh_protocol::CentralId::new("central-a").unwrap(),
-            tz: jiff::tz::TimeZone::UTC,
-        })
-        .await
-        .unwrap();
-        let conn = rusqlite::Connection::open(&db_path).unwrap();
+        let (storage, conn) = opened(dir.path()).await;
         let q = HistoryQuery {
             limit: 50,
             search: Some("51a-1.2".into()),
@@ -418,17 +415,11 @@ mod tests {
         let trigrams = sql.trigrams().unwrap();
         assert_eq!(trigrams, r#""51A" AND "1A1" AND "A12""#);
         let (status, start, end, search, limit, offset) = sql.params();
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", sql.sql(true)))
-            .unwrap();
-        let plan: Vec<String> = stmt
-            .query_map(
-                rusqlite::params![status, start, end, search, limit, offset, trigrams],
-                |r| r.get::<_, String>(3),
-            )
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = steps(
+            &conn,
+            &sql.sql(true),
+            rusqlite::params![status, start, end, search, limit, offset, trigrams],
+        );
         assert!(
             plan.iter().any(|s| s.contains("VIRTUAL TABLE INDEX")),
             "{plan:?}"
@@ -444,13 +435,7 @@ mod tests {
             ..q.clone()
         };
         assert_eq!(HistorySql(&short).trigrams(), None);
-        let located: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::LOCATED))
-            .unwrap()
-            .query_map([], |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let located = steps(&conn, super::LOCATED, []);
         assert!(
             located.iter().any(|s| s.contains("history_located")),
             "{located:?}"

@@ -266,7 +266,10 @@ impl Reads {
 
     /// Per site, sessions that entered and that left in `[start_ms, end_ms)` (tombstoned
     /// sessions aside); the site is the origin of the entry or exit event.
-    pub(crate) async fn site_counts(&self, day: (i64, i64)) -> Result<Vec<SiteCounts>, StorageError> {
+    pub(crate) async fn site_counts(
+        &self,
+        day: (i64, i64),
+    ) -> Result<Vec<SiteCounts>, StorageError> {
         let rows = sqlx::query(
             "SELECT site, SUM(entries), SUM(exits) FROM (
                  SELECT substr(entry_event_id, 1, instr(entry_event_id, ':') - 1) AS site,
