@@ -36,6 +36,7 @@ async fn migrations_are_idempotent() {
             "0008_fewer_index_writes".to_owned(),
             "0009_refold_deleted".to_owned(),
             "0010_settled_points".to_owned(),
+            "0012_read_indexes".to_owned(),
         ]
     );
     assert!(parkmesh_storage::migrate(&db).await.unwrap().is_empty());

@@ -329,17 +329,16 @@ mod tests {
             .unwrap()
     }
 
-    /// A central's storage in `dir` (the schema made) and a connection to its file.
-    async fn opened(dir: &std::path::Path) -> (crate::handle::Storage, rusqlite::Connection) {
+    /// A database in `dir` with the schema made, and a connection to its file.
+    async fn opened(dir: &std::path::Path) -> rusqlite::Connection {
+        use sqlx::Connection as _;
         let db_path = dir.join("central.db");
-        let storage = crate::handle::Storage::open(crate::handle::StorageOptions {
-            db_path: db_path.clone(),
-            origin: parkmesh_protocol::CentralId::new("central-a").unwrap(),
-            tz: jiff::tz::TimeZone::UTC,
-        })
-        .await
-        .unwrap();
-        (storage, rusqlite::Connection::open(&db_path).unwrap())
+        let mut conn = sqlx::SqliteConnection::connect_with(&super::super::connect_options(&db_path))
+            .await
+            .unwrap();
+        crate::migrate::run(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+        rusqlite::Connection::open(&db_path).unwrap()
     }
 
     /// The query plan of the history list for `q` (not by the trigram index), with its
@@ -361,7 +360,7 @@ mod tests {
     #[tokio::test]
     async fn open_session_lists_read_their_own_index_whatever_the_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let (storage, conn) = opened(dir.path()).await;
+        let conn = opened(dir.path()).await;
         let open = [
             HistoryQuery {
                 limit: i64::MAX,
@@ -396,7 +395,6 @@ mod tests {
         };
         let plan = plan(&conn, &all);
         assert!(!plan.iter().any(|s| s.contains("history_open")), "{plan:?}");
-        drop(storage);
     }
 
     /// A plate search of three characters or more reads the hits of the trigram index, each
@@ -405,7 +403,7 @@ mod tests {
     #[tokio::test]
     async fn plate_searches_and_located_cars_read_their_own_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let (storage, conn) = opened(dir.path()).await;
+        let conn = opened(dir.path()).await;
         let q = HistoryQuery {
             limit: 50,
             search: Some("51a-1.2".into()),
@@ -440,6 +438,5 @@ mod tests {
             located.iter().any(|s| s.contains("history_located")),
             "{located:?}"
         );
-        drop(storage);
     }
 }
