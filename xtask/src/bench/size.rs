@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::bail;
 use serde_json::json;
 
-use super::net::{Central, Http, entry, now_secs, wait_for};
+use super::net::{Central, entry, now_secs, wait_for};
 
 /// Heading of the section in `bench/RESULTS.md`.
 pub(crate) const HEADING: &str = "## P12 — ";

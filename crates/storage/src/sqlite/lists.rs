@@ -333,9 +333,10 @@ mod tests {
     async fn opened(dir: &std::path::Path) -> rusqlite::Connection {
         use sqlx::Connection as _;
         let db_path = dir.join("central.db");
-        let mut conn = sqlx::SqliteConnection::connect_with(&super::super::connect_options(&db_path))
-            .await
-            .unwrap();
+        let mut conn =
+            sqlx::SqliteConnection::connect_with(&super::super::connect_options(&db_path))
+                .await
+                .unwrap();
         crate::migrate::run(&mut conn).await.unwrap();
         conn.close().await.unwrap();
         rusqlite::Connection::open(&db_path).unwrap()
