@@ -42,12 +42,19 @@ fn git(root: &Path, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Builds `central-server` (dev profile) at `commit` and returns the binary.
-fn build_old(root: &Path, commit: &str) -> anyhow::Result<PathBuf> {
+/// The full commit id that `rev` names.
+pub(crate) fn resolve(root: &Path, rev: &str) -> anyhow::Result<String> {
+    git(
+        root,
+        &["rev-parse", "--verify", &format!("{rev}^{{commit}}")],
+    )
+}
+
+/// A git worktree of `commit` at `target/compat/<commit>/src` (made once), returned.
+pub(crate) fn checkout(root: &Path, commit: &str) -> anyhow::Result<PathBuf> {
     let short = &commit[..commit.len().min(12)];
     let dir = root.join("target/compat").join(short);
     let src = dir.join("src");
-    let target = dir.join("target");
     if !src.join("Cargo.toml").is_file() {
         std::fs::create_dir_all(&dir)?;
         git(
@@ -61,6 +68,15 @@ fn build_old(root: &Path, commit: &str) -> anyhow::Result<PathBuf> {
             ],
         )?;
     }
+    Ok(src)
+}
+
+/// Builds `central-server` (dev profile) at `commit` and returns the binary.
+fn build_old(root: &Path, commit: &str) -> anyhow::Result<PathBuf> {
+    let short = &commit[..commit.len().min(12)];
+    let dir = root.join("target/compat").join(short);
+    let src = checkout(root, commit)?;
+    let target = dir.join("target");
     if !target.exists() && root.join("target/debug").is_dir() {
         println!("seeding {} from target/debug", target.display());
         std::fs::create_dir_all(&target)?;
@@ -134,10 +150,7 @@ fn session(c: &Central, plate: &str) -> Option<(String, Option<i64>)> {
 impl Compat {
     pub(crate) fn run(&self) -> anyhow::Result<()> {
         let root = crate::cargo::workspace_root();
-        let commit = git(
-            &root,
-            &["rev-parse", "--verify", &format!("{}^{{commit}}", self.rev)],
-        )?;
+        let commit = resolve(&root, &self.rev)?;
         let head = git(&root, &["rev-parse", "--short=12", "HEAD"])?;
         let old_bin = build_old(&root, &commit)?;
         println!("building central-server from this checkout ({head})");

@@ -7,7 +7,7 @@ use parkmesh_storage::HistoryQuery;
 use serde_json::{Value, json};
 
 use crate::render;
-use crate::reply::{ApiError, JsonReply, ok, parse_object};
+use crate::reply::{ApiError, JsonReply, ok, ok_serialized, parse_object};
 use crate::state::AppState;
 
 /// Largest `limit` accepted by `/api/parking/history`.
@@ -48,27 +48,36 @@ pub(crate) async fn cameras(state: AppState) -> Result<JsonReply, ApiError> {
     Ok(ok(v))
 }
 
+/// The answer of `GET /api/parking/state`, written straight out (thousands of rows at a big
+/// site); the keys in the order `serde_json`'s map writes them.
+#[derive(serde::Serialize)]
+struct ParkingState<'a> {
+    overstays: usize,
+    stats: Value,
+    success: bool,
+    vehicles_in_parking: Vec<render::HistoryJson<'a>>,
+}
+
 /// `GET /api/parking/state`.
 pub(crate) async fn parking_state(state: AppState) -> Result<JsonReply, ApiError> {
-    let rows = state.storage().in_parking().await?;
+    let rows = state.storage().inside().await?;
     let s = state.storage().stats(today(&state)).await?;
     // Overstays (`max_stay_hours`): flagged on each row, counted beside the stats.
     let cutoff = overstay_cutoff(&state);
-    let mut overstays = 0;
-    let vehicles: Vec<Value> = rows
+    let vehicles: Vec<render::HistoryJson<'_>> = rows
         .iter()
         .map(|r| {
             let over = cutoff.is_some_and(|c| r.entry_ms.is_some_and(|at| at < c));
-            overstays += i64::from(over);
-            let mut v = render::history_row(r);
-            v["overstay"] = json!(over);
-            v
+            render::HistoryJson(r, Some(over))
         })
         .collect();
-    Ok(ok(
-        json!({ "success": true, "vehicles_in_parking": vehicles, "stats": render::stats(&s),
-        "overstays": overstays }),
-    ))
+    let overstays = vehicles.iter().filter(|v| v.1 == Some(true)).count();
+    Ok(ok_serialized(&ParkingState {
+        overstays,
+        stats: render::stats(&s),
+        success: true,
+        vehicles_in_parking: vehicles,
+    }))
 }
 
 /// The entry instant before which a car still inside is an overstay, when `max_stay_hours` is
@@ -101,6 +110,16 @@ fn int(q: &HashMap<String, String>, key: &str, default: i64, max: i64) -> Result
             ))),
         },
     }
+}
+
+/// The answer of `GET /api/parking/history`, written straight out; the keys in the order
+/// `serde_json`'s map writes them.
+#[derive(serde::Serialize)]
+struct HistoryPage<'a> {
+    count: usize,
+    history: Vec<render::HistoryJson<'a>>,
+    stats: Value,
+    success: bool,
 }
 
 /// `GET /api/parking/history` with the seed's filters; `limit` is bounded, "today" is the site's
@@ -143,10 +162,12 @@ pub(crate) async fn history(
     };
     let rows = state.storage().history(&query).await?;
     let s = state.storage().stats(today(&state)).await?;
-    let history: Vec<Value> = rows.iter().map(render::history_row).collect();
-    Ok(ok(
-        json!({ "success": true, "count": history.len(), "stats": render::stats(&s), "history": history }),
-    ))
+    Ok(ok_serialized(&HistoryPage {
+        count: rows.len(),
+        history: rows.iter().map(render::HistoryJson::of).collect(),
+        stats: render::stats(&s),
+        success: true,
+    }))
 }
 
 /// `GET /api/parking/fees`.

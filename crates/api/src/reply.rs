@@ -23,6 +23,11 @@ pub(crate) fn ok(body: Value) -> JsonReply {
     json_reply(StatusCode::OK, &body)
 }
 
+/// 200 with `body` serialized as it is (no `Value` built first).
+pub(crate) fn ok_serialized<T: serde::Serialize>(body: &T) -> JsonReply {
+    warp::reply::with_status(warp::reply::json(body), StatusCode::OK)
+}
+
 /// A request the API refuses, with the status and a message naming the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

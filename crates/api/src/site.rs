@@ -6,7 +6,7 @@
 //! `fees.set`, edge cameras as `config.cameras`, in-lot zones (PARKING_LOT cameras) as
 //! `zone.config`. Nothing is executed and no file is rewritten.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
 use parkmesh_parking::payload::{Payload, ZoneConfigPayload};
@@ -19,7 +19,7 @@ use warp::filters::BoxedFilter;
 use crate::client::Target;
 use crate::fields::{opt_i64, opt_str, req_obj};
 use crate::filters::{admin, body, with_state};
-use crate::reply::{ApiError, JsonReply, finish, ok, parse_object};
+use crate::reply::{ApiError, JsonReply, finish, ok, ok_serialized, parse_object};
 use crate::state::AppState;
 
 /// Most cameras one site may configure.
@@ -270,32 +270,92 @@ async fn sync_config(state: AppState, body: bytes::Bytes) -> Result<JsonReply, A
     ))
 }
 
-/// `GET /api/parking/occupancy`: per in-lot zone, capacity and the open sessions last seen there.
+/// One car in a lot, as `GET /api/parking/occupancy` lists it (keys in the order `serde_json`'s
+/// map writes them: the answer is written straight out, thousands of cars at a big site).
+#[derive(serde::Serialize, Clone, Copy)]
+struct LotCar<'a> {
+    entry_time: &'a Option<String>,
+    is_anomaly: bool,
+    location_time: &'a Option<String>,
+    plate_id: &'a str,
+    plate_view: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct LotCamera<'a> {
+    id: Option<i64>,
+    name: &'a str,
+    r#type: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct LotOccupancy<'a> {
+    available: i64,
+    occupied: i64,
+    total_capacity: i64,
+    vehicles: Vec<LotCar<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Lot<'a> {
+    camera: LotCamera<'a>,
+    occupancy: LotOccupancy<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct Occupancy<'a> {
+    parking_lots: Vec<Lot<'a>>,
+    success: bool,
+}
+
+/// `GET /api/parking/occupancy`: per in-lot zone, capacity and the open sessions last seen there
+/// (newest entry first). Reads only the cars seen at a place, and nothing when no zone exists.
 async fn occupancy(state: AppState) -> Result<JsonReply, ApiError> {
     let zones = state.storage().zones().await?;
-    let inside = state.storage().in_parking().await?;
-    let lots: Vec<Value> = zones
+    let located = if zones.is_empty() {
+        Default::default()
+    } else {
+        state.storage().located().await?
+    };
+    let mut by_zone: HashMap<&str, Vec<LotCar<'_>>> = HashMap::new();
+    for r in located.iter() {
+        by_zone
+            .entry(r.location.as_str())
+            .or_default()
+            .push(LotCar {
+                entry_time: &r.entry_time,
+                is_anomaly: r.is_anomaly,
+                location_time: &r.location_time,
+                plate_id: &r.plate_id,
+                plate_view: &r.plate_view,
+            });
+    }
+    let parking_lots = zones
         .iter()
         .map(|z| {
-            let vehicles: Vec<Value> = inside
-                .iter()
-                .filter(|r| r.last_location.as_deref() == Some(z.location_name.as_str()))
-                .map(|r| {
-                    json!({
-                        "plate_id": r.plate_id, "plate_view": r.plate_view, "entry_time": r.entry_time,
-                        "location_time": r.last_location_time, "is_anomaly": r.is_anomaly,
-                    })
-                })
-                .collect();
+            // Two zones of one name share its cars (each lists them all).
+            let vehicles: Vec<LotCar<'_>> = by_zone
+                .get(z.location_name.as_str())
+                .map(|cars| cars.to_vec())
+                .unwrap_or_default();
             let occupied = vehicles.len() as i64;
-            json!({
-                "camera": { "id": z.camera_id, "name": z.location_name, "type": "PARKING_LOT" },
-                "occupancy": {
-                    "total_capacity": z.capacity, "occupied": occupied,
-                    "available": (z.capacity - occupied).max(0), "vehicles": vehicles,
-                }
-            })
+            Lot {
+                camera: LotCamera {
+                    id: z.camera_id,
+                    name: &z.location_name,
+                    r#type: "PARKING_LOT",
+                },
+                occupancy: LotOccupancy {
+                    available: (z.capacity - occupied).max(0),
+                    occupied,
+                    total_capacity: z.capacity,
+                    vehicles,
+                },
+            }
         })
         .collect();
-    Ok(ok(json!({ "success": true, "parking_lots": lots })))
+    Ok(ok_serialized(&Occupancy {
+        parking_lots,
+        success: true,
+    }))
 }

@@ -174,7 +174,7 @@ fn seal(copy: &Path, shown_as: &Path) -> Result<DbSummary, StorageError> {
     let mut found = summary(&conn, copy).map_err(|e| not_ours(shown_as, e))?;
     conn.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        rusqlite::params![PENDING_KEY, crate::now_ms().to_string()],
+        rusqlite::params![PENDING_KEY, parkmesh_clock::now_ms().to_string()],
     )?;
     let _: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     conn.close().map_err(|(_, e)| StorageError::Write(e))?;
@@ -261,7 +261,7 @@ fn restore_blocking(file: &Path, db: &Path, origin: &str) -> Result<Restored, St
     if !file.is_file() {
         return Err(file_err(file, "no such backup file"));
     }
-    crate::ensure_parent(db)?;
+    crate::sqlite::ensure_parent(db)?;
     let tmp = temp_beside(db, "restore")?;
     let _ = std::fs::remove_file(&tmp);
     let result = (|| {
@@ -307,7 +307,7 @@ fn move_aside(db: &Path) -> Result<Option<PathBuf>, StorageError> {
         .ok_or_else(|| file_err(db, "names a directory, not a file"))?
         .to_string_lossy()
         .into_owned();
-    let aside = db.with_file_name(format!("{name}.replaced-{}", crate::now_ms()));
+    let aside = db.with_file_name(format!("{name}.replaced-{}", parkmesh_clock::now_ms()));
     let mut moved = None;
     for suffix in ["", "-wal", "-shm"] {
         let from = db.with_file_name(format!("{name}{suffix}"));

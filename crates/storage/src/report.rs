@@ -20,14 +20,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use parkmesh_parking::report::{self as rules, DayAcc, DaySummary, ExitFacts};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::Storage;
 use crate::error::StorageError;
 
 mod store;
@@ -358,7 +357,15 @@ struct View {
     stored_sites: BTreeSet<String>,
 }
 
-impl Storage {
+/// The storage handle's reports: the report connection and this central's own site and zone.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteReports {
+    pub(crate) reports: Arc<Reports>,
+    pub(crate) own_tz: TimeZone,
+    pub(crate) own_site: String,
+}
+
+impl SiteReports {
     /// Brings the stored figures up to date and reads those from `from` to `to` (on a blocking
     /// thread, with the report's own connection), then runs `f` over them.
     async fn with_report<T: Send + 'static>(
@@ -368,8 +375,8 @@ impl Storage {
         f: impl FnOnce(&View, &TimeZone, &str) -> T + Send + 'static,
     ) -> Result<T, StorageError> {
         let reports = self.reports.clone();
-        let own_tz = self.tz.clone();
-        let own_site = self.stream.origin.as_str().to_owned();
+        let own_tz = self.own_tz.clone();
+        let own_site = self.own_site.clone();
         tokio::task::spawn_blocking(move || {
             let mut slot = reports
                 .conn
@@ -403,13 +410,17 @@ impl Storage {
 
     /// Every site known here (this central, every site that announced a time zone or has
     /// sessions), with the zone its days are counted in.
-    pub async fn report_sites(&self) -> Result<Vec<ReportSite>, StorageError> {
+    pub(crate) async fn report_sites(&self) -> Result<Vec<ReportSite>, StorageError> {
         let today = Date::MAX;
         self.with_report(today, today, sites).await
     }
 
     /// Per site and local day figures for every date from `from` to `to` (both included).
-    pub async fn daily_report(&self, from: Date, to: Date) -> Result<DailyReport, StorageError> {
+    pub(crate) async fn daily_report(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> Result<DailyReport, StorageError> {
         self.with_report(from, to, move |v, tz, own| {
             let sites = sites(v, tz, own);
             let dates = rules::dates(from, to);
@@ -438,7 +449,7 @@ impl Storage {
 
     /// Sessions that entered at one site and left at another, per local day of the exit site,
     /// for every date from `from` to `to`; by date, then entry site, then exit site.
-    pub async fn cross_site_report(
+    pub(crate) async fn cross_site_report(
         &self,
         from: Date,
         to: Date,
@@ -479,26 +490,4 @@ fn sites(v: &View, own_tz: &TimeZone, own: &str) -> Vec<ReportSite> {
                 .unwrap_or_else(|| "UTC".to_owned()),
         })
         .collect()
-}
-
-impl Storage {
-    /// The time zone `site` announced last (`None` when it never announced one).
-    pub async fn announced_timezone(&self, site: &str) -> Result<Option<String>, StorageError> {
-        let sql = format!(
-            "SELECT payload FROM events WHERE kind = {} AND origin = ?
-             ORDER BY hlc_ms DESC, hlc_counter DESC, incarnation DESC, seq DESC LIMIT 1",
-            crate::codec::kind_sql(&parkmesh_protocol::EventKind::SiteTimezone)
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(site)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.and_then(|r| {
-            crate::events::payload_value(&r, 0, &String::new)
-                .ok()?
-                .get("timezone")?
-                .as_str()
-                .map(str::to_owned)
-        }))
-    }
 }

@@ -395,6 +395,23 @@ pub struct ChangeRow {
     pub changed_by: String,
 }
 
+/// An open session last seen at a place (`GET /api/parking/occupancy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocatedRow {
+    /// Plate as read.
+    pub plate_id: String,
+    /// Plate as displayed.
+    pub plate_view: String,
+    /// Entry time, site-local text.
+    pub entry_time: Option<String>,
+    /// Where it was last seen (a zone's `location_name`).
+    pub location: String,
+    /// When it was last seen there, site-local text.
+    pub location_time: Option<String>,
+    /// Seen in the lot without an entry.
+    pub is_anomaly: bool,
+}
+
 /// One in-lot zone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZoneRow {
@@ -434,4 +451,59 @@ pub struct CameraRow {
 /// `SELECT` of the `history` columns [`history_row_w`] reads, followed by `rest`.
 pub(crate) fn select_history(rest: &str) -> String {
     format!("SELECT {HISTORY_COLUMNS} FROM history {rest}")
+}
+
+/// Entries and exits of one site (by the central whose gate saw them) in a time range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteCounts {
+    /// The central id.
+    pub site: String,
+    /// Sessions that entered at this site.
+    pub entries: i64,
+    /// Sessions that left at this site.
+    pub exits: i64,
+}
+
+/// Filters of `GET /api/parking/history` (seed semantics, with "today" in the site time zone).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    /// Rows to return (the caller bounds it).
+    pub limit: i64,
+    /// Rows to skip.
+    pub offset: i64,
+    /// Only sessions whose entry (or, for exceptions, exit) falls in `[start_ms, end_ms)`.
+    pub day: Option<(i64, i64)>,
+    /// Exact status (`IN` / `OUT`).
+    pub status: Option<String>,
+    /// Plate substring, compared after removing spaces, `-` and `.`.
+    pub search: Option<String>,
+    /// Only open sessions (takes precedence over `status`).
+    pub in_parking_only: bool,
+}
+
+impl HistoryQuery {
+    /// Only open sessions: `in_parking_only`, or the status `IN`.
+    pub(crate) fn open_only(&self) -> bool {
+        self.in_parking_only || self.status.as_deref() == Some("IN")
+    }
+
+    /// The plate search without spaces, `-` and `.`, upper case (what both plate columns are
+    /// compared with).
+    pub(crate) fn normalized_search(&self) -> Option<String> {
+        self.search.as_ref().map(|s| {
+            s.to_uppercase()
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '-' | '.'))
+                .collect()
+        })
+    }
+}
+
+/// One plate on the watch list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchEntry {
+    /// The newest `watchlist.set` of the plate.
+    pub entry: parkmesh_parking::payload::WatchPayload,
+    /// Its event id.
+    pub event_id: String,
 }

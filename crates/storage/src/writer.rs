@@ -171,7 +171,7 @@ pub(crate) async fn load_identity(
         None => {
             // A new database is a new incarnation: its stream starts at seq 1 and can never
             // collide with events peers still hold from an earlier life of this central.
-            let incarnation = crate::now_ms().max(1) as u64;
+            let incarnation = parkmesh_clock::now_ms().max(1) as u64;
             sqlx::query("INSERT INTO meta (key, value) VALUES ('origin', ?), ('incarnation', ?)")
                 .bind(own.as_str())
                 .bind(incarnation.to_string())
@@ -191,7 +191,7 @@ pub(crate) async fn load_identity(
 /// the peers. Replaces the incarnation and removes the mark in one transaction.
 async fn restart_incarnation(conn: &mut SqliteConnection, old: u64) -> Result<u64, StorageError> {
     use sqlx::Connection as _;
-    let incarnation = (crate::now_ms().max(1) as u64).max(old + 1);
+    let incarnation = (parkmesh_clock::now_ms().max(1) as u64).max(old + 1);
     let mut tx = conn.begin().await?;
     sqlx::query("UPDATE meta SET value = ? WHERE key = 'incarnation'")
         .bind(incarnation.to_string())
@@ -337,7 +337,7 @@ impl Writer {
     }
 
     fn local(&mut self, intent: Intent, dirty: &mut WorkingSet) -> Result<Ingested, StorageError> {
-        let now = crate::now_ms();
+        let now = parkmesh_clock::now_ms();
         let request_key = match &intent {
             Intent::Entry { request_key, .. }
             | Intent::Exit { request_key, .. }
@@ -483,7 +483,7 @@ impl Writer {
         events: Vec<Event>,
         dirty: &mut WorkingSet,
     ) -> Result<Vec<Event>, StorageError> {
-        let now = crate::now_ms();
+        let now = parkmesh_clock::now_ms();
         for event in events {
             if event.id.origin == self.db.stream.origin
                 && event.id.incarnation == self.db.stream.incarnation

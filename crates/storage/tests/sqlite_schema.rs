@@ -37,6 +37,7 @@ async fn migrations_are_idempotent() {
             "0009_refold_deleted".to_owned(),
             "0010_settled_points".to_owned(),
             "0011_compact_layout".to_owned(),
+            "0012_read_indexes".to_owned(),
             "0013_exit_matching".to_owned(),
         ]
     );

@@ -90,8 +90,8 @@ async fn filled(dir: &std::path::Path) -> (String, OldColumns) {
     (out, old)
 }
 
-/// Puts the database in `dir` back into the layout before migration 0010 (undoing 0013's columns
-/// too), with `old`'s values in the columns 0011 removed.
+/// Puts the database in `dir` back into the layout before migration 0010 (undoing 0012's and
+/// 0013's additions too), with `old`'s values in the columns 0011 removed.
 fn downgrade(dir: &std::path::Path, old: &OldColumns) {
     let mut conn = rusqlite::Connection::open(dir.join("central.db")).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -135,6 +135,11 @@ fn downgrade(dir: &std::path::Path, old: &OldColumns) {
              acked_seq INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
              PRIMARY KEY (peer_id, origin, incarnation));
          DROP INDEX history_open_skeleton;
+         DROP TRIGGER history_plates_insert;
+         DROP TRIGGER history_plates_update;
+         DROP TRIGGER history_plates_delete;
+         DROP TABLE history_plates;
+         DROP INDEX history_located;
          ALTER TABLE history DROP COLUMN exit_plate;
          ALTER TABLE history DROP COLUMN exit_plate_view;
          ALTER TABLE history DROP COLUMN plate_match;
@@ -209,7 +214,9 @@ async fn an_old_layout_database_upgrades_in_place_and_answers_as_before() {
         applied,
         vec![
             "0010_settled_points".to_owned(),
-            "0011_compact_layout".to_owned()
+            "0011_compact_layout".to_owned(),
+            "0012_read_indexes".to_owned(),
+            "0013_exit_matching".to_owned(),
         ]
     );
     // The schema step copies the payloads as they are; the writer's start-up re-encodes them.

@@ -162,13 +162,29 @@ pub(crate) fn measure(bin: &Path, tmp: &Path, rows: u64) -> anyhow::Result<Measu
     let generate_secs = t.elapsed().as_secs_f64();
     let dir = tmp.join("import");
     std::fs::create_dir_all(&dir)?;
+    let this =
+        serde_json::json!({ "id": "central-1", "ip": "127.0.0.1", "p2p_port": 1, "api_port": 2 });
+    let (import_secs, summary) = run(bin, &dir, this, &dir.join("data"), &original)?;
+    Ok(Measured {
+        generate_secs,
+        import_secs,
+        summary,
+    })
+}
+
+/// Imports `original` with `bin` as the central `this` (its `this_central` section) into
+/// `data_dir`, with a config written in `dir`; the wall time in seconds and the summary printed.
+pub(crate) fn run(
+    bin: &Path,
+    dir: &Path,
+    this: serde_json::Value,
+    data_dir: &Path,
+    original: &Path,
+) -> anyhow::Result<(f64, String)> {
     let config = dir.join("p2p_config.json");
     std::fs::write(
         &config,
-        serde_json::to_vec(&serde_json::json!({
-            "this_central": { "id": "central-1", "ip": "127.0.0.1", "p2p_port": 1, "api_port": 2 },
-            "data_dir": dir.join("data"),
-        }))?,
+        serde_json::to_vec(&serde_json::json!({ "this_central": this, "data_dir": data_dir }))?,
     )?;
     let t = Instant::now();
     let out = Command::new(bin)
@@ -176,18 +192,14 @@ pub(crate) fn measure(bin: &Path, tmp: &Path, rows: u64) -> anyhow::Result<Measu
         .arg("--config")
         .arg(&config)
         .arg("--from")
-        .arg(&original)
+        .arg(original)
         .output()
         .context("cannot run central-server import-parkai")?;
-    let import_secs = t.elapsed().as_secs_f64();
+    let secs = t.elapsed().as_secs_f64();
     if !out.status.success() {
         bail!("import failed: {}", String::from_utf8_lossy(&out.stderr));
     }
-    Ok(Measured {
-        generate_secs,
-        import_secs,
-        summary: String::from_utf8_lossy(&out.stdout).into_owned(),
-    })
+    Ok((secs, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 /// The P9 section of `bench/RESULTS.md`.

@@ -10,6 +10,7 @@ mod cpu;
 mod figures;
 mod import;
 pub(crate) mod net;
+mod reads;
 mod reports;
 mod scrape;
 mod sections;
@@ -66,6 +67,16 @@ pub(crate) struct Bench {
     /// and replace its section of bench/RESULTS.md.
     #[arg(long)]
     wan_only: bool,
+    /// Run only P17 (the reads a dashboard polls: state, occupancy, history pages and plate
+    /// search) and replace its section of bench/RESULTS.md.
+    #[arg(long)]
+    reads_only: bool,
+    /// Sessions of the P17 history (default: 1 000 000, or 50 000 with --quick).
+    #[arg(long)]
+    reads_rows: Option<u64>,
+    /// Also measure P17 with the central built (release) at this earlier commit, in the same run.
+    #[arg(long)]
+    reads_at: Option<String>,
 }
 
 /// "met" or "missed".
@@ -144,6 +155,59 @@ fn machine() -> String {
 }
 
 impl Bench {
+    /// P17 alone: this checkout's central (and the one at `--reads-at`) in one run.
+    fn reads(&self, root: &std::path::Path) -> anyhow::Result<()> {
+        let sizes = reads::Sizes {
+            inside: 3_000,
+            settled: 5_000,
+            rows: self
+                .reads_rows
+                .unwrap_or(if self.quick { 50_000 } else { 1_000_000 }),
+            samples: if self.quick { 50 } else { 200 },
+        };
+        let old = match &self.reads_at {
+            Some(rev) => Some((rev.clone(), reads::build_at(root, rev)?)),
+            None => None,
+        };
+        let bin = crate::cargo::build_release_server(root)?;
+        if let Some((_, old_bin)) = &old
+            && std::fs::read(old_bin)? == std::fs::read(&bin)?
+        {
+            anyhow::bail!("the binary at --reads-at is this checkout's: nothing to compare");
+        }
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let tmp = tempfile::tempdir()?;
+        let original = reads::original(tmp.path(), sizes.rows)?;
+        let head = sh("git", &["rev-parse", "--short", "HEAD"]);
+        let mut figures = vec![reads::measure(
+            &format!("this checkout ({head})"),
+            &bin,
+            tmp.path(),
+            &original,
+            sizes,
+        )?];
+        if let Some((rev, old_bin)) = &old {
+            figures.push(reads::measure(rev, old_bin, tmp.path(), &original, sizes)?);
+        }
+        let stamp = format!(
+            "- command: `cargo xtask bench --reads-only{}{}`; commit {head}; {}; machine: {}; load average before: {}",
+            self.reads_rows
+                .map(|n| format!(" --reads-rows {n}"))
+                .unwrap_or_default(),
+            self.reads_at
+                .as_ref()
+                .map(|r| format!(" --reads-at {r}"))
+                .unwrap_or_default(),
+            sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            machine(),
+            load.trim()
+        );
+        let section = reads::section(sizes, &figures, &stamp);
+        sections::splice_file(&root.join("bench/RESULTS.md"), reads::HEADING, &section)?;
+        println!("{section}\nwritten to bench/RESULTS.md");
+        Ok(())
+    }
+
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let root = crate::cargo::workspace_root();
         let sizes = if self.quick {
@@ -180,6 +244,9 @@ impl Bench {
             sections::splice_file(&root.join("bench/RESULTS.md"), cost::HEADING, &section)?;
             println!("{section}\nwritten to bench/RESULTS.md");
             return Ok(());
+        }
+        if self.reads_only {
+            return self.reads(&root);
         }
         let bin = crate::cargo::build_release_server(&root)?;
         let tmp = tempfile::tempdir()?;

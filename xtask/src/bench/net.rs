@@ -248,6 +248,40 @@ impl Drop for Central {
     }
 }
 
+/// Posts `bodies(i)` to `POST /api/edge/event` on `port` for every `i` in `range`, from
+/// `clients` keep-alive connections (each takes every `clients`-th `i`); every answer must be a
+/// 200.
+pub(crate) fn post_each(
+    port: u16,
+    range: std::ops::Range<u64>,
+    clients: u64,
+    bodies: fn(u64) -> Vec<String>,
+) -> anyhow::Result<()> {
+    let handles: Vec<_> = (0..clients)
+        .map(|c| {
+            let range = range.clone();
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut h = Http::connect(port)?;
+                let mut i = range.start + c;
+                while i < range.end {
+                    for body in bodies(i) {
+                        let (status, answer) = h.call("POST", "/api/edge/event", Some(&body))?;
+                        if status != 200 {
+                            bail!("{status}: {}", String::from_utf8_lossy(&answer));
+                        }
+                    }
+                    i += clients;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().map_err(|_| anyhow::anyhow!("poster panicked"))??;
+    }
+    Ok(())
+}
+
 /// Waits until `f` holds (polling), up to `limit`.
 pub(crate) fn wait_for(
     what: &str,

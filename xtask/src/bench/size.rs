@@ -10,10 +10,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::bail;
 use serde_json::json;
 
-use super::net::{Central, Http, entry, now_secs, wait_for};
+use super::net::{Central, entry, now_secs, wait_for};
 
 /// Heading of the section in `bench/RESULTS.md`.
 pub(crate) const HEADING: &str = "## P12 — ";
@@ -38,29 +37,10 @@ fn exit(plate: &str) -> String {
 
 /// Posts sessions `from..to` (plate `S{i}`) to the central on `port`, one connection per client.
 fn post(port: u16, from: u64, to: u64) -> anyhow::Result<()> {
-    let handles: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            std::thread::spawn(move || -> anyhow::Result<()> {
-                let mut h = Http::connect(port)?;
-                let mut i = from + c;
-                while i < to {
-                    let plate = format!("S{i:09}");
-                    for body in [entry(&plate, 1), exit(&plate)] {
-                        let (status, answer) = h.call("POST", "/api/edge/event", Some(&body))?;
-                        if status != 200 {
-                            bail!("{status}: {}", String::from_utf8_lossy(&answer));
-                        }
-                    }
-                    i += CLIENTS;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().map_err(|_| anyhow::anyhow!("poster panicked"))??;
-    }
-    Ok(())
+    super::net::post_each(port, from..to, CLIENTS, |i| {
+        let plate = format!("S{i:09}");
+        vec![entry(&plate, 1), exit(&plate)]
+    })
 }
 
 /// Bytes per table and index of the database file at `db` (`dbstat`), edge requests left out.

@@ -208,7 +208,7 @@ impl WriteConn {
         input: ImportInput,
         progress: Option<Progress>,
     ) -> Result<ImportReport, StorageError> {
-        let now = crate::now_ms();
+        let now = parkmesh_clock::now_ms();
         let stamp = crate::rows::Now::new(now, &self.tz);
         let report = ImportReport::default();
         let mut known = Known::read(&self.conn)?;

@@ -121,7 +121,7 @@ pub(crate) fn finish_pending(
                 full: true,
                 ..WorkingSet::default()
             };
-            crate::refold::refold(conn, own, tz, crate::now_ms(), &mut dirty)?;
+            crate::refold::refold(conn, own, tz, parkmesh_clock::now_ms(), &mut dirty)?;
             conn.execute("DELETE FROM meta WHERE key = ?1", [marker])?;
             tracing::info!(plates = count, "{done_msg}");
             Ok::<_, StorageError>(())

@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../../migrations/0011_compact_layout.sql"),
     ),
     (
+        12,
+        "0012_read_indexes",
+        include_str!("../../../../migrations/0012_read_indexes.sql"),
+    ),
+    (
         13,
         "0013_exit_matching",
         include_str!("../../../../migrations/0013_exit_matching.sql"),
@@ -104,7 +109,7 @@ pub(crate) async fn run(conn: &mut SqliteConnection) -> Result<Vec<String>, Stor
         sqlx::query("INSERT INTO _migrations (version, name, applied_at_ms) VALUES (?, ?, ?)")
             .bind(version)
             .bind(name)
-            .bind(crate::now_ms())
+            .bind(parkmesh_clock::now_ms())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

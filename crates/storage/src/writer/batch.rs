@@ -86,16 +86,17 @@ impl Writer {
                 .collect()
         };
         self.requests_added = 0;
-        let pruned = match self
-            .pruner
-            .maybe_prune(&self.db.conn, &self.metrics, crate::now_ms())
-        {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "pruning old edge requests failed");
-                0
-            }
-        };
+        let pruned =
+            match self
+                .pruner
+                .maybe_prune(&self.db.conn, &self.metrics, parkmesh_clock::now_ms())
+            {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning old edge requests failed");
+                    0
+                }
+            };
         let mut commands = batch.into_iter();
         while let Some(cmd) = commands.next() {
             let seq_before = self.db.next_seq;

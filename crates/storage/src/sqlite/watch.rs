@@ -3,29 +3,22 @@
 //!
 //! A `watchlist.set` event is a setting per plate: `append` keeps the newest one of each plate
 //! in `settings` under `watch:` and the plate (the same rule as the other settings, so every
-//! central holding the same events lists the same plates). Read-only, on the read pool.
+//! central holding the same events lists the same plates). Read-only, on the read pool; `handle` answers
+//! the public queries with these.
 
 use parkmesh_parking::WATCH_PREFIX;
 use parkmesh_parking::payload::WatchPayload;
 use sqlx::Row;
 
-use crate::Storage;
+use super::Reads;
 use crate::error::StorageError;
-use crate::rows::{HistoryRow, history_row};
+use crate::rows::{HistoryRow, WatchEntry, history_row};
 
-/// One plate on the watch list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WatchEntry {
-    /// The newest `watchlist.set` of the plate.
-    pub entry: WatchPayload,
-    /// Its event id.
-    pub event_id: String,
-}
 
-impl Storage {
+impl Reads {
     /// The plates on the watch list (their newest `watchlist.set` does not remove them), by
     /// plate.
-    pub async fn watchlist(&self) -> Result<Vec<WatchEntry>, StorageError> {
+    pub(crate) async fn watchlist(&self) -> Result<Vec<WatchEntry>, StorageError> {
         // `watch;` is the first key after every `watch:...` key (';' follows ':').
         let rows = sqlx::query(
             "SELECT value, event_id FROM settings WHERE key >= ?1 AND key < ?2 ORDER BY key",
@@ -52,7 +45,7 @@ impl Storage {
 
     /// Open sessions (IN, not deleted, opened by an entry) that entered before `before_ms`: the
     /// overstays when `before_ms` is now minus `max_stay_hours`.
-    pub async fn overstay_count(&self, before_ms: i64) -> Result<i64, StorageError> {
+    pub(crate) async fn overstay_count(&self, before_ms: i64) -> Result<i64, StorageError> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM history
               WHERE entry_ms < ?1 AND deleted = 0 AND status = 'IN' AND is_anomaly = 0",
@@ -63,7 +56,7 @@ impl Storage {
     }
 
     /// The newest open session (IN, not deleted) of plate `plate_id`, if any.
-    pub async fn open_session_of(
+    pub(crate) async fn open_session_of(
         &self,
         plate_id: &str,
     ) -> Result<Option<HistoryRow>, StorageError> {

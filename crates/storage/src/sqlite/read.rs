@@ -1,141 +1,33 @@
-//! Read-side queries over the projections and the log. They run on the read pool and never wait
-//! for the writer (SQLite WAL readers see the last committed state).
+//! The readers' SQL of the SQLite backend: queries over the projections and the log on the read
+//! pool (sqlx). They never wait for the writer (SQLite WAL readers see the last committed state).
+
+use std::sync::Arc;
 
 use parkmesh_protocol::{CentralId, Event, StreamId, VersionVector};
-use sqlx::Row;
+use sqlx::{Row, SqlitePool};
 
-use crate::Storage;
+use super::lists::Lists;
 use crate::error::StorageError;
 use crate::events::{EVENT_COLUMNS, event_from_row};
-use crate::rows::{CameraRow, ChangeRow, ConflictRow, HistoryRow, Stats, ZoneRow, history_row};
+use crate::rows::{
+    CameraRow, ChangeRow, ConflictRow, HistoryRow, SiteCounts, Stats, ZoneRow, history_row,
+};
 
-/// Entries and exits of one site (by the central whose gate saw them) in a time range.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SiteCounts {
-    /// The central id.
-    pub site: String,
-    /// Sessions that entered at this site.
-    pub entries: i64,
-    /// Sessions that left at this site.
-    pub exits: i64,
+/// The read side of a SQLite central: its read pool, and the list connections ([`super::lists`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Reads {
+    pub(super) pool: SqlitePool,
+    pub(super) lists: Arc<Lists>,
 }
 
-/// Filters of `GET /api/parking/history` (seed semantics, with "today" in the site time zone).
-#[derive(Debug, Clone, Default)]
-pub struct HistoryQuery {
-    /// Rows to return (the caller bounds it).
-    pub limit: i64,
-    /// Rows to skip.
-    pub offset: i64,
-    /// Only sessions whose entry (or, for exceptions, exit) falls in `[start_ms, end_ms)`.
-    pub day: Option<(i64, i64)>,
-    /// Exact status (`IN` / `OUT`).
-    pub status: Option<String>,
-    /// Plate substring, compared after removing spaces, `-` and `.`.
-    pub search: Option<String>,
-    /// Only open sessions (takes precedence over `status`).
-    pub in_parking_only: bool,
-}
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-impl HistoryQuery {
-    /// Only open sessions: `in_parking_only`, or the status `IN`.
-    fn open_only(&self) -> bool {
-        self.in_parking_only || self.status.as_deref() == Some("IN")
-    }
-
-    /// The `SELECT` of [`Storage::history`]; its parameters are [`HistoryQuery::params`].
-    fn sql(&self) -> String {
-        // Open sessions are few and have a partial index of their own (`history_open`). It is
-        // named here because SQLite plans with the bound `LIMIT`: with a large one (the
-        // vehicles-in-the-lot list asks for all of them) it would rather walk every session in
-        // time order to skip the sort, which takes seconds on millions of sessions.
-        let mut sql = String::from(if self.open_only() {
-            "SELECT * FROM history INDEXED BY history_open WHERE status = 'IN' AND deleted = 0"
-        } else {
-            "SELECT * FROM history WHERE deleted = 0"
-        });
-        if !self.open_only() && self.status.is_some() {
-            sql.push_str(" AND status = ?1");
-        }
-        if self.day.is_some() {
-            sql.push_str(
-                " AND COALESCE(entry_ms, exit_ms) >= ?2 AND COALESCE(entry_ms, exit_ms) < ?3",
-            );
-        }
-        if self.search.is_some() {
-            sql.push_str(
-                " AND (plate_id LIKE ?4 ESCAPE '\\' OR
-                  REPLACE(REPLACE(REPLACE(UPPER(plate_view), ' ', ''), '-', ''), '.', '') LIKE ?4 ESCAPE '\\')",
-            );
-        }
-        sql.push_str(" ORDER BY COALESCE(entry_ms, exit_ms) DESC, id DESC LIMIT ?5 OFFSET ?6");
-        sql
-    }
-
-    /// The values of `?1` to `?6` in [`HistoryQuery::sql`]: status, day start and end, search
-    /// pattern, limit, offset.
-    fn params(&self) -> (&str, i64, i64, String, i64, i64) {
-        let (start, end) = self.day.unwrap_or((0, 0));
-        let search = self.search.as_ref().map(|s| {
-            let n: String = s
-                .to_uppercase()
-                .chars()
-                .filter(|c| !matches!(c, ' ' | '-' | '.'))
-                .collect();
-            format!("%{}%", escape_like(&n))
-        });
-        (
-            self.status.as_deref().unwrap_or(""),
-            start,
-            end,
-            search.unwrap_or_default(),
-            self.limit.max(0),
-            self.offset.max(0),
-        )
-    }
-}
-
-impl Storage {
-    /// Sessions matching `q`, newest entry first; tombstoned sessions are not listed.
-    pub async fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StorageError> {
-        let (status, start, end, search, limit, offset) = q.params();
-        let rows = sqlx::query(sqlx::AssertSqlSafe(q.sql()))
-            .bind(status)
-            .bind(start)
-            .bind(end)
-            .bind(search)
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| history_row(r, &self.row_context()))
-            .collect()
-    }
-
-    /// Open sessions (vehicles in the lot), newest first.
-    pub async fn in_parking(&self) -> Result<Vec<HistoryRow>, StorageError> {
-        self.history(&HistoryQuery {
-            limit: i64::MAX,
-            in_parking_only: true,
-            ..Default::default()
-        })
-        .await
+impl Reads {
+    /// What completes the `history` rows read (`rows::RowContext`).
+    pub(crate) fn row_context(&self) -> crate::rows::RowContext<'_> {
+        self.lists.cx()
     }
 
     /// One session by its local history id (tombstoned ones included).
-    pub async fn session(&self, id: i64) -> Result<Option<HistoryRow>, StorageError> {
+    pub(crate) async fn session(&self, id: i64) -> Result<Option<HistoryRow>, StorageError> {
         let row = sqlx::query("SELECT * FROM history WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -146,7 +38,7 @@ impl Storage {
     }
 
     /// One session by its global session id.
-    pub async fn session_by_session_id(
+    pub(crate) async fn session_by_session_id(
         &self,
         session_id: &str,
     ) -> Result<Option<HistoryRow>, StorageError> {
@@ -160,7 +52,7 @@ impl Storage {
     }
 
     /// The live session whose entry carried the edge `event_id` (the seed's cross-node key).
-    pub async fn session_by_edge_event_id(
+    pub(crate) async fn session_by_edge_event_id(
         &self,
         event_id: &str,
     ) -> Result<Option<HistoryRow>, StorageError> {
@@ -178,7 +70,7 @@ impl Storage {
     }
 
     /// Dashboard counters for the site-local day `[start_ms, end_ms)`.
-    pub async fn stats(&self, day: (i64, i64)) -> Result<Stats, StorageError> {
+    pub(crate) async fn stats(&self, day: (i64, i64)) -> Result<Stats, StorageError> {
         let r = sqlx::query(
             "SELECT
                (SELECT COUNT(*) FROM history WHERE deleted = 0 AND status = 'IN'),
@@ -200,7 +92,7 @@ impl Storage {
     }
 
     /// Conflicts found by the fold, newest first.
-    pub async fn conflicts(&self) -> Result<Vec<ConflictRow>, StorageError> {
+    pub(crate) async fn conflicts(&self) -> Result<Vec<ConflictRow>, StorageError> {
         let rows = sqlx::query("SELECT id, plate_key, kind, winner, losers, at_ms FROM conflicts ORDER BY at_ms DESC, id")
             .fetch_all(&self.pool)
             .await?;
@@ -220,7 +112,7 @@ impl Storage {
     }
 
     /// Audit rows of operator changes, newest first, optionally for one local history id.
-    pub async fn changes(
+    pub(crate) async fn changes(
         &self,
         limit: i64,
         offset: i64,
@@ -257,7 +149,7 @@ impl Storage {
 
     /// The payload of the newest `fees.set` / `subscriptions.set` / `staff.set` event, by key
     /// (`fees`, `subscriptions`, `staff`), with the id of that event.
-    pub async fn setting(
+    pub(crate) async fn setting(
         &self,
         key: &str,
     ) -> Result<Option<(serde_json::Value, String)>, StorageError> {
@@ -275,7 +167,7 @@ impl Storage {
     }
 
     /// In-lot zones by name.
-    pub async fn zones(&self) -> Result<Vec<ZoneRow>, StorageError> {
+    pub(crate) async fn zones(&self) -> Result<Vec<ZoneRow>, StorageError> {
         let rows = sqlx::query("SELECT * FROM zones ORDER BY location_name")
             .fetch_all(&self.pool)
             .await?;
@@ -293,7 +185,7 @@ impl Storage {
     }
 
     /// Edge cameras known from heartbeats, by id.
-    pub async fn cameras(&self) -> Result<Vec<CameraRow>, StorageError> {
+    pub(crate) async fn cameras(&self) -> Result<Vec<CameraRow>, StorageError> {
         let rows = sqlx::query("SELECT * FROM cameras ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
@@ -314,7 +206,7 @@ impl Storage {
     }
 
     /// This central's version vector: per stream, the highest contiguous seq held.
-    pub async fn vector(&self) -> Result<VersionVector, StorageError> {
+    pub(crate) async fn vector(&self) -> Result<VersionVector, StorageError> {
         let rows = sqlx::query("SELECT origin, incarnation, head_seq FROM streams")
             .fetch_all(&self.pool)
             .await?;
@@ -331,7 +223,7 @@ impl Storage {
     }
 
     /// Up to `limit` events of `stream` with seq >= `from_seq`, oldest first (catch-up pages).
-    pub async fn read_stream(
+    pub(crate) async fn read_stream(
         &self,
         stream: &StreamId,
         from_seq: u64,
@@ -351,7 +243,7 @@ impl Storage {
     }
 
     /// Every stored event in storage order (for verification and rebuilds; not for hot paths).
-    pub async fn all_events(&self) -> Result<Vec<Event>, StorageError> {
+    pub(crate) async fn all_events(&self) -> Result<Vec<Event>, StorageError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM events ORDER BY pk"
         )))
@@ -361,14 +253,14 @@ impl Storage {
     }
 
     /// Number of stored events.
-    pub async fn event_count(&self) -> Result<i64, StorageError> {
+    pub(crate) async fn event_count(&self) -> Result<i64, StorageError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM events")
             .fetch_one(&self.pool)
             .await?)
     }
 
     /// The `limit` events stored last here (local or replicated), newest first.
-    pub async fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StorageError> {
+    pub(crate) async fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StorageError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {EVENT_COLUMNS} FROM events ORDER BY pk DESC LIMIT ?"
         )))
@@ -379,7 +271,7 @@ impl Storage {
     }
 
     /// Number of conflicts the fold has recorded.
-    pub async fn conflict_count(&self) -> Result<i64, StorageError> {
+    pub(crate) async fn conflict_count(&self) -> Result<i64, StorageError> {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM conflicts")
             .fetch_one(&self.pool)
             .await?)
@@ -387,7 +279,10 @@ impl Storage {
 
     /// Per site, sessions that entered and that left in `[start_ms, end_ms)` (tombstoned
     /// sessions aside); the site is the origin of the entry or exit event.
-    pub async fn site_counts(&self, day: (i64, i64)) -> Result<Vec<SiteCounts>, StorageError> {
+    pub(crate) async fn site_counts(
+        &self,
+        day: (i64, i64),
+    ) -> Result<Vec<SiteCounts>, StorageError> {
         let rows = sqlx::query(
             "SELECT site, SUM(entries), SUM(exits) FROM (
                  SELECT substr(e, 1, instr(e, ':') - 1) AS site, 1 AS entries, 0 AS exits
@@ -415,76 +310,27 @@ impl Storage {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::HistoryQuery;
-
-    /// The query plan of the history list for `q`, with its parameters bound as the read path
-    /// binds them (SQLite plans with the bound `LIMIT`).
-    fn plan(conn: &rusqlite::Connection, q: &HistoryQuery) -> Vec<String> {
-        let (status, start, end, search, limit, offset) = q.params();
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", q.sql()))
-            .unwrap();
-        stmt.query_map(
-            rusqlite::params![status, start, end, search, limit, offset],
-            |r| r.get::<_, String>(3),
-        )
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-    }
-
-    /// The vehicles in the lot (every open session: no real limit) and the status `IN` filter
-    /// read the open sessions' own index, whatever the limit; the other lists do not. Walking
-    /// every session in time order to find the few open ones took 4–6 s on a database of 5
-    /// million sessions.
-    #[tokio::test]
-    async fn open_session_lists_read_their_own_index_whatever_the_limit() {
-        let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("central.db");
-        let storage = crate::Storage::open(crate::StorageOptions {
-            db_path: db_path.clone(),
-            origin: parkmesh_protocol::CentralId::new("central-a").unwrap(),
-            tz: jiff::tz::TimeZone::UTC,
-        })
-        .await
-        .unwrap();
-        let conn = rusqlite::Connection::open(&db_path).unwrap();
-        let open = [
-            HistoryQuery {
-                limit: i64::MAX,
-                in_parking_only: true,
-                ..HistoryQuery::default()
-            },
-            HistoryQuery {
-                limit: 1000,
-                status: Some("IN".into()),
-                day: Some((0, 86_400_000)),
-                search: Some("51A".into()),
-                ..HistoryQuery::default()
-            },
-            HistoryQuery {
-                limit: i64::MAX,
-                status: Some("OUT".into()),
-                in_parking_only: true,
-                ..HistoryQuery::default()
-            },
-        ];
-        for q in &open {
-            let plan = plan(&conn, q);
-            assert!(
-                plan.iter().any(|s| s.contains("INDEX history_open")),
-                "{q:?}: {plan:?}"
-            );
-        }
-        let all = HistoryQuery {
-            limit: 100,
-            status: Some("OUT".into()),
-            ..HistoryQuery::default()
-        };
-        let plan = plan(&conn, &all);
-        assert!(!plan.iter().any(|s| s.contains("history_open")), "{plan:?}");
-        drop(storage);
+impl Reads {
+    /// The time zone `site` announced last (`None` when it never announced one).
+    pub(crate) async fn announced_timezone(
+        &self,
+        site: &str,
+    ) -> Result<Option<String>, StorageError> {
+        let sql = format!(
+            "SELECT payload FROM events WHERE kind = {} AND origin = ?
+             ORDER BY hlc_ms DESC, hlc_counter DESC, incarnation DESC, seq DESC LIMIT 1",
+            crate::codec::kind_sql(&parkmesh_protocol::EventKind::SiteTimezone)
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(site)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| {
+            crate::events::payload_value(&r, 0, &String::new)
+                .ok()?
+                .get("timezone")?
+                .as_str()
+                .map(str::to_owned)
+        }))
     }
 }
