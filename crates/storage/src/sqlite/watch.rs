@@ -14,7 +14,6 @@ use super::Reads;
 use crate::error::StorageError;
 use crate::rows::{HistoryRow, WatchEntry, history_row};
 
-
 impl Reads {
     /// The plates on the watch list (their newest `watchlist.set` does not remove them), by
     /// plate.
