@@ -48,9 +48,9 @@ pub(crate) struct CameraInfo {
 /// A history row with the seed's field names (plus parkmesh's `session_id`, `exception`,
 /// `exempt`, the late-arrival flags `entry_late`, `exit_late`, `time_clamped`, and
 /// `entry_operator` / `exit_operator` of manual entries and exits, and the exit matching's
-/// `exit_plate`, `exit_plate_view`, `plate_match` and `match_candidates`).
+/// `exit_plate`, `exit_plate_view`, `plate_match` and `match_candidates` where they are set).
 pub(crate) fn history_row(r: &HistoryRow) -> Value {
-    json!({
+    let mut v = json!({
         "id": r.id,
         "event_id": r.event_id,
         "session_id": r.session_id,
@@ -84,11 +84,35 @@ pub(crate) fn history_row(r: &HistoryRow) -> Value {
         "time_clamped": r.time_clamped,
         "entry_operator": r.entry_operator,
         "exit_operator": r.exit_operator,
-        "exit_plate": r.exit_plate,
-        "exit_plate_view": r.exit_plate_view,
-        "plate_match": r.plate_match,
-        "match_candidates": candidates(r),
-    })
+    });
+    // The exit matching's fields only where it matched or found candidates: every other row
+    // keeps the original's shape.
+    if let Some(m) = v.as_object_mut() {
+        for (key, value) in matching_fields(r) {
+            m.insert(key.to_owned(), value);
+        }
+    }
+    v
+}
+
+/// The exit matching's fields of `r` that are set (`exit_plate`, `exit_plate_view`,
+/// `plate_match`, and `match_candidates` when there are any).
+fn matching_fields(r: &HistoryRow) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    if let Some(p) = &r.exit_plate {
+        out.push(("exit_plate", json!(p)));
+    }
+    if let Some(p) = &r.exit_plate_view {
+        out.push(("exit_plate_view", json!(p)));
+    }
+    let candidates = candidates(r);
+    if !candidates.is_empty() {
+        out.push(("match_candidates", json!(candidates)));
+    }
+    if let Some(p) = &r.plate_match {
+        out.push(("plate_match", json!(p)));
+    }
+    out
 }
 
 /// The plates an ambiguous exit could have closed (stored comma-separated).
@@ -114,7 +138,7 @@ impl serde::Serialize for HistoryJson<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let r = self.0;
-        let mut m = s.serialize_map(Some(37 + usize::from(self.1.is_some())))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("created_at", &r.created_at)?;
         m.serialize_entry("duration", &r.duration)?;
         m.serialize_entry("edge_id", &r.edge_id)?;
@@ -133,8 +157,12 @@ impl serde::Serialize for HistoryJson<'_> {
         m.serialize_entry("exit_confidence", &r.exit_confidence)?;
         m.serialize_entry("exit_late", &r.exit_late)?;
         m.serialize_entry("exit_operator", &r.exit_operator)?;
-        m.serialize_entry("exit_plate", &r.exit_plate)?;
-        m.serialize_entry("exit_plate_view", &r.exit_plate_view)?;
+        if let Some(p) = &r.exit_plate {
+            m.serialize_entry("exit_plate", p)?;
+        }
+        if let Some(p) = &r.exit_plate_view {
+            m.serialize_entry("exit_plate_view", p)?;
+        }
         m.serialize_entry("exit_source", &r.exit_source)?;
         m.serialize_entry("exit_time", &r.exit_time)?;
         m.serialize_entry("fee", &r.fee)?;
@@ -142,12 +170,17 @@ impl serde::Serialize for HistoryJson<'_> {
         m.serialize_entry("is_anomaly", &i64::from(r.is_anomaly))?;
         m.serialize_entry("last_location", &r.last_location)?;
         m.serialize_entry("last_location_time", &r.last_location_time)?;
-        m.serialize_entry("match_candidates", &candidates(r))?;
+        let candidates = candidates(r);
+        if !candidates.is_empty() {
+            m.serialize_entry("match_candidates", &candidates)?;
+        }
         if let Some(over) = self.1 {
             m.serialize_entry("overstay", &over)?;
         }
         m.serialize_entry("plate_id", &r.plate_id)?;
-        m.serialize_entry("plate_match", &r.plate_match)?;
+        if let Some(p) = &r.plate_match {
+            m.serialize_entry("plate_match", p)?;
+        }
         m.serialize_entry("plate_view", &r.plate_view)?;
         m.serialize_entry("session_id", &r.session_id)?;
         m.serialize_entry("source_central", &r.source_central)?;
